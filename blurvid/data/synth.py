@@ -1,0 +1,154 @@
+"""A blur synthesiser: smooth random camera motion over a still photo, averaged in linear light.
+
+Image formation (seed paper eq. 2, see ../shared/paper/NOTES.md):
+
+    B = g( (1/M) * sum_m S_m ),   GT_i = g( (1/k) * sum_{m in group i} S_m ),   M = 7 * k
+
+``S_m`` are ``M`` sub-frames in linear light, rendered by warping one photo along a camera path
+sampled at ``M`` instants uniformly spread over the exposure; ``g`` is the gamma-2.2 camera
+response of :mod:`blurvid.color`. Ground-truth frame ``i`` is the **average of its group of k
+sub-frames** (a short exposure of its own, like GoPro's 240 fps frames), not its centre
+sub-frame. After blurring: Poisson-Gaussian sensor noise in linear light and 8-bit quantisation.
+
+The camera path (per sample, a function of the time ``t`` in [-1/2, 1/2]):
+
+* translation ``v * t + a * (t^2 - 1/12)`` (constant velocity plus acceleration) plus
+  high-frequency shake (a sum of two sinusoids, 1.5-6 cycles per exposure);
+* in-plane rotation ``omega * t`` about a random centre and zoom ``exp(z * t)``.
+
+The blur length (the path length of the image centre, in output pixels) is drawn from
+``blur_range``; ``p_sharp`` of the samples are almost still (<= 2 px).
+
+Contract: :func:`render` takes a linear-light float32 photo ``(H, W, 3)`` and returns
+``blur (h, w, 3)`` and ``frames (7, h, w, 3)``, float32 gamma-encoded in [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from blurvid.color import from_linear, to_linear
+
+NUM_FRAMES = 7
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Settings of the synthesiser (all lengths in output pixels)."""
+
+    size: int = 128  # output crop side
+    subframes_per_frame: int = 3  # k: M = 7 * k sub-frames
+    blur_range: tuple[float, float] = (2.0, 40.0)  # path length of the image centre
+    p_sharp: float = 0.05  # share of almost-still samples
+    max_rotation_px: float = 6.0  # rotation: extra displacement at the crop corner
+    max_zoom_px: float = 6.0  # zoom: extra displacement at the crop corner
+    max_shake_px: float = 2.0  # amplitude of the high-frequency shake
+    photo_scale: tuple[float, float] = (0.35, 1.0)  # random downscale of the source photo
+    noise_shot: tuple[float, float] = (0.0, 0.01)  # Poisson part (variance ~ a * signal)
+    noise_read: tuple[float, float] = (0.0, 0.004)  # Gaussian part (std)
+    quantise: bool = True  # 8-bit quantisation of blur and frames
+
+
+def load_photo(path: str | Path, max_side: int = 1600) -> np.ndarray:
+    """Read a photo as linear-light float32 RGB ``(H, W, 3)``, downscaled so its long side <= max_side."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot decode image {path}")
+    h, w = bgr.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1:
+        bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    return to_linear(rgb)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
+    """Per-instant (dx, dy, angle, log_zoom), displacement in output pixels at the crop centre."""
+    half = cfg.size / 2
+    corner = half * np.sqrt(2)
+    if rng.random() < cfg.p_sharp:
+        length = rng.uniform(0.0, 2.0)
+        rot_px, zoom_px, shake = 0.0, 0.0, 0.0
+    else:
+        length = rng.uniform(*cfg.blur_range)
+        rot_px = rng.uniform(-cfg.max_rotation_px, cfg.max_rotation_px) * (rng.random() < 0.5)
+        zoom_px = rng.uniform(-cfg.max_zoom_px, cfg.max_zoom_px) * (rng.random() < 0.3)
+        shake = rng.uniform(0, cfg.max_shake_px) * (rng.random() < 0.5)
+    theta = rng.uniform(0, 2 * np.pi)
+    velocity = np.array([np.cos(theta), np.sin(theta)])
+    # acceleration: a second direction; the centred quadratic keeps the mean position at 0
+    accel = rng.normal(size=2) * rng.uniform(0, 1.0)
+    path = np.outer(times, velocity) + np.outer(times**2 - 1 / 12, accel)
+    if shake > 0:
+        for _ in range(2):
+            freq = rng.uniform(1.5, 6.0)
+            phase = rng.uniform(0, 2 * np.pi, size=2)
+            path += shake * np.sin(2 * np.pi * freq * times[:, None] + phase) / np.maximum(length, 1)
+    steps = np.linalg.norm(np.diff(path, axis=0), axis=1).sum()
+    path *= length / max(steps, 1e-6)
+    angle = times * rot_px / corner  # radians
+    log_zoom = times * zoom_px / corner
+    return path, angle, log_zoom
+
+
+def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()):
+    """Render one (blur, frames) sample from a linear-light photo. See the module docstring."""
+    m = NUM_FRAMES * cfg.subframes_per_frame
+    times = (np.arange(m) + 0.5) / m - 0.5
+    path, angle, log_zoom = _camera_path(rng, cfg, times)
+    # Cut a window with room for the motion from the photo, then scale it (cheap: only the window).
+    margin = int(np.ceil(np.abs(path).max() + cfg.size * 0.1 + 4))
+    extent = cfg.size + 2 * margin  # window side in output pixels
+    ph, pw = photo.shape[:2]
+    scale = max(rng.uniform(*cfg.photo_scale), extent / min(ph, pw))
+    side = min(int(np.ceil(extent / scale)), ph, pw)  # window side in photo pixels
+    y0 = int(rng.integers(0, ph - side + 1))
+    x0 = int(rng.integers(0, pw - side + 1))
+    src = photo[y0 : y0 + side, x0 : x0 + side]
+    if side != extent:
+        interp = cv2.INTER_AREA if side > extent else cv2.INTER_LINEAR
+        src = cv2.resize(src, (extent, extent), interpolation=interp)
+    if rng.random() < 0.5:
+        src = src[:, ::-1]
+    if rng.random() < 0.25:
+        src = np.rot90(src)
+    src = np.ascontiguousarray(src)
+    cx = cy = (extent - 1) / 2
+    half = (cfg.size - 1) / 2
+    subframes = np.empty((m, cfg.size, cfg.size, 3), np.float32)
+    for j in range(m):
+        c, s = np.cos(angle[j]), np.sin(angle[j])
+        z = np.exp(log_zoom[j])
+        rot = z * np.array([[c, -s], [s, c]])
+        # output pixel p -> source pixel: centre + rot @ (p - half) + path
+        offset = np.array([cx, cy]) + path[j] - rot @ np.array([half, half])
+        mat = np.hstack([rot, offset[:, None]]).astype(np.float64)
+        subframes[j] = cv2.warpAffine(
+            src, mat, (cfg.size, cfg.size),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101,
+        )
+    groups = subframes.reshape(NUM_FRAMES, cfg.subframes_per_frame, cfg.size, cfg.size, 3)
+    frames_lin = groups.mean(axis=1)
+    blur_lin = frames_lin.mean(axis=0)
+    a = rng.uniform(*cfg.noise_shot)
+    b = rng.uniform(*cfg.noise_read)
+    if a > 0 or b > 0:
+        std = np.sqrt(a * np.clip(blur_lin, 0, 1) + b * b)
+        blur_lin = blur_lin + rng.standard_normal(blur_lin.shape).astype(np.float32) * std
+    blur = from_linear(np.clip(blur_lin, 0, 1))
+    frames = from_linear(np.clip(frames_lin, 0, 1))
+    if cfg.quantise:
+        blur = np.round(blur * 255) / 255
+        frames = np.round(frames * 255) / 255
+    return blur.astype(np.float32), frames.astype(np.float32)

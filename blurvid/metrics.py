@@ -1,4 +1,4 @@
-"""Quality metrics on luma frames: PSNR, and the order-invariant per-frame evaluation.
+"""Quality metrics on luma frames: PSNR, SSIM, and the order-invariant per-frame evaluation.
 
 Contract: arrays of float values in [0, 1] (data range 1). ``frames`` and ``truth`` are
 ``(F, H, W)`` stacks of the F frames of one sample, in temporal order.
@@ -41,3 +41,46 @@ def frame_psnrs(frames: np.ndarray, truth: np.ndarray, order_invariant: bool = T
     use_reversed = order_invariant and sum(reversed_) < sum(forward)
     errs = reversed_ if use_reversed else forward
     return [float("inf") if e == 0 else float(10 * np.log10(1 / e)) for e in errs], use_reversed
+
+
+_SSIM_WIN = 11  # Gaussian window side (scikit-image: 2 * int(3.5 * sigma + 0.5) + 1)
+_SSIM_SIGMA = 1.5
+
+
+def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean structural similarity of two same-shape 2-D images (Wang et al. 2004).
+
+    Gaussian window 11x11 with sigma 1.5, K1 = 0.01, K2 = 0.03, population (not sample)
+    covariances, averaged over the *valid* region (5 pixels cropped on every side), computed in
+    float64. This equals scikit-image's ``structural_similarity(a, b, data_range=data_range,
+    gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``. 1.0 for identical images;
+    images must be at least 11x11.
+    """
+    import cv2
+
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    if a.ndim != 2:
+        raise ValueError(f"ssim needs 2-D (H, W) images, got shape {a.shape}")
+    if min(a.shape) < _SSIM_WIN:
+        raise ValueError(f"ssim needs images of at least {_SSIM_WIN}x{_SSIM_WIN}, got {a.shape}")
+    if not data_range > 0:
+        raise ValueError(f"data_range must be positive, got {data_range}")
+    x = np.ascontiguousarray(a, dtype=np.float64)
+    y = np.ascontiguousarray(b, dtype=np.float64)
+
+    def blur(img: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(img, (_SSIM_WIN, _SSIM_WIN), _SSIM_SIGMA, sigmaY=_SSIM_SIGMA,
+                                borderType=cv2.BORDER_REFLECT)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x * mu_x
+    var_y = blur(y * y) - mu_y * mu_y
+    cov = blur(x * y) - mu_x * mu_y
+    c1 = (0.01 * data_range) ** 2
+    c2 = (0.03 * data_range) ** 2
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2))
+    pad = (_SSIM_WIN - 1) // 2
+    return float(s[pad:-pad, pad:-pad].mean())
+

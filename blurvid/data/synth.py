@@ -41,7 +41,7 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 class SynthConfig:
     """Settings of the synthesiser (all lengths in output pixels)."""
 
-    size: int = 128  # output crop side
+    size: int | tuple[int, int] = 128  # output crop side, or (width, height)
     subframes_per_frame: int = 3  # k: M = 7 * k sub-frames
     blur_range: tuple[float, float] = (2.0, 40.0)  # path length of the image centre
     p_sharp: float = 0.05  # share of almost-still samples
@@ -73,10 +73,15 @@ def list_images(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def output_size(cfg: SynthConfig) -> tuple[int, int]:
+    """(width, height) of the rendered samples."""
+    return (cfg.size, cfg.size) if isinstance(cfg.size, int) else (int(cfg.size[0]), int(cfg.size[1]))
+
+
 def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     """Per-instant (dx, dy, angle, log_zoom), displacement in output pixels at the crop centre."""
-    half = cfg.size / 2
-    corner = half * np.sqrt(2)
+    w, h = output_size(cfg)
+    corner = np.hypot(w, h) / 2
     if rng.random() < cfg.p_sharp:
         length = rng.uniform(0.0, 2.0)
         rot_px, zoom_px, shake = 0.0, 0.0, 0.0
@@ -108,8 +113,9 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     times = (np.arange(m) + 0.5) / m - 0.5
     path, angle, log_zoom = _camera_path(rng, cfg, times)
     # Cut a window with room for the motion from the photo, then scale it (cheap: only the window).
-    margin = int(np.ceil(np.abs(path).max() + cfg.size * 0.1 + 4))
-    extent = cfg.size + 2 * margin  # window side in output pixels
+    out_w, out_h = output_size(cfg)
+    margin = int(np.ceil(np.abs(path).max() + max(out_w, out_h) * 0.1 + 4))
+    extent = max(out_w, out_h) + 2 * margin  # window side in output pixels
     ph, pw = photo.shape[:2]
     scale = max(rng.uniform(*cfg.photo_scale), extent / min(ph, pw))
     side = min(int(np.ceil(extent / scale)), ph, pw)  # window side in photo pixels
@@ -125,20 +131,20 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         src = np.rot90(src)
     src = np.ascontiguousarray(src)
     cx = cy = (extent - 1) / 2
-    half = (cfg.size - 1) / 2
-    subframes = np.empty((m, cfg.size, cfg.size, 3), np.float32)
+    centre = np.array([(out_w - 1) / 2, (out_h - 1) / 2])
+    subframes = np.empty((m, out_h, out_w, 3), np.float32)
     for j in range(m):
         c, s = np.cos(angle[j]), np.sin(angle[j])
         z = np.exp(log_zoom[j])
         rot = z * np.array([[c, -s], [s, c]])
         # output pixel p -> source pixel: centre + rot @ (p - half) + path
-        offset = np.array([cx, cy]) + path[j] - rot @ np.array([half, half])
+        offset = np.array([cx, cy]) + path[j] - rot @ centre
         mat = np.hstack([rot, offset[:, None]]).astype(np.float64)
         subframes[j] = cv2.warpAffine(
-            src, mat, (cfg.size, cfg.size),
+            src, mat, (out_w, out_h),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101,
         )
-    groups = subframes.reshape(NUM_FRAMES, cfg.subframes_per_frame, cfg.size, cfg.size, 3)
+    groups = subframes.reshape(NUM_FRAMES, cfg.subframes_per_frame, out_h, out_w, 3)
     frames_lin = groups.mean(axis=1)
     blur_lin = frames_lin.mean(axis=0)
     a = rng.uniform(*cfg.noise_shot)

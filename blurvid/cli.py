@@ -1,0 +1,235 @@
+"""The ``blurvid`` command line: a thin layer over the library.
+
+Library code raises :class:`blurvid.errors.BlurvidError`; here each one becomes one line on
+stderr and exit code 1 (``BLURVID_DEBUG=1`` shows the traceback). Stdout carries only results
+(``--json``); progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import platform
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from blurvid import __version__
+from blurvid.errors import BlurvidError, DependencyError, InputError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Turn one motion-blurred photo into the sharp frames hidden in its exposure.",
+)
+stderr = Console(stderr=True)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class ImageFormat(str, Enum):
+    png = "png"
+    jpg = "jpg"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    stderr.print(f"blurvid: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def reports_errors(command):
+    """Map library errors to one line on stderr and exit code 1 (tracebacks with BLURVID_DEBUG=1)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        debug = os.environ.get("BLURVID_DEBUG", "") not in ("", "0")
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except BlurvidError as exc:
+            if debug:
+                raise
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            raise fail("interrupted", 130) from None
+        except Exception as exc:  # an unexpected bug: still one line, traceback on request
+            if debug:
+                raise
+            raise fail(f"internal error: {type(exc).__name__}: {exc} "
+                       "(run with BLURVID_DEBUG=1 for the traceback)") from None
+
+    return wrapper
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.command()
+@reports_errors
+def extract(
+    inputs: List[Path] = typer.Argument(..., help="Blurry photos, or folders of them."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the frames."),
+    model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    fmt: ImageFormat = typer.Option(ImageFormat.png, "--format", help="Frame file format."),
+    sheet: bool = typer.Option(False, "--sheet", help="Also write <stem>_sheet: input + 7 frames."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Write OUTDIR/<stem>_01 ... <stem>_07 (temporal order) for every input photo."""
+    from blurvid.io import (check_outputs_free, collect_inputs, contact_sheet, frame_paths,
+                            read_image, sheet_path, write_image)
+    from blurvid.pipeline import Extractor, reblur_psnr
+
+    files, notes = collect_inputs(inputs)
+    for note in notes:
+        stderr.print(f"blurvid: note: {note}", markup=False, highlight=False)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"output {output} exists and is not a folder")
+    # Plan every output first: clashing stems and existing files are refused before any work.
+    plans, owners = [], {}
+    for path in files:
+        frames = frame_paths(output, path.stem, fmt.value)
+        targets = frames + ([sheet_path(output, path.stem, fmt.value)] if sheet else [])
+        if frames[0] in owners:
+            raise InputError(f"{path} and {owners[frames[0]]} would both write {frames[0]}; "
+                             "rename one or process them separately")
+        owners[frames[0]] = path
+        check_outputs_free(targets, force)
+        plans.append((path, frames, targets[-1] if sheet else None))
+
+    extractor = Extractor(model, device=device.value, threads=threads)
+    results, failures = [], []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr, transient=True,
+                        disable=len(plans) < 2 or not stderr.is_terminal)
+    with progress:
+        task = progress.add_task("extracting", total=len(plans))
+        for path, targets, sheet_target in plans:
+            progress.update(task, description=f"extracting {path.name}")
+            try:
+                start = time.perf_counter()
+                image = read_image(path)
+                for note in image.notes:
+                    stderr.print(f"blurvid: note: {path}: {note}", markup=False, highlight=False)
+                frames = extractor.extract(image.rgb)
+                seconds = time.perf_counter() - start
+                for target, frame in zip(targets, frames):
+                    write_image(target, frame, bit_depth=image.bit_depth)
+                if sheet_target is not None:
+                    write_image(sheet_target, contact_sheet([image.rgb, *frames]),
+                                bit_depth=image.bit_depth)
+                results.append({
+                    "input": str(path),
+                    "frames": [str(t) for t in targets],
+                    "sheet": str(sheet_target) if sheet_target else None,
+                    "width": int(image.rgb.shape[1]),
+                    "height": int(image.rgb.shape[0]),
+                    "seconds": round(seconds, 3),
+                    "reblur_psnr": round(reblur_psnr(frames, image.rgb), 2),
+                    "notes": list(image.notes),
+                })
+            except BlurvidError as exc:
+                failures.append({"input": str(path), "error": str(exc)})
+                stderr.print(f"blurvid: error: {exc}", markup=False, highlight=False)
+            progress.advance(task)
+    if as_json:
+        typer.echo(json.dumps({
+            "model": str(extractor.session.model_path),
+            "device": extractor.session.device,
+            "outputs": results,
+            "failed": failures,
+        }, indent=2))
+    else:
+        for r in results:
+            stderr.print(f"{r['input']} -> {Path(r['frames'][0]).parent}/"
+                         f"{Path(r['frames'][0]).name[:-7]}_01..07 ({r['seconds']:.2f} s)",
+                         markup=False, highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
+    """Versions, ONNX Runtime providers and the bundled model's metadata."""
+    import cv2
+    import numpy as np
+
+    facts: dict = {
+        "blurvid": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+    }
+    try:
+        from blurvid.runtime import GeneratorSession, import_onnxruntime
+
+        ort = import_onnxruntime()
+        facts["onnxruntime"] = ort.__version__
+        facts["providers_available"] = ort.get_available_providers()
+        try:
+            facts.update(GeneratorSession(None, device="auto").describe())
+        except BlurvidError as exc:
+            facts["model_error"] = str(exc)
+    except DependencyError as exc:
+        facts["onnxruntime"] = None
+        facts["onnxruntime_error"] = str(exc)
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+        return
+    for key, value in facts.items():
+        if isinstance(value, dict):
+            typer.echo(f"{key}:")
+            for k, v in value.items():
+                typer.echo(f"  {k}: {v}")
+        else:
+            typer.echo(f"{key}: {value}")
+
+
+@app.command()
+@reports_errors
+def export(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (.pt)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The ONNX file to write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Export a training checkpoint to an ONNX generator (needs the 'train' extra)."""
+    try:
+        from blurvid.train.export import export_checkpoint
+    except ImportError as exc:
+        raise DependencyError(f"export needs PyTorch and onnx ({exc.name} is missing): "
+                              "pip install 'blurvid[train]'") from None
+    summary = export_checkpoint(checkpoint, output, force=force)
+    typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+def main() -> None:
+    app(prog_name="blurvid")
+
+
+if __name__ == "__main__":
+    main()

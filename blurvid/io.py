@@ -1,0 +1,473 @@
+"""Reading photos and writing frames: the only module that touches image files.
+
+Contract:
+
+* :func:`read_image` turns any supported file into a :class:`LoadedImage` whose ``rgb`` is
+  float32 ``(H, W, 3)`` in [0, 1], upright (EXIF orientation applied), alpha dropped, grey
+  replicated to three channels. Every problem with the file (missing, a folder, empty, not an
+  image, corrupt or truncated, unreadable) is an :class:`~blurvid.errors.InputError` whose
+  message is one sentence naming the file; no raw exception escapes for a bad file.
+* :func:`write_image` writes atomically (temp file in the same folder, fsync, ``os.replace``):
+  a reader never sees a half-written frame, and a failed write leaves nothing behind. Failures
+  are :class:`~blurvid.errors.OutputError`.
+* Output names come from :func:`frame_paths` / :func:`sheet_path`, which sanitise the stem so
+  a frame can never land outside the output folder.
+
+Decoding is OpenCV's (``cv2.imdecode`` on the file's bytes, so non-ASCII paths work); Pillow
+reads the EXIF orientation and fully decodes JPEG/PNG/WebP/BMP/GIF once more to refuse
+truncated files that a decoder could otherwise return half grey.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from blurvid.errors import InputError, OutputError, OutputExistsError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp")
+FRAME_FORMATS = ("png", "jpg")
+
+# Pillow formats it decodes completely and reliably: a failure to load one of these means the
+# file is corrupt or truncated, and the file is refused without asking OpenCV.
+_STRICT_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF"})
+# OpenCV's TIFF decoder applies the orientation tag itself (even with IMREAD_UNCHANGED);
+# for every other format the EXIF orientation is applied here.
+_DECODER_APPLIES_ORIENTATION = frozenset({"TIFF"})
+_ORIENTATION_TAG = 0x0112
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"})
+# Writable suffixes -> (OpenCV extension, 16-bit capable).
+_WRITE_FORMATS = {
+    ".png": (".png", True),
+    ".tif": (".tiff", True),
+    ".tiff": (".tiff", True),
+    ".jpg": (".jpg", False),
+    ".jpeg": (".jpg", False),
+    ".webp": (".webp", False),
+    ".bmp": (".bmp", False),
+}
+_JPEG_MAX_SIDE = 65535
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded input photo.
+
+    ``rgb``: float32 ``(H, W, 3)`` in [0, 1], upright; ``bit_depth``: 8 or 16, the depth the
+    frames should be written at; ``notes``: one-line remarks for the user (alpha dropped,
+    greyscale, orientation applied, ...).
+    """
+
+    path: Path
+    rgb: np.ndarray
+    bit_depth: int
+    notes: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------------- reading
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, or an InputError for a missing / non-regular / empty / unreadable one."""
+    if not path.exists():
+        if path.is_symlink():
+            raise InputError(f"{path} is a broken symbolic link")
+        raise InputError(f"{path} does not exist")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an image file")
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except PermissionError:
+        raise InputError(f"cannot read {path}: permission denied") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {_os_reason(exc)}") from None
+    if not data:
+        raise InputError(f"{path} is empty (0 bytes)")
+    return data
+
+
+def _pillow_check(path: Path, data: bytes) -> tuple[str | None, str | None, int]:
+    """(Pillow format, Pillow mode; both None if Pillow does not know the file; EXIF orientation).
+
+    Fully decodes the strict formats and raises InputError when that fails (truncated/corrupt).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DecompressionBombWarning, "Corrupt EXIF data", ...
+        try:
+            im = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise InputError(f"{path} is too large to read safely "
+                             f"(more than {2 * Image.MAX_IMAGE_PIXELS} pixels)") from None
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+            return None, None, 1
+        with im:
+            fmt, mode = im.format, im.mode
+            orientation = 1
+            try:
+                value = im.getexif().get(_ORIENTATION_TAG, 1)
+                if isinstance(value, int) and 1 <= value <= 8:
+                    orientation = value
+            except Exception:  # a corrupt EXIF block only costs us the orientation
+                orientation = 1
+            if fmt in _STRICT_FORMATS:
+                try:
+                    im.load()
+                except Exception as exc:
+                    reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
+                    raise InputError(f"{path} is a {reason} {fmt} file and cannot be decoded "
+                                     "completely") from None
+    return fmt, mode, orientation
+
+
+def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation 1..8 the way ``PIL.ImageOps.exif_transpose`` does."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:
+        return image.swapaxes(0, 1)
+    if orientation == 6:
+        return np.rot90(image, k=-1)
+    if orientation == 7:
+        return image.swapaxes(0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return np.rot90(image, k=1)
+    return image
+
+
+def read_image(path: str | os.PathLike) -> LoadedImage:
+    """Decode one photo into float32 RGB ``(H, W, 3)`` in [0, 1] (see :class:`LoadedImage`).
+
+    8- and 16-bit files, grey, grey+alpha, RGB and RGBA are accepted; the EXIF orientation is
+    applied. Raises :class:`InputError` (one sentence naming the file) for anything unusable.
+    """
+    path = Path(path)
+    data = _read_bytes(path)
+    fmt, mode, orientation = _pillow_check(path, data)
+    try:
+        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        raw = None
+    if raw is None or raw.size == 0 or raw.ndim not in (2, 3):
+        if fmt is None:
+            raise InputError(f"{path} is not an image file or is corrupt")
+        raise InputError(f"{path} is a {fmt} file that cannot be decoded (corrupt or unsupported)")
+
+    notes: list[str] = []
+    if raw.dtype == np.uint8:
+        bit_depth, scale = 8, 255.0
+    elif raw.dtype == np.uint16:
+        bit_depth, scale = 16, 65535.0
+    elif raw.dtype in (np.float32, np.float64):
+        bit_depth, scale = 16, 1.0
+        if not np.isfinite(raw).all():
+            raise InputError(f"{path} contains NaN or infinite sample values")
+        notes.append("floating-point image: values clipped to [0, 1], frames written as 16-bit")
+    else:
+        raise InputError(f"{path} has an unsupported sample type ({raw.dtype}); "
+                         "use an 8- or 16-bit image")
+
+    if raw.ndim == 2:
+        raw = raw[..., None]
+    channels = raw.shape[2]
+    if channels in (2, 4):
+        notes.append("alpha channel dropped")
+        raw = raw[..., : channels - 1]
+        channels -= 1
+    if channels == 1 or mode in _GREY_MODES:  # OpenCV decodes grey+alpha PNG as BGRA
+        notes.append("greyscale image: frames are greyscale")
+    if channels == 1:
+        raw = np.repeat(raw, 3, axis=2)
+    elif channels == 3:
+        raw = raw[..., ::-1]  # BGR -> RGB
+    else:
+        raise InputError(f"{path} has {raw.shape[2]} channels; only grey, RGB and RGBA "
+                         "images are supported")
+
+    if orientation != 1 and fmt not in _DECODER_APPLIES_ORIENTATION:
+        raw = _apply_orientation(raw, orientation)
+        notes.append(f"EXIF orientation {orientation} applied")
+
+    rgb = raw.astype(np.float32)
+    if scale != 1.0:
+        rgb /= np.float32(scale)
+    else:
+        np.clip(rgb, 0.0, 1.0, out=rgb)
+    return LoadedImage(path=path, rgb=np.ascontiguousarray(rgb), bit_depth=bit_depth,
+                       notes=tuple(notes))
+
+
+# ------------------------------------------------------------------------------- inputs
+
+
+def collect_inputs(paths: Iterable[str | os.PathLike]) -> tuple[list[Path], list[str]]:
+    """Expand command-line arguments into image files.
+
+    A file is taken as is (even with an unknown suffix: :func:`read_image` judges it); a folder
+    contributes its image files by suffix (:data:`IMAGE_SUFFIXES`, case-insensitive),
+    non-recursively, sorted by name. Returns the files, de-duplicated (same resolved file) in
+    first-seen order, and notes about what was skipped inside folders. Raises
+    :class:`InputError` for a path that does not exist or a folder with no images.
+    """
+    files: list[Path] = []
+    notes: list[str] = []
+    seen: set[str] = set()
+
+    def add(p: Path) -> None:
+        key = os.path.normcase(os.path.realpath(p))
+        if key not in seen:
+            seen.add(key)
+            files.append(p)
+
+    for arg in paths:
+        p = Path(arg)
+        if not p.exists():
+            if p.is_symlink():
+                raise InputError(f"{p} is a broken symbolic link")
+            raise InputError(f"{p} does not exist")
+        if not p.is_dir():
+            add(p)
+            continue
+        try:
+            entries = sorted(p.iterdir(), key=lambda e: e.name)
+        except PermissionError:
+            raise InputError(f"cannot list folder {p}: permission denied") from None
+        except OSError as exc:
+            raise InputError(f"cannot list folder {p}: {_os_reason(exc)}") from None
+        found = 0
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue  # hidden files (.DS_Store, our own .tmp files) are skipped silently
+            if entry.is_dir():
+                notes.append(f"skipped folder {entry} (folders are not searched recursively)")
+            elif entry.suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                found += 1
+                add(entry)
+            else:
+                notes.append(f"skipped {entry}: not an image file by its name")
+        if not found:
+            raise InputError(f"folder {p} contains no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files, notes
+
+
+# ------------------------------------------------------------------------------- outputs
+
+
+def _safe_stem(stem: str) -> str:
+    """The last path component of ``stem``, never empty, '.', '..' or containing separators."""
+    name = str(stem).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    name = "".join("_" if ord(c) < 32 or c == "\x7f" else c for c in name)
+    if name.strip() in ("", ".", ".."):
+        return "image"
+    return name
+
+
+def _frame_format(fmt) -> str:
+    value = str(getattr(fmt, "value", fmt)).lower().lstrip(".")
+    value = "jpg" if value == "jpeg" else value
+    if value not in FRAME_FORMATS:
+        raise InputError(f"unknown frame format {fmt!r}; use png or jpg")
+    return value
+
+
+def frame_paths(outdir: str | os.PathLike, stem: str, fmt: str = "png",
+                count: int = 7) -> list[Path]:
+    """``outdir/<stem>_01.<fmt>`` ... ``_07`` (``count`` frames, temporal order).
+
+    The stem is sanitised (directory parts stripped; empty, '.' and '..' become 'image') so
+    the paths always lie directly in ``outdir``. ``fmt``: 'png' or 'jpg' (InputError else).
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    outdir, ext, name = Path(outdir), _frame_format(fmt), _safe_stem(stem)
+    width = max(2, len(str(count)))
+    return [outdir / f"{name}_{i:0{width}d}.{ext}" for i in range(1, count + 1)]
+
+
+def sheet_path(outdir: str | os.PathLike, stem: str, fmt: str = "png") -> Path:
+    """``outdir/<stem>_sheet.<fmt>``, with the same sanitising as :func:`frame_paths`."""
+    return Path(outdir) / f"{_safe_stem(stem)}_sheet.{_frame_format(fmt)}"
+
+
+def check_outputs_free(paths: Iterable[str | os.PathLike], force: bool) -> None:
+    """Refuse to clobber: OutputExistsError for the first existing path unless ``force``.
+
+    A path that is an existing folder is refused even with ``force`` (OutputError).
+    """
+    for p in map(Path, paths):
+        if p.is_dir():
+            raise OutputError(f"{p} is a folder; cannot write an image over it")
+        if not force and (p.exists() or p.is_symlink()):
+            raise OutputExistsError(f"{p} already exists; use --force to overwrite it")
+
+
+def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """Float values in [0, 1] (clipped; NaN -> 0) -> uint8 or uint16, rounded to nearest."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    arr = np.asarray(rgb)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(f"expected a float array with values in [0, 1], got {arr.dtype}")
+    top = 255.0 if bit_depth == 8 else 65535.0
+    scaled = np.nan_to_num(arr, nan=0.0, posinf=1.0, neginf=0.0).clip(0.0, 1.0) * top
+    return np.rint(scaled).astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def _encode(path: Path, rgb: np.ndarray, bit_depth: int, jpeg_quality: int) -> bytes:
+    suffix = path.suffix.lower()
+    if suffix not in _WRITE_FORMATS:
+        raise OutputError(f"cannot write {path}: unsupported image format "
+                          f"'{path.suffix}'; use .png or .jpg")
+    ext, deep = _WRITE_FORMATS[suffix]
+    arr = np.asarray(rgb)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {arr.shape}")
+    pixels = to_uint(arr, bit_depth if deep else 8)
+    if pixels.ndim == 3:
+        pixels = np.ascontiguousarray(pixels[..., ::-1])  # RGB -> BGR
+    params: list[int] = []
+    if ext == ".jpg":
+        if max(pixels.shape[:2]) > _JPEG_MAX_SIDE:
+            raise OutputError(f"cannot write {path}: JPEG images are limited to "
+                              f"{_JPEG_MAX_SIDE} pixels per side (this one is "
+                              f"{pixels.shape[1]}x{pixels.shape[0]}); use png")
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, int(jpeg_quality)]
+    try:
+        ok, buf = cv2.imencode(ext, pixels, params)
+    except cv2.error:
+        ok, buf = False, None
+    if not ok or buf is None:
+        raise OutputError(f"cannot write {path}: the image could not be encoded as {ext[1:]}")
+    return buf.tobytes()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Best effort: make the rename durable (not possible on every OS / file system)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_image(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8,
+                jpeg_quality: int = 95) -> None:
+    """Write float RGB ``(H, W, 3)`` or grey ``(H, W)`` in [0, 1] (clipped) atomically.
+
+    The format follows the suffix (.png, .jpg/.jpeg, .tif/.tiff, .webp, .bmp); ``bit_depth``
+    16 is honoured by PNG and TIFF only, the others are written with 8 bits. The parent folder
+    is created if missing. The bytes go to a hidden ``.<name>.<random>.tmp`` file in the same
+    folder, are fsynced and then renamed over ``path``; on any failure the temp file is removed
+    and :class:`OutputError` is raised. An existing ``path`` is replaced (callers check first
+    with :func:`check_outputs_free`).
+    """
+    path = Path(path)
+    if bit_depth not in (8, 16):
+        raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
+    if not 0 <= int(jpeg_quality) <= 100:
+        raise ValueError(f"jpeg_quality must be in 0..100, got {jpeg_quality}")
+    data = _encode(path, rgb, bit_depth, jpeg_quality)
+
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"cannot write {path}: {parent} is not a folder")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: cannot create folder {parent}: "
+                          f"{_os_reason(exc)}") from None
+
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    tmp: Path | None = None
+    try:
+        for _ in range(100):
+            candidate = parent / f".{path.name[:100]}.{secrets.token_hex(4)}.tmp"
+            try:
+                fd = os.open(candidate, flags, 0o666)  # 0o666 & ~umask, like a plain open()
+            except FileExistsError:
+                continue
+            tmp = candidate
+            break
+        else:
+            raise FileExistsError("no free temporary file name")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    _fsync_dir(parent)
+
+
+def contact_sheet(images: list[np.ndarray], gap: int = 4) -> np.ndarray:
+    """Images side by side, left to right, separated by ``gap`` white columns.
+
+    ``images``: same height, float (white = 1.0) or one integer dtype (white = its maximum),
+    each ``(H, W, 3)`` or grey ``(H, W)`` (replicated to 3 channels). Returns ``(H, sum(W) +
+    gap * (n - 1), 3)`` in the images' common dtype.
+    """
+    if not images:
+        raise ValueError("contact_sheet needs at least one image")
+    if gap < 0:
+        raise ValueError(f"gap must be >= 0, got {gap}")
+    arrays = [np.asarray(im) for im in images]
+    arrays = [np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a for a in arrays]
+    for a in arrays:
+        if a.ndim != 3 or a.shape[2] != 3:
+            raise ValueError(f"expected (H, W, 3) or (H, W) images, got shape {a.shape}")
+    heights = {a.shape[0] for a in arrays}
+    if len(heights) != 1:
+        raise ValueError(f"images must have the same height, got {sorted(heights)}")
+    dtypes = {a.dtype for a in arrays}
+    if all(np.issubdtype(d, np.floating) for d in dtypes):
+        dtype, white = np.result_type(*dtypes), 1.0
+    elif len(dtypes) == 1 and np.issubdtype(next(iter(dtypes)), np.integer):
+        dtype = next(iter(dtypes))
+        white = np.iinfo(dtype).max
+    else:
+        raise TypeError(f"images must all be float or all share one integer dtype, "
+                        f"got {sorted(str(d) for d in dtypes)}")
+    height = arrays[0].shape[0]
+    width = sum(a.shape[1] for a in arrays) + gap * (len(arrays) - 1)
+    sheet = np.full((height, width, 3), white, dtype=dtype)
+    x = 0
+    for a in arrays:
+        sheet[:, x : x + a.shape[1]] = a
+        x += a.shape[1] + gap
+    return sheet

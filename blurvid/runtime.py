@@ -1,0 +1,230 @@
+"""Inference with ONNX Runtime: one generator session, built once and reused.
+
+This module needs only numpy and onnxruntime (never torch). A blurvid generator is an ONNX
+graph with one input ``N x 1 x H x W`` (float32 luma in [0, 1]) and one output
+``N x 7 x H x W`` (float32 luma of the 7 frames, not clipped); see
+:mod:`blurvid.train.export`, which writes them.
+
+Devices: ``cpu``; ``cuda`` (an error, never a silent fallback to the CPU, when ONNX Runtime
+has no working CUDA provider); ``auto`` (CUDA when ONNX Runtime offers it, else the CPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+from pathlib import Path
+
+import numpy as np
+
+from blurvid.errors import DependencyError, InputError, ModelError, RuntimeUnavailableError
+
+BUNDLED_MODEL = "blurvid-fast.onnx"
+DEVICES = ("auto", "cpu", "cuda")
+NUM_FRAMES = 7
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def import_onnxruntime():
+    """The ``onnxruntime`` module, or :class:`DependencyError` saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "onnxruntime":
+            raise DependencyError("ONNX Runtime is not installed: run pip install 'blurvid[cpu]' "
+                                  "(or 'blurvid[gpu]' for CUDA)") from None
+        raise DependencyError(f"ONNX Runtime could not be imported ({_first_line(exc)}): "
+                              "reinstall it with pip install --force-reinstall 'blurvid[cpu]' "
+                              "(or 'blurvid[gpu]' for CUDA)") from None
+    return onnxruntime
+
+
+def bundled_model_path() -> Path:
+    """Path of the model shipped inside the package (``blurvid/models/blurvid-fast.onnx``)."""
+    resource = importlib.resources.files("blurvid.models") / BUNDLED_MODEL
+    if not resource.is_file():
+        raise ModelError(f"the bundled model {BUNDLED_MODEL} is missing from this installation "
+                         f"of blurvid ({resource}); reinstall blurvid or pass a model file "
+                         "with --model")
+    return Path(str(resource))
+
+
+def providers_for(device: str) -> list[str]:
+    """ONNX Runtime execution providers for ``device`` (``auto``, ``cpu`` or ``cuda``).
+
+    ``cuda`` raises :class:`RuntimeUnavailableError` if ONNX Runtime has no CUDA provider;
+    the CPU provider listed after it only takes the nodes CUDA cannot run.
+    """
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    if device == "cpu":
+        return [CPU]
+    ort = import_onnxruntime()
+    available = ort.get_available_providers()
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        raise RuntimeUnavailableError(
+            "CUDA was requested but ONNX Runtime has no CUDA provider here (available: "
+            f"{', '.join(available)}); install 'blurvid[gpu]' (onnxruntime-gpu, without "
+            "onnxruntime) on a machine with an NVIDIA GPU, or use --device cpu")
+    return [CPU]
+
+
+def _describe_io(args) -> str:
+    parts = []
+    for a in args:
+        dims = ", ".join(str(d) if d not in (None, "") else "?" for d in (a.shape or []))
+        parts.append(f"{a.name}: {a.type} [{dims}]")
+    return "; ".join(parts) or "nothing"
+
+
+def _is_symbolic(dim) -> bool:
+    return dim is None or isinstance(dim, str)
+
+
+class GeneratorSession:
+    """One ONNX Runtime session on a blurvid generator, built once, reused for every image.
+
+    ``model_path``: a ``.onnx`` file (default: :func:`bundled_model_path`); ``device``:
+    ``auto``, ``cpu`` or ``cuda``; ``threads``: ONNX Runtime intra-op threads (None or 0: ONNX
+    Runtime's default).
+
+    Attributes: ``model_path`` (Path), ``device`` (``cpu`` or ``cuda``, what really runs),
+    ``providers`` (the active providers), ``metadata`` (the model's metadata_props),
+    ``num_frames``.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, device: str = "auto",
+                 threads: int | None = None) -> None:
+        if device not in DEVICES:
+            raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                    or threads < 0):
+            raise InputError(f"threads must be a whole number >= 0, got {threads!r}")
+        ort = import_onnxruntime()
+        self._ort = ort
+        path = bundled_model_path() if model_path is None else Path(model_path).expanduser()
+        _check_model_file(path)
+        requested = providers_for(device)
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or 0
+        options.log_severity_level = 3  # errors only: no provider chatter on stderr
+
+        def create(providers: list[str]):
+            try:
+                return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+            except Exception as exc:  # ORT raises InvalidProtobuf, InvalidGraph, Fail, ...
+                return exc
+
+        session = create(requested)
+        cuda_failure = ""
+        if isinstance(session, Exception) and CUDA in requested:
+            # Tell a CUDA provider that fails to start apart from a bad model file.
+            cuda_failure = f": {_first_line(session)}"
+            session = create([CPU])
+        if isinstance(session, Exception):
+            raise ModelError(f"{path} is not a valid ONNX model: {_first_line(session)}")
+        active = list(session.get_providers())
+        if device == "cuda" and CUDA not in active:
+            raise RuntimeUnavailableError(
+                "CUDA was requested but ONNX Runtime could not start its CUDA provider "
+                f"(active: {', '.join(active)}){cuda_failure}; check the CUDA and cuDNN "
+                "libraries that onnxruntime-gpu needs, or use --device cpu")
+
+        self._session = session
+        self.model_path = path
+        self.device = "cuda" if CUDA in active else "cpu"
+        self.providers = active
+        self.threads = threads
+        self.metadata = dict(session.get_modelmeta().custom_metadata_map)
+        self.num_frames = self._check_signature()
+        self._input_name = session.get_inputs()[0].name
+        self._output_name = session.get_outputs()[0].name
+
+    def _check_signature(self) -> int:
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        ok = (
+            len(inputs) == 1 and len(outputs) == 1
+            and inputs[0].type == "tensor(float)" and outputs[0].type == "tensor(float)"
+            and len(inputs[0].shape or []) == 4 and len(outputs[0].shape or []) == 4
+            and inputs[0].shape[1] == 1
+            and (outputs[0].shape[1] == NUM_FRAMES or _is_symbolic(outputs[0].shape[1]))
+        )
+        if not ok:
+            raise ModelError(
+                f"{self.model_path} is not a blurvid generator: expected input N x 1 x H x W and "
+                f"output N x {NUM_FRAMES} x H x W (float32), got input {_describe_io(inputs)} "
+                f"and output {_describe_io(outputs)}")
+        return NUM_FRAMES
+
+    def run(self, y: np.ndarray) -> np.ndarray:
+        """Luma ``(H, W)`` or ``(N, 1, H, W)`` in [0, 1] -> frames ``(7, H, W)`` or
+        ``(N, 7, H, W)``, float32, not clipped."""
+        if not isinstance(y, np.ndarray):
+            raise InputError(f"expected a numpy array of luma, got {type(y).__name__}")
+        single = y.ndim == 2
+        x = y[None, None] if single else y
+        if x.ndim != 4 or x.shape[1] != 1 or min(x.shape) < 1:
+            raise InputError(f"expected luma of shape (H, W) or (N, 1, H, W), got {y.shape}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise InputError(f"expected float luma in [0, 1], got dtype {y.dtype}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        try:
+            out = self._session.run([self._output_name], {self._input_name: x})[0]
+        except Exception as exc:  # out of memory, provider failure, ...
+            raise RuntimeUnavailableError(
+                f"ONNX Runtime failed to run {self.model_path.name} on a {x.shape[2]}x"
+                f"{x.shape[3]} image ({self.device}): {_first_line(exc)}") from None
+        expected = (x.shape[0], self.num_frames, x.shape[2], x.shape[3])
+        if out.shape != expected:
+            raise ModelError(f"{self.model_path} returned shape {out.shape} for input {x.shape}; "
+                             f"a blurvid generator returns {expected}")
+        out = out.astype(np.float32, copy=False)
+        return out[0] if single else out
+
+    def describe(self) -> dict:
+        """Facts for ``blurvid info``: model file, providers, ONNX Runtime version, metadata."""
+        return {
+            "model": str(self.model_path),
+            "model_bytes": self.model_path.stat().st_size,
+            "model_sha256": _sha256(self.model_path),
+            "device": self.device,
+            "providers_active": list(self.providers),
+            "providers_available": list(self._ort.get_available_providers()),
+            "onnxruntime": self._ort.__version__,
+            "num_frames": self.num_frames,
+            "input": _describe_io(self._session.get_inputs()),
+            "output": _describe_io(self._session.get_outputs()),
+            "metadata": dict(self.metadata),
+        }
+
+
+def _check_model_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelError(f"model {path} is not a file")
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth", ".ckpt"):
+        raise ModelError(f"{path} is a PyTorch checkpoint, not an ONNX model; convert it with "
+                         f"'blurvid export {path} -o model.onnx'")
+    if suffix != ".onnx":
+        raise ModelError(f"{path} is not an ONNX model (expected a .onnx file)")
+
+
+def _first_line(exc: BaseException, limit: int = 240) -> str:
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,322 @@
+"""Export a trained generator to ONNX (training side: needs torch and onnx).
+
+The exported graph is the inference contract of :mod:`blurvid.runtime`:
+
+* input  ``blurry_y``: float32 ``N x 1 x H x W``, luma (Y, BT.601 full range) of the blurry
+  photo in [0, 1]; ``N``, ``H`` and ``W`` are dynamic, any ``H, W >= 1``;
+* output ``frames``:   float32 ``N x 7 x H x W``, luma of the 7 sharp frames in temporal order,
+  not clipped.
+
+The graph is written with the TorchScript ("legacy") exporter, ``dynamo=False``, at the pinned
+:data:`OPSET`: it traces the size arithmetic of the ``fast`` generator (replicate-pad to a
+multiple of 16, crop back) as graph ops, so H and W stay dynamic, and it emits opset 17
+directly, whereas the torch.export-based exporter builds opset 18 and cannot convert ``Pad``
+down to 17. :func:`verify_export` checks ONNX Runtime against PyTorch at sizes other than the
+trace size.
+
+Metadata (ONNX ``metadata_props``, all strings, JSON for nested values) describes the model:
+``blurvid_format``, ``arch``, ``arch_kwargs``, ``frames``, ``color_standard``, ``input``,
+``training``, ``blurvid_version``, ``created`` and ``opset``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from blurvid._version import __version__
+from blurvid.color import STANDARD
+from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError
+from blurvid.train.models import ARCHES, NUM_FRAMES, build_generator
+
+OPSET = 17
+FORMAT = "1"
+INPUT_NAME = "blurry_y"
+OUTPUT_NAME = "frames"
+TRACE_SHAPE = (1, 1, 37, 53)  # not a multiple of 16: the fast generator's pad path is traced
+INPUT_CONTRACT = (
+    f"{INPUT_NAME}: float32 N x 1 x H x W, luma Y ({STANDARD}) of the blurry photo in [0, 1], "
+    f"any N, H, W >= 1; {OUTPUT_NAME}: float32 N x {NUM_FRAMES} x H x W, luma of the "
+    f"{NUM_FRAMES} sharp frames in temporal order (forward or reversed), not clipped"
+)
+# Training settings worth shipping with a model (no local paths).
+_CONFIG_KEYS = ("arch", "steps", "batch", "crop", "lr", "lr_min", "warmup", "seed", "val_crop",
+                "val_samples")
+_PROTECTED = ("blurvid_format", "arch", "frames", "color_standard", "input", "opset")
+
+
+def _prop_value(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _load_error(exc: BaseException) -> str:
+    """The informative line of a torch.load error (weights_only errors start with advice)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if "WeightsUnpickler error:" in text:
+        rest = text.split("WeightsUnpickler error:", 1)[1].strip()
+        line = rest.splitlines()[0].split(". Please use", 1)[0] if rest else ""
+        return f"{type(exc).__name__}: {line.strip()[:200]}"
+    detail = _first_line(Exception(text)) if text.strip() else ""
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_write_bytes(data: bytes, path: Path) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _to_onnx_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
+    """Trace ``model`` (CPU, eval) to an in-memory ONNX model with dynamic N, H, W."""
+    dims = {0: "N", 2: "H", 3: "W"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of dynamo; see the module docstring.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        with torch.no_grad():
+            torch.onnx.export(
+                model,
+                (torch.rand(*TRACE_SHAPE),),
+                buffer,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: dims, OUTPUT_NAME: dims},
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def export_model(model: torch.nn.Module, path: str | Path, metadata: dict | None = None,
+                 opset: int = OPSET) -> str:
+    """Export a generator to the ONNX file ``path`` (atomically) and return its sha256 (hex).
+
+    ``metadata``: extra ``metadata_props`` (e.g. ``training``, ``arch_kwargs``, ``created``);
+    non-string values are stored as JSON. The contract keys (``blurvid_format``, ``arch``,
+    ``frames``, ``color_standard``, ``input``, ``opset``) cannot be overridden. The graph is
+    checked with ``onnx.checker`` before anything is written. Overwrites ``path``: callers
+    check for an existing file (see :func:`export_checkpoint`).
+    """
+    path = Path(path)
+    arch = getattr(model, "arch", None)
+    num_frames = int(getattr(model, "num_frames", NUM_FRAMES))
+    if num_frames != NUM_FRAMES:
+        raise ModelError(f"blurvid generators output {NUM_FRAMES} frames; this one outputs "
+                         f"{num_frames}")
+    probe = copy.deepcopy(model).cpu().float().eval()
+    proto = _to_onnx_proto(probe, opset)
+
+    # The channel dim of the output is a traced Slice; state it.
+    out_dims = proto.graph.output[0].type.tensor_type.shape.dim
+    out_dims[1].Clear()
+    out_dims[1].dim_value = num_frames
+
+    props = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "blurvid_version": __version__,
+        "training": {},
+    }
+    props.update(metadata or {})
+    props.update({
+        "blurvid_format": FORMAT,
+        "arch": arch or "unknown",
+        "frames": str(num_frames),
+        "color_standard": STANDARD,
+        "input": INPUT_CONTRACT,
+        "opset": str(opset),
+    })
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, {k: _prop_value(v) for k, v in props.items()})
+    proto.doc_string = f"blurvid generator ({arch}): one blurry luma image in, {num_frames} " \
+                       "sharp luma frames out"
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # onnx raises ValidationError / InferenceError
+        raise ModelError(f"the exported ONNX graph does not pass onnx.checker: "
+                         f"{_first_line(exc)}") from exc
+    data = proto.SerializeToString()
+    try:
+        _atomic_write_bytes(data, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return hashlib.sha256(data).hexdigest()
+
+
+def verify_export(model: torch.nn.Module, path: str | Path,
+                  shapes=((1, 1, 37, 53), (2, 1, 5, 3), (1, 1, 64, 48)), seed: int = 0) -> float:
+    """Max abs difference between ONNX Runtime (CPU) on ``path`` and PyTorch on ``model``.
+
+    Runs on random inputs of each shape in ``shapes`` (chosen to differ from the trace size).
+    Needs onnxruntime.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    probe = copy.deepcopy(model).cpu().float().eval()
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for shape in shapes:
+        y = rng.random(shape, dtype=np.float32)
+        with torch.no_grad():
+            expected = probe(torch.from_numpy(y)).numpy()
+        got = session.run([OUTPUT_NAME], {INPUT_NAME: y})[0]
+        if got.shape != expected.shape:
+            raise ModelError(f"{path}: ONNX output shape {got.shape} != PyTorch {expected.shape} "
+                             f"for input {shape}")
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Load a training checkpoint (as written by :mod:`blurvid.train.trainer`).
+
+    Returns ``(model, state)``: the generator in eval mode on the CPU and the checkpoint dict.
+    Loads with ``weights_only=True`` (no arbitrary code from pickles). Raises
+    :class:`ModelError` if the file is missing, unreadable or not a blurvid checkpoint.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} is not a file")
+    try:
+        # The trainer stores torch.__version__, a TorchVersion (a str subclass) that
+        # weights_only does not allow by default.
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
+        raise ModelError(f"{path} is not a readable PyTorch checkpoint "
+                         f"({_load_error(exc)})") from None
+    if not isinstance(state, dict) or "arch" not in state or "model" not in state:
+        raise ModelError(f"{path} is not a blurvid checkpoint: expected a dict with 'arch' and "
+                         "'model' (as written by blurvid.train.trainer)")
+    arch, arch_kwargs = state["arch"], state.get("arch_kwargs") or {}
+    if arch not in ARCHES:
+        raise ModelError(f"{path}: unknown architecture {arch!r} (known: {', '.join(ARCHES)})")
+    if not isinstance(arch_kwargs, dict):
+        raise ModelError(f"{path}: 'arch_kwargs' must be a dict, got {type(arch_kwargs).__name__}")
+    arch_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in arch_kwargs.items()}
+    try:
+        model = build_generator(arch, **arch_kwargs)
+        model.load_state_dict(state["model"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: the weights do not fit a {arch!r} generator with "
+                         f"{arch_kwargs}: {_first_line(exc)}") from None
+    return model.eval(), state
+
+
+def training_summary(state: dict) -> dict:
+    """What a model's ``training`` metadata says about its checkpoint (no local paths)."""
+    config = state.get("config") or {}
+    summary = {
+        "steps": state.get("step"),
+        "seconds": round(float(state.get("train_seconds") or 0.0), 1),
+        "torch": state.get("torch"),
+        "config": {k: config[k] for k in _CONFIG_KEYS if k in config},
+    }
+    if state.get("metrics"):
+        summary["val"] = state["metrics"]
+    return summary
+
+
+def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool = False,
+                      verify: bool = True) -> dict:
+    """Export a training checkpoint to an ONNX generator; return a summary dict.
+
+    Refuses to overwrite an existing ``out_path`` unless ``force``
+    (:class:`OutputExistsError`). With ``verify`` and onnxruntime installed, compares ONNX
+    Runtime with PyTorch (:func:`verify_export`) and writes nothing if they disagree.
+    Summary keys: ``path``, ``arch``, ``arch_kwargs``, ``params``, ``step``, ``opset``,
+    ``bytes``, ``sha256`` and ``parity_max_abs_diff`` (None if not verified).
+    """
+    out_path = Path(out_path)
+    if out_path.suffix.lower() != ".onnx":
+        raise InputError(f"the output {out_path} must end in .onnx")
+    if out_path.exists() and not force:
+        raise OutputExistsError(f"{out_path} already exists; pass --force to overwrite it")
+    if out_path.is_dir():
+        raise OutputError(f"{out_path} is a folder")
+    model, state = load_checkpoint(ckpt_path)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the folder {out_path.parent}: "
+                          f"{exc.strerror or exc}") from exc
+    metadata = {
+        "arch_kwargs": state.get("arch_kwargs") or {},
+        "training": training_summary(state),
+        "params": sum(p.numel() for p in model.parameters()),
+    }
+    # Export next to the target, verify, then rename: a failed export never replaces a file.
+    staging = out_path.with_name(f".{out_path.stem}.staging.onnx")
+    try:
+        digest = export_model(model, staging, metadata)
+        parity = None
+        if verify:
+            try:
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                pass
+            else:
+                parity = verify_export(model, staging)
+                if not parity <= 1e-3:
+                    raise ModelError(f"the exported model disagrees with PyTorch (max abs diff "
+                                     f"{parity:.2e} > 1e-3); {out_path} was not written")
+        os.replace(staging, out_path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
+    finally:
+        staging.unlink(missing_ok=True)
+    return {
+        "path": str(out_path),
+        "arch": model.arch,
+        "arch_kwargs": state.get("arch_kwargs") or {},
+        "params": metadata["params"],
+        "step": state.get("step"),
+        "opset": OPSET,
+        "bytes": out_path.stat().st_size,
+        "sha256": digest,
+        "parity_max_abs_diff": parity,
+    }

@@ -1,0 +1,567 @@
+"""Tests of blurvid.io: decoding, orientation, bad inputs, naming, atomic writes."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+import blurvid.io as bio
+from blurvid.errors import InputError, OutputError, OutputExistsError
+from blurvid.io import (IMAGE_SUFFIXES, LoadedImage, check_outputs_free, collect_inputs,
+                        contact_sheet, frame_paths, read_image, sheet_path, to_uint, write_image)
+
+RNG = np.random.default_rng(1234)
+
+
+def _u8(h=24, w=32, c=3):
+    return RNG.integers(0, 256, (h, w, c) if c else (h, w), dtype=np.uint8)
+
+
+def _u16(h=24, w=32, c=3):
+    return RNG.integers(0, 65536, (h, w, c) if c else (h, w), dtype=np.uint16)
+
+
+def _pattern(h=48, w=64):
+    """Smooth, strongly asymmetric RGB uint8 image (JPEG-friendly, rotation-revealing)."""
+    y, x = np.mgrid[:h, :w]
+    img = np.stack([x * 255 // (w - 1), y * 255 // (h - 1), np.full_like(x, 60)], -1)
+    img[: h // 3, : w // 4] = (250, 250, 250)  # a bright block in the top-left corner
+    return img.astype(np.uint8)
+
+
+def _imwrite(path, bgr_or_grey):
+    ok, buf = cv2.imencode(path.suffix, bgr_or_grey)
+    assert ok
+    path.write_bytes(buf.tobytes())
+
+
+def _no_temp_files(folder):
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def _one_line_naming(exc_info, path):
+    msg = str(exc_info.value)
+    assert "\n" not in msg
+    assert str(path) in msg
+    return msg
+
+
+# ------------------------------------------------------------------------ round trips
+
+
+def test_png_8bit_round_trip(tmp_path):
+    u = _u8()
+    p = tmp_path / "a.png"
+    write_image(p, u / 255.0)
+    img = read_image(p)
+    assert isinstance(img, LoadedImage)
+    assert img.path == p
+    assert img.bit_depth == 8
+    assert img.rgb.dtype == np.float32 and img.rgb.shape == (24, 32, 3)
+    assert img.rgb.flags.c_contiguous
+    np.testing.assert_array_equal(to_uint(img.rgb, 8), u)
+    assert img.notes == ()
+
+
+def test_png_16bit_round_trip(tmp_path):
+    u = _u16()
+    p = tmp_path / "a16.png"
+    write_image(p, u / 65535.0, bit_depth=16)
+    raw = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16
+    img = read_image(p)
+    assert img.bit_depth == 16
+    np.testing.assert_array_equal(to_uint(img.rgb, 16), u)
+
+
+def test_tiff_16bit_round_trip(tmp_path):
+    u = _u16()
+    p = tmp_path / "a16.tiff"
+    write_image(p, u / 65535.0, bit_depth=16)
+    img = read_image(p)
+    assert img.bit_depth == 16
+    np.testing.assert_array_equal(to_uint(img.rgb, 16), u)
+
+
+def test_channel_order_is_rgb(tmp_path):
+    p = tmp_path / "red.png"
+    bgr = np.zeros((4, 4, 3), np.uint8)
+    bgr[..., 2] = 255  # red in OpenCV's BGR order
+    _imwrite(p, bgr)
+    rgb = read_image(p).rgb
+    np.testing.assert_array_equal(rgb[0, 0], [1.0, 0.0, 0.0])
+
+
+def test_jpeg_is_written_8bit_even_if_16_asked(tmp_path):
+    u = _pattern()
+    p = tmp_path / "a.jpg"
+    write_image(p, u / 255.0, bit_depth=16, jpeg_quality=98)
+    img = read_image(p)
+    assert img.bit_depth == 8
+    assert np.abs(to_uint(img.rgb, 8).astype(int) - u).mean() < 2.0
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_grey_input(tmp_path, depth):
+    g = _u8(c=0) if depth == 8 else _u16(c=0)
+    p = tmp_path / f"grey{depth}.png"
+    _imwrite(p, g)
+    img = read_image(p)
+    assert img.rgb.shape == (24, 32, 3)
+    assert img.bit_depth == depth
+    for ch in range(3):
+        np.testing.assert_array_equal(to_uint(img.rgb[..., ch], depth), g)
+    assert any("greyscale" in n for n in img.notes)
+
+
+def test_write_grey_array(tmp_path):
+    g = _u8(c=0)
+    p = tmp_path / "g.png"
+    write_image(p, g / 255.0)
+    raw = cv2.imdecode(np.fromfile(p, np.uint8), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(raw, g)
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_rgba_input_drops_alpha(tmp_path, depth):
+    bgra = _u8(c=4) if depth == 8 else _u16(c=4)
+    p = tmp_path / "rgba.png"
+    _imwrite(p, bgra)
+    img = read_image(p)
+    assert img.rgb.shape == (24, 32, 3)
+    assert img.bit_depth == depth
+    np.testing.assert_array_equal(to_uint(img.rgb, depth), bgra[..., 2::-1])
+    assert "alpha channel dropped" in img.notes
+
+
+def test_grey_alpha_input(tmp_path):
+    la = _u8(c=2)
+    p = tmp_path / "la.png"
+    Image.fromarray(la, "LA").save(p)
+    img = read_image(p)
+    for ch in range(3):
+        np.testing.assert_array_equal(to_uint(img.rgb[..., ch], 8), la[..., 0])
+    assert "alpha channel dropped" in img.notes
+    assert any("greyscale" in n for n in img.notes)
+
+
+def test_non_ascii_file_name(tmp_path):
+    u = _u8()
+    p = tmp_path / "фото 日本 ü.png"
+    write_image(p, u / 255.0)
+    assert p.exists()
+    img = read_image(str(p))
+    np.testing.assert_array_equal(to_uint(img.rgb, 8), u)
+
+
+# ------------------------------------------------------------------------ EXIF orientation
+
+
+def _save_with_orientation(path, rgb, orientation, fmt, **kw):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(rgb).save(path, fmt, exif=exif, **kw)
+
+
+@pytest.mark.parametrize("orientation, turn", [(6, lambda a: np.rot90(a, -1)),
+                                               (3, lambda a: a[::-1, ::-1])])
+def test_jpeg_exif_orientation(tmp_path, orientation, turn):
+    src = _pattern()
+    p = tmp_path / f"o{orientation}.jpg"
+    _save_with_orientation(p, src, orientation, "JPEG", quality=95)
+    img = read_image(p)
+    expected = turn(src)
+    assert img.rgb.shape == expected.shape
+    diff = np.abs(to_uint(img.rgb, 8).astype(int) - expected)
+    assert diff.mean() < 2.0 and np.percentile(diff, 99) < 12
+    # and the same as Pillow's own upright decode
+    with Image.open(p) as im:
+        upright = np.asarray(ImageOps.exif_transpose(im).convert("RGB")).astype(int)
+    assert np.abs(to_uint(img.rgb, 8).astype(int) - upright).max() <= 3
+    assert f"EXIF orientation {orientation} applied" in img.notes
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_all_orientations_match_pillow(tmp_path, orientation):
+    src = _u8(10, 14)  # lossless PNG (eXIf chunk): exact comparison
+    p = tmp_path / f"o{orientation}.png"
+    _save_with_orientation(p, src, orientation, "PNG")
+    with Image.open(p) as im:
+        upright = np.asarray(ImageOps.exif_transpose(im))
+    img = read_image(p)
+    np.testing.assert_array_equal(to_uint(img.rgb, 8), upright)
+
+
+def test_tiff_orientation_not_applied_twice(tmp_path):
+    src = _pattern(20, 30)
+    p = tmp_path / "o3.tif"
+    Image.fromarray(src).save(p, "TIFF", tiffinfo={0x0112: 3})
+    np.testing.assert_array_equal(to_uint(read_image(p).rgb, 8), src[::-1, ::-1])
+    p6 = tmp_path / "o6.tif"
+    Image.fromarray(src).save(p6, "TIFF", tiffinfo={0x0112: 6})
+    np.testing.assert_array_equal(to_uint(read_image(p6).rgb, 8), np.rot90(src, -1))
+
+
+# ------------------------------------------------------------------------ bad inputs
+
+
+def test_missing_file(tmp_path):
+    p = tmp_path / "nope.jpg"
+    with pytest.raises(InputError, match="does not exist") as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+def test_directory(tmp_path):
+    with pytest.raises(InputError, match="folder") as e:
+        read_image(tmp_path)
+    _one_line_naming(e, tmp_path)
+
+
+def test_zero_size(tmp_path):
+    p = tmp_path / "empty.png"
+    p.touch()
+    with pytest.raises(InputError, match="empty") as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+def test_text_file_named_jpg(tmp_path):
+    p = tmp_path / "notes.jpg"
+    p.write_text("this is not a picture\n" * 20)
+    with pytest.raises(InputError, match="not an image") as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+def test_random_bytes(tmp_path):
+    p = tmp_path / "noise.png"
+    p.write_bytes(RNG.integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError) as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+@pytest.mark.parametrize("suffix, fraction", [(".jpg", 0.5), (".jpg", 0.97), (".png", 0.5),
+                                              (".png", 0.97)])
+def test_truncated(tmp_path, suffix, fraction):
+    ok, buf = cv2.imencode(suffix, _pattern(120, 160)[..., ::-1])
+    data = buf.tobytes()
+    p = tmp_path / f"cut{suffix}"
+    p.write_bytes(data[: int(len(data) * fraction)])
+    with pytest.raises(InputError, match="truncated|corrupt|not an image") as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+def test_png_with_corrupt_data(tmp_path):
+    ok, buf = cv2.imencode(".png", _pattern(120, 160))
+    data = bytearray(buf.tobytes())
+    mid = len(data) // 2
+    data[mid : mid + 64] = bytes(64)  # breaks the IDAT stream and its CRC
+    p = tmp_path / "bad.png"
+    p.write_bytes(bytes(data))
+    with pytest.raises(InputError) as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    p = tmp_path / "locked.png"
+    write_image(p, _u8() / 255.0)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(p))
+
+    # works as root too (where chmod 000 would not stop reading)
+    monkeypatch.setattr(bio, "open", denied, raising=False)
+    with pytest.raises(InputError, match="permission denied") as e:
+        read_image(p)
+    _one_line_naming(e, p)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs a non-root POSIX user")
+def test_unreadable_file_chmod(tmp_path):
+    p = tmp_path / "locked.png"
+    write_image(p, _u8() / 255.0)
+    p.chmod(0)
+    try:
+        with pytest.raises(InputError, match="permission denied"):
+            read_image(p)
+    finally:
+        p.chmod(0o644)
+
+
+def test_broken_symlink(tmp_path):
+    p = tmp_path / "link.png"
+    try:
+        p.symlink_to(tmp_path / "gone.png")
+    except OSError:
+        pytest.skip("symlinks not available")
+    with pytest.raises(InputError, match="symbolic link"):
+        read_image(p)
+
+
+# ------------------------------------------------------------------------ collect_inputs
+
+
+def _touch_image(path):
+    write_image(path, _u8(4, 4) / 255.0)
+    return path
+
+
+def test_collect_folder_sorted_non_recursive_with_notes(tmp_path):
+    d = tmp_path / "photos"
+    d.mkdir()
+    for name in ["b.png", "a.JPG", "c.tiff"]:
+        (d / name).write_bytes(b"x")  # contents are read_image's business, not collect's
+    (d / "readme.txt").write_text("hi")
+    (d / ".DS_Store").write_bytes(b"")
+    (d / "sub").mkdir()
+    (d / "sub" / "deep.png").write_bytes(b"x")
+    files, notes = collect_inputs([d])
+    assert [f.name for f in files] == ["a.JPG", "b.png", "c.tiff"]
+    assert all(f.parent == d for f in files)
+    assert any("readme.txt" in n for n in notes)
+    assert any("sub" in n for n in notes)
+    assert not any("DS_Store" in n for n in notes)
+    assert not any("deep.png" in str(f) for f in files)
+
+
+def test_collect_mixed_files_duplicates_order(tmp_path):
+    d = tmp_path / "d"
+    d.mkdir()
+    x = _touch_image(d / "x.png")
+    _touch_image(d / "y.png")
+    odd = tmp_path / "photo.unknown"
+    odd.write_bytes(b"x")
+    files, notes = collect_inputs([odd, str(x), d, tmp_path / "d" / ".." / "d" / "x.png"])
+    assert files == [odd, x, d / "y.png"]
+    assert notes == []
+
+
+def test_collect_missing_path(tmp_path):
+    p = tmp_path / "missing"
+    with pytest.raises(InputError, match="does not exist") as e:
+        collect_inputs([p])
+    _one_line_naming(e, p)
+
+
+def test_collect_folder_without_images(tmp_path):
+    d = tmp_path / "docs"
+    d.mkdir()
+    (d / "a.txt").write_text("a")
+    with pytest.raises(InputError, match="contains no images") as e:
+        collect_inputs([d])
+    msg = _one_line_naming(e, d)
+    assert ".jpg" in msg and ".png" in msg
+
+
+def test_collect_empty_folder(tmp_path):
+    with pytest.raises(InputError, match="contains no images"):
+        collect_inputs([tmp_path])
+
+
+def test_image_suffixes():
+    assert set(IMAGE_SUFFIXES) == {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+# ------------------------------------------------------------------------ naming
+
+
+def test_frame_paths_naming(tmp_path):
+    paths = frame_paths(tmp_path, "shot", "png")
+    assert [p.name for p in paths] == [f"shot_0{i}.png" for i in range(1, 8)]
+    assert all(p.parent == tmp_path for p in paths)
+    assert frame_paths(tmp_path, "shot", "jpg", count=3)[-1] == tmp_path / "shot_03.jpg"
+    assert frame_paths(tmp_path, "shot", "jpeg", count=1) == [tmp_path / "shot_01.jpg"]
+    assert len(frame_paths(tmp_path, "s", "png", count=12)) == 12
+    assert sheet_path(tmp_path, "shot", "png") == tmp_path / "shot_sheet.png"
+
+
+@pytest.mark.parametrize("stem, expected", [
+    ("../evil", "evil"),
+    ("../../etc/passwd", "passwd"),
+    ("/abs/path/x", "x"),
+    ("a\\..\\b", "b"),
+    ("dir/", "dir"),
+    ("", "image"),
+    (".", "image"),
+    ("..", "image"),
+    ("../", "image"),
+    ("ok name.v2", "ok name.v2"),
+])
+def test_frame_paths_sanitise(tmp_path, stem, expected):
+    out = tmp_path / "out"
+    for p in frame_paths(out, stem, "png") + [sheet_path(out, stem, "jpg")]:
+        assert p.parent == out
+        assert p.name.startswith(expected + "_")
+        assert os.path.realpath(p).startswith(os.path.realpath(out) + os.sep)
+
+
+def test_frame_paths_bad_format(tmp_path):
+    with pytest.raises(InputError, match="png or jpg"):
+        frame_paths(tmp_path, "a", "gif")
+    with pytest.raises(InputError):
+        sheet_path(tmp_path, "a", "tif")
+
+
+def test_check_outputs_free(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    check_outputs_free([a, b], force=False)
+    b.write_bytes(b"x")
+    with pytest.raises(OutputExistsError) as e:
+        check_outputs_free([a, b], force=False)
+    assert str(e.value) == f"{b} already exists; use --force to overwrite it"
+    check_outputs_free([a, b], force=True)
+    with pytest.raises(OutputError):
+        check_outputs_free([tmp_path], force=True)
+
+
+# ------------------------------------------------------------------------ writing
+
+
+def test_to_uint_rounding_and_clipping():
+    x = np.array([-1.0, 0.0, 0.4 / 255, 0.6 / 255, 0.5, 1.0, 2.0, np.nan])
+    np.testing.assert_array_equal(to_uint(x, 8), [0, 0, 0, 1, 128, 255, 255, 0])
+    assert to_uint(x, 8).dtype == np.uint8
+    y = to_uint(np.array([0.5, 1.0]), 16)
+    assert y.dtype == np.uint16 and list(y) == [32768, 65535]
+    with pytest.raises(ValueError):
+        to_uint(x, 12)
+    with pytest.raises(TypeError):
+        to_uint(np.array([1, 2]), 8)
+
+
+def test_write_clips(tmp_path):
+    p = tmp_path / "c.png"
+    write_image(p, np.array([[[-0.5, 0.5, 1.5]]]))
+    np.testing.assert_allclose(read_image(p).rgb[0, 0], [0.0, 128 / 255, 1.0], rtol=1e-6)
+
+
+def test_write_is_atomic_and_leaves_no_temp(tmp_path):
+    out = tmp_path / "new" / "deeper"  # parents are created
+    p = out / "x_01.png"
+    write_image(p, _u8() / 255.0)
+    assert p.is_file()
+    assert _no_temp_files(out)
+    # overwriting an existing file goes through the same path
+    write_image(p, np.zeros((5, 5, 3)))
+    assert read_image(p).rgb.shape == (5, 5, 3)
+    assert _no_temp_files(out)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_written_file_respects_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = tmp_path / "m.png"
+        write_image(p, np.zeros((2, 2, 3)))
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_parent_is_a_file(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    p = blocker / "x_01.png"
+    with pytest.raises(OutputError) as e:
+        write_image(p, np.zeros((4, 4, 3)))
+    _one_line_naming(e, p)
+    deeper = blocker / "sub" / "x_01.png"
+    with pytest.raises(OutputError):
+        write_image(deeper, np.zeros((4, 4, 3)))
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["file.txt"]
+
+
+def test_write_failure_mid_write_keeps_old_file_and_no_temp(tmp_path, monkeypatch):
+    p = tmp_path / "x_01.png"
+    write_image(p, np.ones((4, 4, 3)))
+    before = p.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(bio.os, "fsync", full_disk)
+    with pytest.raises(OutputError) as e:
+        write_image(p, np.zeros((4, 4, 3)))
+    msg = _one_line_naming(e, p)
+    assert msg == f"cannot write {p}: {os.strerror(errno.ENOSPC)}"
+    monkeypatch.undo()
+    assert p.read_bytes() == before
+    assert _no_temp_files(tmp_path)
+    assert [q.name for q in tmp_path.iterdir()] == ["x_01.png"]
+
+
+def test_write_over_a_folder(tmp_path):
+    d = tmp_path / "x_01.png"
+    d.mkdir()
+    with pytest.raises(OutputError):
+        write_image(d, np.zeros((4, 4, 3)))
+    assert _no_temp_files(tmp_path)
+
+
+def test_write_unsupported_suffix(tmp_path):
+    with pytest.raises(OutputError, match="unsupported"):
+        write_image(tmp_path / "x.gif", np.zeros((4, 4, 3)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_bad_arguments(tmp_path):
+    with pytest.raises(ValueError):
+        write_image(tmp_path / "x.png", np.zeros((4, 4, 2)))
+    with pytest.raises(ValueError):
+        write_image(tmp_path / "x.png", np.zeros((4, 4, 3)), bit_depth=12)
+    with pytest.raises(ValueError):
+        write_image(tmp_path / "x.jpg", np.zeros((4, 4, 3)), jpeg_quality=101)
+
+
+def test_jpeg_quality_changes_size(tmp_path):
+    img = _u8(64, 64) / 255.0
+    write_image(tmp_path / "lo.jpg", img, jpeg_quality=20)
+    write_image(tmp_path / "hi.jpg", img, jpeg_quality=95)
+    assert (tmp_path / "lo.jpg").stat().st_size < (tmp_path / "hi.jpg").stat().st_size
+    with Image.open(tmp_path / "hi.jpg") as im:
+        assert im.format == "JPEG"
+
+
+# ------------------------------------------------------------------------ contact sheet
+
+
+def test_contact_sheet():
+    imgs = [np.zeros((10, 7, 3), np.float32) for _ in range(8)]
+    sheet = contact_sheet(imgs, gap=4)
+    assert sheet.shape == (10, 8 * 7 + 7 * 4, 3)
+    assert sheet.dtype == np.float32
+    assert (sheet[:, 7:11] == 1.0).all()  # white gap
+    assert (sheet[:, :7] == 0.0).all() and (sheet[:, 11:18] == 0.0).all()
+    assert contact_sheet(imgs[:1]).shape == (10, 7, 3)
+    assert contact_sheet(imgs, gap=0).shape == (10, 56, 3)
+
+
+def test_contact_sheet_mixed_widths_and_grey():
+    sheet = contact_sheet([np.zeros((5, 3, 3)), np.full((5, 6), 0.25)], gap=2)
+    assert sheet.shape == (5, 11, 3)
+    assert (sheet[:, 5:] == 0.25).all()
+    u = contact_sheet([np.zeros((2, 2, 3), np.uint8)] * 2, gap=1)
+    assert u.dtype == np.uint8 and (u[:, 2] == 255).all()
+
+
+def test_contact_sheet_errors():
+    with pytest.raises(ValueError):
+        contact_sheet([])
+    with pytest.raises(ValueError):
+        contact_sheet([np.zeros((5, 3, 3)), np.zeros((6, 3, 3))])
+
+
+def test_sheet_written_round_trip(tmp_path):
+    frames = [RNG.random((12, 9, 3)).astype(np.float32) for _ in range(8)]
+    p = sheet_path(tmp_path, "shot", "png")
+    write_image(p, contact_sheet(frames))
+    assert read_image(p).rgb.shape == (12, 8 * 9 + 7 * 4, 3)

@@ -44,8 +44,13 @@ class ImageFormat(str, Enum):
     jpg = "jpg"
 
 
+def say(message: str) -> None:
+    """One line on stderr, never wrapped or styled (paths stay whole, greppable)."""
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    stderr.print(f"blurvid: error: {message}", markup=False, highlight=False, soft_wrap=True)
+    say(f"blurvid: error: {message}")
     return typer.Exit(code)
 
 
@@ -76,13 +81,18 @@ def reports_errors(command):
     return wrapper
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         typer.echo(__version__)
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Turn one motion-blurred photo into the sharp frames hidden in its exposure."""
 
 
 @app.command()
@@ -105,7 +115,7 @@ def extract(
 
     files, notes = collect_inputs(inputs)
     for note in notes:
-        stderr.print(f"blurvid: note: {note}", markup=False, highlight=False)
+        say(f"blurvid: note: {note}")
     if output.exists() and not output.is_dir():
         raise InputError(f"output {output} exists and is not a folder")
     # Plan every output first: clashing stems and existing files are refused before any work.
@@ -133,7 +143,7 @@ def extract(
                 start = time.perf_counter()
                 image = read_image(path)
                 for note in image.notes:
-                    stderr.print(f"blurvid: note: {path}: {note}", markup=False, highlight=False)
+                    say(f"blurvid: note: {path}: {note}")
                 frames = extractor.extract(image.rgb)
                 seconds = time.perf_counter() - start
                 for target, frame in zip(targets, frames):
@@ -153,7 +163,7 @@ def extract(
                 })
             except BlurvidError as exc:
                 failures.append({"input": str(path), "error": str(exc)})
-                stderr.print(f"blurvid: error: {exc}", markup=False, highlight=False)
+                say(f"blurvid: error: {exc}")
             progress.advance(task)
     if as_json:
         typer.echo(json.dumps({
@@ -164,9 +174,8 @@ def extract(
         }, indent=2))
     else:
         for r in results:
-            stderr.print(f"{r['input']} -> {Path(r['frames'][0]).parent}/"
-                         f"{Path(r['frames'][0]).name[:-7]}_01..07 ({r['seconds']:.2f} s)",
-                         markup=False, highlight=False)
+            say(f"{r['input']} -> {Path(r['frames'][0]).parent}/"
+                f"{Path(r['frames'][0]).name[:-7]}_01..07 ({r['seconds']:.2f} s)")
     if failures:
         raise typer.Exit(1)
 

@@ -84,3 +84,58 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     pad = (_SSIM_WIN - 1) // 2
     return float(s[pad:-pad, pad:-pad].mean())
 
+
+
+def score_samples(predict, samples, batch_size: int = 8) -> dict:
+    """Score a generator on ``(blur, frames)`` samples with ground truth, and the INPUT row.
+
+    ``predict``: a callable taking float32 luma ``(N, 1, H, W)`` in [0, 1] and returning
+    ``(N, 7, H, W)`` luma frames (clipped here to [0, 1]); ``samples``: a sequence of
+    ``(blur (H, W, 3), frames (7, H, W, 3))`` RGB float arrays in [0, 1] (the synthesiser's
+    output). Scores are on Y (:mod:`blurvid.color`), order-invariant per sample: PSNR decides
+    the order (forward or reversed) and SSIM uses the same one. The INPUT row scores the blurry
+    image against every sharp frame.
+
+    Returns ``psnr_frames``, ``ssim_frames`` (per frame index, mean over samples),
+    ``psnr_mean``, ``psnr_middle``, ``ssim_mean``, ``ssim_middle``, the same six keys prefixed
+    ``input_`` instead of ``psnr_``/``ssim_`` (``input_frames``, ``input_ssim_frames``, ...),
+    ``reversed_share`` (how often the reversed order won) and ``samples``.
+    """
+    from blurvid.color import rgb_to_y
+
+    if len(samples) == 0:
+        raise ValueError("score_samples needs at least one sample")
+    psnr_rows, ssim_rows, in_psnr_rows, in_ssim_rows, reversed_count = [], [], [], [], 0
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        blur = np.stack([rgb_to_y(b) for b, _ in chunk]).astype(np.float32)
+        truth = np.stack([rgb_to_y(f) for _, f in chunk]).astype(np.float32)
+        pred = np.clip(np.asarray(predict(blur[:, None])), 0.0, 1.0)
+        if pred.shape != truth.shape:
+            raise ValueError(f"predict returned {pred.shape}, expected {truth.shape}")
+        for p, b, t in zip(pred, blur, truth):
+            scores, rev = frame_psnrs(p, t)
+            ordered = p[::-1] if rev else p
+            psnr_rows.append(scores)
+            ssim_rows.append([ssim(f, g) for f, g in zip(ordered, t)])
+            reversed_count += rev
+            in_psnr_rows.append(frame_psnrs(b, t)[0])
+            in_ssim_rows.append([ssim(b, g) for g in t])
+
+    def summary(rows, prefix_frames: str, prefix: str) -> dict:
+        per_frame = np.mean(rows, axis=0)
+        middle = len(per_frame) // 2
+        return {
+            prefix_frames: [round(float(v), 4) for v in per_frame],
+            f"{prefix}_mean": round(float(per_frame.mean()), 4),
+            f"{prefix}_middle": round(float(per_frame[middle]), 4),
+        }
+
+    return {
+        **summary(psnr_rows, "psnr_frames", "psnr"),
+        **summary(ssim_rows, "ssim_frames", "ssim"),
+        **summary(in_psnr_rows, "input_frames", "input"),
+        **summary(in_ssim_rows, "input_ssim_frames", "input_ssim"),
+        "reversed_share": round(reversed_count / len(psnr_rows), 4),
+        "samples": len(psnr_rows),
+    }

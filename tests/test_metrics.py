@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from blurvid.metrics import frame_psnrs, mse, psnr, ssim
+from blurvid.color import rgb_to_y
+from blurvid.metrics import frame_psnrs, mse, psnr, score_samples, ssim
 
 RNG = np.random.default_rng(11)
 
@@ -155,3 +156,60 @@ def test_ssim_errors():
         ssim(np.zeros((3, 20, 20)), np.zeros((3, 20, 20)))
     with pytest.raises(ValueError):
         ssim(np.zeros((20, 20)), np.zeros((20, 20)), data_range=0)
+
+
+# ------------------------------------------------------------------------ score_samples
+
+
+def _samples(n=3, h=24, w=20, seed=0):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        frames = rng.random((7, h, w, 3), dtype=np.float32)
+        out.append((frames.mean(axis=0), frames))
+    return out
+
+
+def test_score_samples_perfect_predictor_and_input_row():
+    samples = _samples()
+    truth = {id(b): np.stack([rgb_to_y(f) for f in fr]) for b, fr in samples}
+    calls = []
+
+    def oracle(y):  # returns the true luma frames of the batch it is given
+        calls.append(y.shape)
+        return np.stack([truth[id(b)] for b, _ in samples[: y.shape[0]]])
+
+    scores = score_samples(oracle, samples, batch_size=8)
+    assert calls == [(3, 1, 24, 20)]
+    assert scores["samples"] == 3 and scores["reversed_share"] == 0
+    assert scores["psnr_frames"] == [float("inf")] * 7
+    assert scores["ssim_frames"] == [1.0] * 7 and scores["ssim_middle"] == 1.0
+    # The INPUT row is the blur's luma against each frame, computed independently here.
+    expected = np.mean([frame_psnrs(rgb_to_y(b), np.stack([rgb_to_y(f) for f in fr]))[0]
+                        for b, fr in samples], axis=0)
+    np.testing.assert_allclose(scores["input_frames"], expected, atol=1e-4)
+    assert scores["input_middle"] == pytest.approx(expected[3], abs=1e-4)
+    assert scores["input_ssim_mean"] < 1
+
+
+def test_score_samples_reversed_prediction_counts_and_scores_the_same():
+    samples = _samples(n=2)
+    lumas = [np.stack([rgb_to_y(f) for f in fr]) for _, fr in samples]
+    forward = score_samples(lambda y: np.stack(lumas) * 0.9, samples)
+    backward = score_samples(lambda y: np.stack(lumas)[:, ::-1] * 0.9, samples)
+    assert forward["reversed_share"] == 0 and backward["reversed_share"] == 1
+    assert forward["psnr_frames"] == backward["psnr_frames"]
+    assert forward["ssim_frames"] == backward["ssim_frames"]
+
+
+def test_score_samples_clips_and_checks_shapes():
+    samples = _samples(n=1)
+    luma = np.stack([rgb_to_y(f) for f in samples[0][1]])[None]
+    assert score_samples(lambda y: luma + 5.0 * (luma > 2), samples)["psnr_mean"] == np.inf
+    clipped = score_samples(lambda y: np.full_like(luma, 7.0), samples)
+    ones = score_samples(lambda y: np.ones_like(luma), samples)
+    assert clipped["psnr_frames"] == ones["psnr_frames"]
+    with pytest.raises(ValueError, match="expected"):
+        score_samples(lambda y: luma[:, :3], samples)
+    with pytest.raises(ValueError, match="at least one"):
+        score_samples(lambda y: y, [])

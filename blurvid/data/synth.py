@@ -158,3 +158,14 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         blur = np.round(blur * 255) / 255
         frames = np.round(frames * 255) / 255
     return blur.astype(np.float32), frames.astype(np.float32)
+
+
+def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234):
+    """A fixed list of ``count`` samples (a validation set): photo ``i % len(photo_paths)``
+    for sample ``i``, one generator seeded with ``seed``, so the same call gives the same set."""
+    paths = list(photo_paths)
+    if not paths:
+        raise ValueError("render_set needs at least one photo")
+    photos = [load_photo(p) for p in paths]
+    rng = np.random.default_rng(seed)
+    return [render(photos[i % len(photos)], rng, cfg) for i in range(count)]

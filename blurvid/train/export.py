@@ -209,6 +209,31 @@ def verify_export(model: torch.nn.Module, path: str | Path,
     return worst
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """The dict saved in a checkpoint, loaded on the CPU with ``weights_only=True``.
+
+    Raises :class:`ModelError` if the file is missing, unreadable or holds anything but a dict
+    of tensors and plain values (pickled code is refused).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"checkpoint {path} does not exist")
+    if not path.is_file():
+        raise ModelError(f"checkpoint {path} is not a file")
+    try:
+        # Checkpoints of blurvid 0.1.0 stored torch.__version__ as a TorchVersion (a str
+        # subclass) that weights_only does not allow by default; newer ones store a str.
+        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
+        raise ModelError(f"{path} is not a readable PyTorch checkpoint "
+                         f"({_load_error(exc)})") from None
+    if not isinstance(state, dict):
+        raise ModelError(f"{path} is not a blurvid checkpoint: expected a dict, got "
+                         f"{type(state).__name__}")
+    return state
+
+
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """Load a training checkpoint (as written by :mod:`blurvid.train.trainer`).
 
@@ -217,19 +242,8 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     :class:`ModelError` if the file is missing, unreadable or not a blurvid checkpoint.
     """
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"checkpoint {path} does not exist")
-    if not path.is_file():
-        raise ModelError(f"checkpoint {path} is not a file")
-    try:
-        # The trainer stores torch.__version__, a TorchVersion (a str subclass) that
-        # weights_only does not allow by default.
-        with torch.serialization.safe_globals([torch.torch_version.TorchVersion]):
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError (bad zip), EOFError, ...
-        raise ModelError(f"{path} is not a readable PyTorch checkpoint "
-                         f"({_load_error(exc)})") from None
-    if not isinstance(state, dict) or "arch" not in state or "model" not in state:
+    state = read_checkpoint(path)
+    if "arch" not in state or "model" not in state:
         raise ModelError(f"{path} is not a blurvid checkpoint: expected a dict with 'arch' and "
                          "'model' (as written by blurvid.train.trainer)")
     arch, arch_kwargs = state["arch"], state.get("arch_kwargs") or {}

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from blurvid.color import rgb_to_y
-from blurvid.data.synth import SynthConfig, list_images, load_photo, render
-from blurvid.metrics import frame_psnrs
+from blurvid.data.synth import SynthConfig, list_images, load_photo, render, render_set
+from blurvid.metrics import score_samples
+from blurvid.train.export import read_checkpoint
 from blurvid.train.losses import order_invariant_mse
 from blurvid.train.models import build_generator
 
@@ -68,37 +69,22 @@ def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(blur.astype(np.float32)), torch.from_numpy(frames.astype(np.float32))
 
 
+VAL_SEED = 1234  # the validation set is the same for every run (and for benchmarks/)
+
+
 def make_val_set(cfg: TrainConfig):
-    photos = [load_photo(p) for p in list_images(cfg.val_images)]
-    rng = np.random.default_rng(1234)
-    synth = SynthConfig(size=cfg.val_crop)
-    return [render(photos[i % len(photos)], rng, synth) for i in range(cfg.val_samples)]
+    return render_set(list_images(cfg.val_images), cfg.val_samples,
+                      SynthConfig(size=cfg.val_crop), seed=VAL_SEED)
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, val_set) -> dict:
-    """Order-invariant per-frame luma PSNR of the model and of the INPUT baseline."""
+    """Order-invariant per-frame luma PSNR/SSIM of the model and of the INPUT baseline."""
     model.eval()
-    model_rows, input_rows, reversed_count = [], [], 0
-    for i in range(0, len(val_set), 8):
-        blur, frames = to_luma_batch(val_set[i : i + 8])
-        pred = model(blur).clamp(0, 1).numpy()
-        for p, b, t in zip(pred, blur.numpy(), frames.numpy()):
-            scores, rev = frame_psnrs(p, t)
-            model_rows.append(scores)
-            reversed_count += rev
-            input_rows.append(frame_psnrs(b[0], t)[0])
-    model.train()
-    m, n = np.mean(model_rows, axis=0), np.mean(input_rows, axis=0)
-    return {
-        "psnr_frames": [round(float(v), 3) for v in m],
-        "psnr_mean": round(float(m.mean()), 3),
-        "psnr_middle": round(float(m[3]), 3),
-        "input_frames": [round(float(v), 3) for v in n],
-        "input_mean": round(float(n.mean()), 3),
-        "input_middle": round(float(n[3]), 3),
-        "reversed_share": reversed_count / len(model_rows),
-    }
+    try:
+        return score_samples(lambda y: model(torch.from_numpy(y)).numpy(), val_set)
+    finally:
+        model.train()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -118,7 +104,7 @@ def train(cfg: TrainConfig) -> Path:
     step, elapsed_before, best = 0, 0.0, -math.inf
     ckpt_path = out / "last.pt"
     if cfg.resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        state = read_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, elapsed_before = state["step"], state["train_seconds"]
@@ -143,7 +129,7 @@ def train(cfg: TrainConfig) -> Path:
                 "best_psnr": best,
                 "config": dataclasses.asdict(cfg),
                 "metrics": metrics or {},
-                "torch": torch.__version__,
+                "torch": str(torch.__version__),
             },
             path,
         )

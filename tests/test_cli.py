@@ -1,0 +1,336 @@
+"""Tests of the ``blurvid`` command line (Typer's CliRunner; a subprocess where exit codes and
+stream separation of the real console script matter). Uses tests/data/tiny-fast.onnx."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime")
+
+from blurvid.cli import app  # noqa: E402
+from blurvid.io import read_image  # noqa: E402
+
+TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+RNG = np.random.default_rng(3)
+FRAME_NAMES = [f"_{i:02d}.png" for i in range(1, 8)]
+
+
+def run(*args, env=None):
+    return CliRunner().invoke(app, [str(a) for a in args], env=env)
+
+
+def extract(*args):
+    return run("extract", "--model", TINY, "--threads", 1, *args)
+
+
+def _photo(path: Path, h=40, w=56, depth=8, channels=3) -> Path:
+    top = 255 if depth == 8 else 65535
+    dtype = np.uint8 if depth == 8 else np.uint16
+    img = RNG.integers(0, top + 1, (h, w, channels) if channels > 1 else (h, w), dtype=dtype)
+    ok, buf = cv2.imencode(path.suffix, img)
+    assert ok
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def _frames(folder: Path, stem: str) -> list[Path]:
+    return [folder / f"{stem}{n}" for n in FRAME_NAMES]
+
+
+def _one_error_line(result, *needles):
+    lines = result.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("blurvid: error:")]
+    assert errors, result.stderr
+    for needle in needles:
+        assert any(needle in ln for ln in errors), (needle, result.stderr)
+    assert "Traceback" not in result.stderr
+    return errors
+
+
+# ------------------------------------------------------------------------------ success
+
+
+def test_files_and_folders_give_seven_frames_each(tmp_path):
+    a = _photo(tmp_path / "in" / "a.png")
+    b = _photo(tmp_path / "in" / "b.jpg", h=33, w=21)
+    folder = tmp_path / "more"
+    _photo(folder / "c.png", h=17, w=19)
+    _photo(folder / "d.bmp", h=24, w=24)
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    result = extract(a, b, folder, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # results go to stdout only with --json
+    expected = {p.name for stem in "abcd" for p in _frames(out, stem)}
+    assert {p.name for p in out.iterdir()} == expected
+    assert "skipped" in result.stderr and "notes.txt" in result.stderr
+    for stem, (h, w) in {"a": (40, 56), "b": (33, 21), "c": (17, 19), "d": (24, 24)}.items():
+        for path in _frames(out, stem):
+            assert read_image(path).rgb.shape == (h, w, 3)
+
+
+def test_frames_are_the_library_output_in_temporal_order(tmp_path):
+    import blurvid
+
+    src = _photo(tmp_path / "p.png", h=23, w=31)
+    out = tmp_path / "out"
+    assert extract(src, "-o", out).exit_code == 0
+    expected = blurvid.extract(src, model=TINY, device="cpu", threads=1)
+    for frame, path in zip(expected, _frames(out, "p")):
+        written = read_image(path).rgb
+        assert np.abs(written - frame).max() <= 0.5 / 255 + 1e-6
+    # The tiny model's frames differ from each other: the order on disk is meaningful.
+    assert np.abs(expected[0] - expected[6]).max() > 1e-3
+
+
+def test_second_run_refuses_to_overwrite_unless_forced(tmp_path):
+    src = _photo(tmp_path / "a.png")
+    out = tmp_path / "out"
+    assert extract(src, "-o", out).exit_code == 0
+    first = _frames(out, "a")[0]
+    first.write_bytes(b"the user's own file")
+    result = extract(src, "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, str(first), "--force")
+    assert first.read_bytes() == b"the user's own file"
+    result = extract(src, "-o", out, "--force")
+    assert result.exit_code == 0, result.stderr
+    assert read_image(first).rgb.shape == (40, 56, 3)
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_existing_output_checked_before_any_work(tmp_path):
+    a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    clash = out / "b_07.png"
+    clash.write_bytes(b"keep")
+    result = extract(a, b, "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, str(clash))
+    assert sorted(p.name for p in out.iterdir()) == ["b_07.png"]  # a's frames not written
+
+
+def test_json_summary(tmp_path):
+    src = _photo(tmp_path / "a.png")
+    out = tmp_path / "out"
+    result = extract(src, "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["device"] == "cpu" and summary["model"] == str(TINY)
+    assert summary["failed"] == []
+    (entry,) = summary["outputs"]
+    assert entry["input"] == str(src)
+    assert entry["frames"] == [str(p) for p in _frames(out, "a")]
+    assert (entry["width"], entry["height"]) == (56, 40)
+    assert isinstance(entry["reblur_psnr"], float) and entry["reblur_psnr"] > 10
+
+
+def test_sheet_and_jpg_format(tmp_path):
+    src = _photo(tmp_path / "a.png", h=20, w=30)
+    out = tmp_path / "out"
+    result = extract(src, "-o", out, "--sheet", "--format", "jpg")
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"a_{i:02d}.jpg" for i in range(1, 8)] + ["a_sheet.jpg"])
+    sheet = read_image(out / "a_sheet.jpg").rgb
+    assert sheet.shape == (20, 8 * 30 + 7 * 4, 3)  # input + 7 frames, 4 px gaps
+
+
+def test_16bit_input_gives_16bit_frames(tmp_path):
+    src = _photo(tmp_path / "deep.png", depth=16)
+    out = tmp_path / "out"
+    assert extract(src, "-o", out).exit_code == 0
+    raw = cv2.imread(str(_frames(out, "deep")[0]), cv2.IMREAD_UNCHANGED)
+    assert raw.dtype == np.uint16
+
+
+def test_rgba_and_grey_inputs_with_notes(tmp_path):
+    rgba = _photo(tmp_path / "rgba.png", channels=4)
+    grey = _photo(tmp_path / "grey.png", channels=1)
+    out = tmp_path / "out"
+    result = extract(rgba, grey, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "alpha channel dropped" in result.stderr
+    assert "greyscale" in result.stderr
+    frame = read_image(_frames(out, "grey")[3]).rgb
+    assert np.allclose(frame[..., 0], frame[..., 1], atol=2 / 255)  # grey stays grey
+
+
+def test_progress_and_notes_never_reach_stdout(tmp_path):
+    srcs = [_photo(tmp_path / f"{n}.png") for n in "abc"]
+    result = extract(*srcs, "-o", tmp_path / "out", "--json")
+    assert result.exit_code == 0
+    json.loads(result.stdout)  # nothing but the JSON document
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_missing_input(tmp_path):
+    out = tmp_path / "out"
+    result = extract(tmp_path / "nope.png", "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, "nope.png", "does not exist")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["text", "empty", "truncated"])
+def test_bad_image_in_a_batch(tmp_path, kind):
+    good = _photo(tmp_path / "good.png")
+    bad = tmp_path / "bad.png"
+    if kind == "text":
+        bad.write_text("this is not a picture\n")
+    elif kind == "empty":
+        bad.write_bytes(b"")
+    else:
+        data = _photo(tmp_path / "whole.jpg", h=64, w=64).read_bytes()
+        bad = tmp_path / "bad.jpg"
+        bad.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "out"
+    result = extract(bad, good, "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, str(bad))
+    # The good image is still processed; nothing is written for the bad one.
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in _frames(out, "good"))
+
+
+def test_single_bad_image_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    out = tmp_path / "out"
+    result = extract(bad, "-o", out, "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert summary["outputs"] == [] and summary["failed"][0]["input"] == str(bad)
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_folder_without_images(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "readme.txt").write_text("hi")
+    result = extract(folder, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    _one_error_line(result, str(folder), "no images")
+
+
+def test_unreadable_folder(tmp_path, monkeypatch):
+    folder = tmp_path / "locked"
+    _photo(folder / "a.png")
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self == folder:
+            raise PermissionError(13, "Permission denied")
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    result = extract(folder, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    _one_error_line(result, str(folder), "permission denied")
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_is_a_file(tmp_path):
+    src = _photo(tmp_path / "a.png")
+    target = tmp_path / "out.png"
+    target.write_bytes(b"mine")
+    result = extract(src, "-o", target)
+    assert result.exit_code == 1
+    _one_error_line(result, str(target), "not a folder")
+    assert target.read_bytes() == b"mine"
+
+
+def test_two_inputs_with_the_same_stem(tmp_path):
+    a = _photo(tmp_path / "x" / "same.png")
+    b = _photo(tmp_path / "y" / "same.png")
+    out = tmp_path / "out"
+    result = extract(a, b, "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, "same_01.png")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, needle", [("missing.onnx", "does not exist"),
+                                          ("weights.pt", "PyTorch checkpoint"),
+                                          ("garbage.onnx", "not a valid ONNX model")])
+def test_bad_model(tmp_path, name, needle):
+    src = _photo(tmp_path / "a.png")
+    model = tmp_path / name
+    if name != "missing.onnx":
+        model.write_bytes(b"\x00garbage" * 10)
+    out = tmp_path / "out"
+    result = run("extract", src, "-o", out, "--model", model)
+    assert result.exit_code == 1
+    _one_error_line(result, needle)
+    assert not out.exists()
+
+
+def test_cuda_without_cuda_is_a_clear_error(tmp_path):
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this machine has a CUDA provider")
+    result = extract(_photo(tmp_path / "a.png"), "-o", tmp_path / "out", "--device", "cuda")
+    assert result.exit_code == 1
+    _one_error_line(result, "CUDA", "--device cpu")
+
+
+def test_bad_option_values(tmp_path):
+    src = _photo(tmp_path / "a.png")
+    for args in (["--device", "tpu"], ["--format", "gif"], ["--threads", "0"]):
+        result = extract(src, "-o", tmp_path / "out", *args)
+        assert result.exit_code == 2, args  # usage error from the CLI parser
+        assert not (tmp_path / "out").exists()
+
+
+def test_onnxruntime_missing_says_which_pip_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = extract(_photo(tmp_path / "a.png"), "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    _one_error_line(result, "pip install 'blurvid[cpu]'")
+
+
+# -------------------------------------------------------------------- other commands
+
+
+def test_info_json():
+    result = run("info", "--json")
+    assert result.exit_code == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["blurvid"] and facts["onnxruntime"]
+    assert "CPUExecutionProvider" in facts["providers_available"]
+    if "model_error" not in facts:  # the bundled model is installed
+        assert facts["metadata"]["arch"] in ("fast", "paper")
+        assert facts["providers_active"]
+
+
+def test_version():
+    from blurvid import __version__
+
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == __version__
+
+
+def test_console_script_exit_codes_and_streams(tmp_path):
+    """The real entry point: one line on stderr, exit 1; BLURVID_DEBUG=1 shows the traceback."""
+    cmd = [sys.executable, "-m", "blurvid.cli", "extract", str(tmp_path / "nope.png"),
+           "-o", str(tmp_path / "out")]
+    env = {k: v for k, v in os.environ.items() if k != "BLURVID_DEBUG"}
+    quiet = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert quiet.returncode == 1 and quiet.stdout == ""
+    assert quiet.stderr.strip().count("\n") == 0 and "does not exist" in quiet.stderr
+    loud = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env={**env, "BLURVID_DEBUG": "1"})
+    assert loud.returncode != 0 and "Traceback" in loud.stderr and "InputError" in loud.stderr

@@ -1,0 +1,93 @@
+"""Tests of blurvid.data.synth: shapes, ranges, the image-formation identity, determinism."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from blurvid.color import from_linear, to_linear
+from blurvid.data.synth import SynthConfig, list_images, load_photo, render, render_set
+
+RNG = np.random.default_rng(11)
+
+
+def _photo(h=300, w=400):
+    """A textured linear-light photo (smooth gradients plus blocks, so motion shows)."""
+    y, x = np.mgrid[:h, :w].astype(np.float32)
+    img = np.stack([x / w, y / h, 0.5 + 0.5 * np.sin(x / 7) * np.cos(y / 5)], -1)
+    img[(x // 32 + y // 32) % 2 == 0] *= 0.3
+    return to_linear(img.astype(np.float32))
+
+
+@pytest.mark.parametrize("size", [32, (48, 24)])
+def test_shapes_dtype_range(size):
+    cfg = SynthConfig(size=size)
+    blur, frames = render(_photo(), np.random.default_rng(0), cfg)
+    w, h = (size, size) if isinstance(size, int) else size
+    assert blur.shape == (h, w, 3) and frames.shape == (7, h, w, 3)
+    assert blur.dtype == frames.dtype == np.float32
+    for a in (blur, frames):
+        assert a.min() >= 0 and a.max() <= 1
+        np.testing.assert_allclose(a * 255, np.round(a * 255), atol=1e-3)  # 8-bit quantised
+
+
+def test_blur_is_the_linear_light_average_of_the_frames():
+    cfg = SynthConfig(size=64, noise_shot=(0, 0), noise_read=(0, 0), quantise=False,
+                      blur_range=(20, 30), p_sharp=0.0)
+    blur, frames = render(_photo(), np.random.default_rng(1), cfg)
+    np.testing.assert_allclose(blur, from_linear(to_linear(frames).mean(axis=0)), atol=1e-5)
+    # A real motion: the outer frames differ from each other and from the blur.
+    assert np.abs(frames[0] - frames[6]).mean() > 0.01
+    assert np.abs(frames[3] - blur).mean() > 0.002
+
+
+def test_blur_length_grows_the_frame_spread():
+    h, w = 300, 400
+    y, x = np.mgrid[:h, :w].astype(np.float32)
+    ramps = np.stack([x / w, y / h, (x + y) / (w + h)], -1)  # |difference| grows with motion
+
+    def spread(lo, hi):
+        cfg = SynthConfig(size=64, blur_range=(lo, hi), p_sharp=0.0, quantise=False,
+                          noise_shot=(0, 0), noise_read=(0, 0), max_shake_px=0,
+                          photo_scale=(1, 1))
+        rng = np.random.default_rng(2)
+        return np.mean([np.abs(f[0] - f[6]).mean() for _, f in
+                        (render(ramps, rng, cfg) for _ in range(4))])
+
+    assert spread(0.5, 1.0) < spread(10, 12) < spread(35, 40)
+
+
+def test_same_seed_same_sample():
+    a = render(_photo(), np.random.default_rng(5), SynthConfig(size=32))
+    b = render(_photo(), np.random.default_rng(5), SynthConfig(size=32))
+    c = render(_photo(), np.random.default_rng(6), SynthConfig(size=32))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_small_photo_is_upscaled_to_fit():
+    blur, frames = render(_photo(40, 50), np.random.default_rng(0), SynthConfig(size=64))
+    assert blur.shape == (64, 64, 3) and np.isfinite(frames).all()
+
+
+def test_load_photo_and_render_set(tmp_path):
+    srgb = (np.linspace(0, 255, 200 * 150 * 3) % 256).astype(np.uint8).reshape(150, 200, 3)
+    for name in ("b.png", "a.jpg"):
+        cv2.imwrite(str(tmp_path / name), srgb)
+    (tmp_path / "notes.txt").write_text("x")
+    paths = list_images(tmp_path)
+    assert [p.name for p in paths] == ["a.jpg", "b.png"]
+    photo = load_photo(paths[1], max_side=100)
+    assert photo.shape == (75, 100, 3) and photo.dtype == np.float32
+    assert photo.max() <= 1 and photo.min() >= 0
+    first = render_set(paths, 3, SynthConfig(size=32), seed=9)
+    again = render_set(paths, 3, SynthConfig(size=32), seed=9)
+    assert len(first) == 3
+    assert all(np.array_equal(x[0], y[0]) for x, y in zip(first, again))
+    with pytest.raises(ValueError, match="at least one photo"):
+        render_set([], 3)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    with pytest.raises(ValueError, match="cannot decode"):
+        load_photo(bad)

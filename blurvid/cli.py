@@ -110,7 +110,7 @@ def extract(
 ) -> None:
     """Write OUTDIR/<stem>_01 ... <stem>_07 (temporal order) for every input photo."""
     from blurvid.io import (check_outputs_free, collect_inputs, contact_sheet, frame_paths,
-                            read_image, sheet_path, write_image)
+                            read_image, sheet_path, write_images)
     from blurvid.pipeline import Extractor, reblur_psnr
 
     files, notes = collect_inputs(inputs)
@@ -146,11 +146,11 @@ def extract(
                     say(f"blurvid: note: {path}: {note}")
                 frames = extractor.extract(image.rgb)
                 seconds = time.perf_counter() - start
-                for target, frame in zip(targets, frames):
-                    write_image(target, frame, bit_depth=image.bit_depth)
+                # All outputs of one photo are written as a unit: all of them or none.
+                outputs = list(zip(targets, frames))
                 if sheet_target is not None:
-                    write_image(sheet_target, contact_sheet([image.rgb, *frames]),
-                                bit_depth=image.bit_depth)
+                    outputs.append((sheet_target, contact_sheet([image.rgb, *frames])))
+                write_images(*zip(*outputs), bit_depth=image.bit_depth)
                 results.append({
                     "input": str(path),
                     "frames": [str(t) for t in targets],
@@ -234,6 +234,19 @@ def export(
                               "pip install 'blurvid[train]'") from None
     summary = export_checkpoint(checkpoint, output, force=force)
     typer.echo(json.dumps(summary, indent=2, default=str))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                "help_option_names": []})
+@reports_errors
+def train(ctx: typer.Context) -> None:
+    """Train a generator on synthetic blur (needs the 'train' extra); --help lists the options."""
+    try:
+        from blurvid.train.trainer import main as train_main
+    except ImportError as exc:
+        raise DependencyError(f"training needs PyTorch and onnx ({exc.name} is missing): "
+                              "pip install torch==2.13.0 'blurvid[train]'") from None
+    train_main(list(ctx.args), prog="blurvid train")
 
 
 def main() -> None:

@@ -389,13 +389,40 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8,
     and :class:`OutputError` is raised. An existing ``path`` is replaced (callers check first
     with :func:`check_outputs_free`).
     """
-    path = Path(path)
+    write_images([path], [rgb], bit_depth, jpeg_quality)
+
+
+def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95) -> None:
+    """Write several images as one unit: all of them, or none of the new ones.
+
+    Every image is encoded before the first file is written (an encoding error writes
+    nothing); each file is written like :func:`write_image`; if a write fails (full disk,
+    permissions, Ctrl-C), the files this call already wrote are removed again, so an
+    interrupted group never leaves some frames of a photo behind.
+    """
+    paths = [Path(p) for p in paths]
+    if len(paths) != len(images):
+        raise ValueError(f"{len(paths)} paths for {len(images)} images")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     if not 0 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality must be in 0..100, got {jpeg_quality}")
-    data = _encode(path, rgb, bit_depth, jpeg_quality)
+    encoded = [_encode(p, im, bit_depth, jpeg_quality) for p, im in zip(paths, images)]
+    written: list[Path] = []
+    try:
+        for path, data in zip(paths, encoded):
+            _write_bytes_atomic(path, data)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        raise
 
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"cannot write {path}: {parent} is not a folder")

@@ -216,6 +216,27 @@ def test_single_bad_image_writes_nothing(tmp_path):
     assert not out.exists() or list(out.iterdir()) == []
 
 
+def test_full_disk_midway_leaves_no_partial_photo(tmp_path, monkeypatch):
+    import errno
+
+    import blurvid.io as bio
+
+    a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.png")
+    real = bio._write_bytes_atomic
+
+    def write(path, data):
+        if path.name == "b_05.png":
+            raise bio.OutputError(f"cannot write {path}: {os.strerror(errno.ENOSPC)}")
+        real(path, data)
+
+    monkeypatch.setattr(bio, "_write_bytes_atomic", write)
+    out = tmp_path / "out"
+    result = extract(a, b, "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, "b_05.png", os.strerror(errno.ENOSPC))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in _frames(out, "a"))
+
+
 def test_folder_without_images(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()

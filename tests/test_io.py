@@ -499,6 +499,37 @@ def test_write_failure_mid_write_keeps_old_file_and_no_temp(tmp_path, monkeypatc
     assert [q.name for q in tmp_path.iterdir()] == ["x_01.png"]
 
 
+def test_write_images_is_all_or_nothing(tmp_path, monkeypatch):
+    paths = [tmp_path / f"f_{i:02d}.png" for i in range(1, 8)]
+    frames = [np.full((4, 5, 3), i / 10) for i in range(7)]
+    # An image that cannot be encoded stops the group before any file is written.
+    with pytest.raises(ValueError):
+        bio.write_images(paths, frames[:6] + [np.zeros((4, 5, 2))])
+    assert list(tmp_path.iterdir()) == []
+
+    # A full disk on the 4th file removes the 3 already written, and leaves no temp file.
+    real_fsync, calls = os.fsync, []
+
+    def fsync_fails_on_fourth(fd):
+        calls.append(fd)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(bio.os, "fsync", fsync_fails_on_fourth)
+    monkeypatch.setattr(bio, "_fsync_dir", lambda folder: None)
+    with pytest.raises(OutputError, match="f_04.png"):
+        bio.write_images(paths, frames)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+    bio.write_images(paths, frames, bit_depth=16)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]
+    assert read_image(paths[5]).rgb[0, 0, 0] == pytest.approx(0.5, abs=1e-4)
+    with pytest.raises(ValueError, match="7 paths for 6 images"):
+        bio.write_images(paths, frames[:6])
+
+
 def test_write_over_a_folder(tmp_path):
     d = tmp_path / "x_01.png"
     d.mkdir()

@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from blurvid.color import rgb_to_y
-from blurvid.data.synth import SynthConfig, list_images, load_photo, render, render_set
+from blurvid.data.synth import (IMAGE_SUFFIXES, SynthConfig, list_images, load_photo, render,
+                                render_set)
+from blurvid.errors import InputError
 from blurvid.metrics import score_samples
 from blurvid.train.export import read_checkpoint
 from blurvid.train.losses import order_invariant_mse
@@ -72,8 +74,19 @@ def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
 VAL_SEED = 1234  # the validation set is the same for every run (and for benchmarks/)
 
 
+def photo_paths(folder: str, option: str) -> list[Path]:
+    """The photos in ``folder``, or an InputError naming the option when there are none."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise InputError(f"{option} {folder}: not a folder")
+    photos = list_images(path)
+    if not photos:
+        raise InputError(f"{option} {folder}: no photos ({', '.join(IMAGE_SUFFIXES)})")
+    return photos
+
+
 def make_val_set(cfg: TrainConfig):
-    return render_set(list_images(cfg.val_images), cfg.val_samples,
+    return render_set(photo_paths(cfg.val_images, "--val-images"), cfg.val_samples,
                       SynthConfig(size=cfg.val_crop), seed=VAL_SEED)
 
 
@@ -109,7 +122,7 @@ def train(cfg: TrainConfig) -> Path:
         opt.load_state_dict(state["optimizer"])
         step, elapsed_before = state["step"], state["train_seconds"]
         best = state.get("best_psnr", best)
-    photos = [load_photo(p) for p in list_images(cfg.images)]
+    photos = [load_photo(p) for p in photo_paths(cfg.images, "--images")]
     val_set = make_val_set(cfg)
     rng = np.random.default_rng(cfg.seed + step)
     synth = SynthConfig(size=cfg.crop)
@@ -165,8 +178,8 @@ def train(cfg: TrainConfig) -> Path:
     return out / "best.pt"
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     for f in dataclasses.fields(TrainConfig):
         if f.name == "arch_kwargs":
             parser.add_argument("--arch-kwargs", type=json.loads, default={})

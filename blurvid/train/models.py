@@ -15,9 +15,9 @@ all 3x3 at full resolution, Gaussian init (mean 0, std 0.01).
 ``fast`` trades the full-resolution convolutions for a small U-Net that works at 1/4, 1/8 and
 1/16 of the resolution: pixel-unshuffle(4) in, pixel-shuffle(4) out, residual blocks at each
 scale, and a residual connection to the input so the untrained network already returns the
-blurry photo 7 times (its last layer starts at zero). At 1280x720 it is ~50x cheaper in
-multiply-accumulates than ``paper`` and sees ~25x further (receptive field), see
-:func:`count_macs` and :func:`receptive_field`.
+blurry photo 7 times (its last layer starts at zero). At 1280x720 it needs 23.4 GMAC against
+``paper``'s 1586 GMAC (68x fewer) and its receptive field is 376 px against ``paper``'s 63 px
+(:func:`count_macs`, :func:`receptive_field` with ``size=769``; ``tests/test_models.py``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,98 @@
+"""Tests of blurvid.pipeline: the public extract API, colour recombination, reblur."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+import blurvid  # noqa: E402
+from blurvid.color import rgb_to_ycbcr  # noqa: E402
+from blurvid.errors import InputError  # noqa: E402
+from blurvid.pipeline import Extractor, as_rgb_float, get_extractor, reblur, reblur_psnr  # noqa: E402
+
+TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+RNG = np.random.default_rng(8)
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return Extractor(TINY, device="cpu", threads=1)
+
+
+def test_extract_shapes_and_range(extractor):
+    image = RNG.random((29, 41, 3), dtype=np.float32)
+    frames = extractor.extract(image)
+    assert frames.shape == (7, 29, 41, 3) and frames.dtype == np.float32
+    assert frames.min() >= 0 and frames.max() <= 1
+
+
+def test_frames_keep_the_input_chroma(extractor):
+    # Mid-grey luma keeps every frame inside the RGB gamut, so no clipping touches the chroma.
+    ycc = np.stack([np.full((16, 24), 0.5), RNG.uniform(0.45, 0.55, (16, 24)),
+                    RNG.uniform(0.45, 0.55, (16, 24))], -1)
+    from blurvid.color import ycbcr_to_rgb
+
+    image = ycbcr_to_rgb(ycc).astype(np.float32)
+    frames = extractor.extract(image)
+    luma = np.clip(extractor.session.run(rgb_to_ycbcr(image)[..., 0]), 0, 1)
+    for frame, y in zip(frames, luma):
+        out = rgb_to_ycbcr(frame.astype(np.float64))
+        inside = (frame > 1e-4).all(-1) & (frame < 1 - 1e-4).all(-1)
+        assert inside.mean() > 0.9
+        np.testing.assert_allclose(out[..., 0][inside], y[inside], atol=1e-5)
+        np.testing.assert_allclose(out[..., 1:][inside], ycc[..., 1:][inside], atol=1e-5)
+
+
+def test_input_dtypes_agree(extractor):
+    u8 = RNG.integers(0, 256, (12, 18, 3), dtype=np.uint8)
+    as_float = extractor.extract(u8.astype(np.float32) / 255)
+    np.testing.assert_array_equal(extractor.extract(u8), as_float)
+    u16 = u8.astype(np.uint16) * 257
+    np.testing.assert_allclose(extractor.extract(u16), as_float, atol=1e-6)
+    grey = extractor.extract(u8[..., 0])
+    np.testing.assert_allclose(grey[..., 0], grey[..., 2], atol=1e-6)
+    rgba = np.concatenate([u8, np.zeros((12, 18, 1), np.uint8)], -1)
+    np.testing.assert_array_equal(extractor.extract(rgba), as_float)
+
+
+def test_extract_from_path_matches_array(extractor, tmp_path):
+    u8 = RNG.integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), u8[..., ::-1])
+    np.testing.assert_array_equal(extractor.extract(path), extractor.extract(u8))
+    np.testing.assert_array_equal(extractor.extract(str(path)), extractor.extract(u8))
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 4, 3)), np.zeros((4, 4, 2)), np.zeros((2, 3, 4, 5)),
+                                 np.full((4, 4, 3), np.nan), np.zeros((4, 4, 3), np.int32),
+                                 [[0.5]]])
+def test_bad_arrays(bad):
+    with pytest.raises(InputError):
+        as_rgb_float(bad)
+
+
+def test_bad_path(extractor, tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        extractor.extract(tmp_path / "missing.png")
+
+
+def test_module_level_extract_reuses_one_session():
+    image = RNG.random((9, 13, 3), dtype=np.float32)
+    first = blurvid.extract(image, model=TINY, device="cpu", threads=1)
+    assert get_extractor(TINY, "cpu", 1) is get_extractor(TINY, "cpu", 1)
+    np.testing.assert_array_equal(blurvid.extract(image, model=TINY, device="cpu", threads=1),
+                                  first)
+
+
+def test_reblur_of_identical_frames_is_the_frame_and_psnr():
+    frame = RNG.random((8, 9, 3)).astype(np.float32)
+    np.testing.assert_allclose(reblur(np.stack([frame] * 7)), frame, atol=1e-6)
+    assert reblur_psnr(np.stack([frame] * 7), frame) > 100
+    # Averaging is in linear light: black and white average to 0.5 ** (1 / 2.2), not 0.5.
+    frames = np.stack([np.zeros((2, 2, 3)), np.ones((2, 2, 3))])
+    np.testing.assert_allclose(reblur(frames), 0.5 ** (1 / 2.2))

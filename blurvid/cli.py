@@ -131,6 +131,9 @@ def extract(
         plans.append((path, frames, targets[-1] if sheet else None))
 
     extractor = Extractor(model, device=device.value, threads=threads)
+    if device is Device.auto:
+        say(f"blurvid: note: --device auto: running on {extractor.session.device} "
+            f"({', '.join(extractor.session.providers)})")
     results, failures = [], []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr, transient=True,

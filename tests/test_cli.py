@@ -167,6 +167,12 @@ def test_rgba_and_grey_inputs_with_notes(tmp_path):
     assert np.allclose(frame[..., 0], frame[..., 1], atol=2 / 255)  # grey stays grey
 
 
+def test_device_auto_says_what_it_uses(tmp_path):
+    result = run("extract", _photo(tmp_path / "a.png"), "-o", tmp_path / "out", "--model", TINY)
+    assert result.exit_code == 0
+    assert "--device auto: running on cpu (CPUExecutionProvider)" in result.stderr
+
+
 def test_progress_and_notes_never_reach_stdout(tmp_path):
     srcs = [_photo(tmp_path / f"{n}.png") for n in "abc"]
     result = extract(*srcs, "-o", tmp_path / "out", "--json")

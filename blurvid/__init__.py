@@ -2,10 +2,11 @@
 
     >>> import blurvid
     >>> frames = blurvid.extract("photo.jpg")     # (7, H, W, 3) float32 RGB in [0, 1]
+    >>> clip = blurvid.interpolate("photo.jpg", levels=2)   # clip.frames (42, H, W, 3), clip.times
 """
 
 from blurvid._version import __version__
 from blurvid.errors import BlurvidError
-from blurvid.pipeline import Extractor, extract, reblur_psnr
+from blurvid.pipeline import Extractor, extract, interpolate, reblur_psnr
 
-__all__ = ["__version__", "BlurvidError", "Extractor", "extract", "reblur_psnr"]
+__all__ = ["__version__", "BlurvidError", "Extractor", "extract", "interpolate", "reblur_psnr"]

@@ -183,6 +183,73 @@ def extract(
         raise typer.Exit(1)
 
 
+class Method(str, Enum):
+    recursive = "recursive"
+    flow = "flow"
+    blend = "blend"
+
+
+@app.command()
+@reports_errors
+def interpolate(
+    image_path: Path = typer.Argument(..., metavar="INPUT", help="One blurry photo."),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help="clip.mp4, clip.gif, or a folder for numbered PNG frames."),
+    levels: int = typer.Option(2, "--levels", min=1, max=4,
+                               help="1: the 7 frames; 2: 42 frames; L: 7 * 6^(L-1)."),
+    method: Method = typer.Option(Method.recursive, "--method",
+                                  help="recursive (the paper's), flow (optical flow) or blend."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=0.1,
+                                        help="Frame rate (default: the clip lasts ~2 s)."),
+    boomerang: bool = typer.Option(False, "--boomerang", help="Play forward, then back."),
+    loop: int = typer.Option(1, "--loop", min=1, help="Play the sequence this many times."),
+    model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Turn one photo into a clip of 7 * 6^(levels-1) frames (MP4, GIF or PNG frames)."""
+    from blurvid.interpolation import frame_count, model_runs
+    from blurvid.io import check_outputs_free, read_image
+    from blurvid.pipeline import Extractor
+    from blurvid.video import default_fps, planned_outputs, sequence, write_clip
+
+    count = frame_count(levels)
+    image = read_image(image_path)
+    for note in image.notes:
+        say(f"blurvid: note: {image_path}: {note}")
+    plays = count * loop if not boomerang else (2 * count - 2) * loop
+    # Refuse to clobber before any work (the model runs can take a while).
+    check_outputs_free(planned_outputs(output, image_path.stem, plays), force)
+    extractor = Extractor(model, device=device.value, threads=threads)
+    runs = model_runs(levels, method.value)
+    start = time.perf_counter()
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr, transient=True,
+                        disable=runs < 2 or not stderr.is_terminal)
+    with progress:
+        task = progress.add_task(f"level {levels}: model runs", total=runs)
+        clip = extractor.interpolate(image.rgb, levels, method.value,
+                                     progress=lambda: progress.advance(task))
+    order, times = sequence(clip.frames, clip.times, boomerang=boomerang, loops=loop)
+    rate = fps or default_fps(len(order))
+    written = write_clip(output, clip.frames[order], rate, times=times, stem=image_path.stem,
+                         force=force, bit_depth=image.bit_depth,
+                         info={"input": str(image_path), "levels": levels,
+                               "method": method.value})
+    seconds = time.perf_counter() - start
+    summary = {"input": str(image_path), "output": str(output), "files": len(written),
+               "levels": levels, "method": method.value, "frames": int(len(order)),
+               "distinct_frames": count, "fps": rate, "model_runs": runs,
+               "device": extractor.session.device, "seconds": round(seconds, 3)}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        say(f"{image_path} -> {output}: {len(order)} frames at {rate:g} fps "
+            f"({count} distinct, {runs} model runs, {seconds:.2f} s)")
+
+
 @app.command()
 @reports_errors
 def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:

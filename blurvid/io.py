@@ -305,7 +305,12 @@ def frame_paths(outdir: str | os.PathLike, stem: str, fmt: str = "png",
 
 def sheet_path(outdir: str | os.PathLike, stem: str, fmt: str = "png") -> Path:
     """``outdir/<stem>_sheet.<fmt>``, with the same sanitising as :func:`frame_paths`."""
-    return Path(outdir) / f"{_safe_stem(stem)}_sheet.{_frame_format(fmt)}"
+    return named_output(outdir, stem, f"sheet.{_frame_format(fmt)}")
+
+
+def named_output(outdir: str | os.PathLike, stem: str, tail: str) -> Path:
+    """``outdir/<stem>_<tail>`` with the stem sanitised like :func:`frame_paths`."""
+    return Path(outdir) / f"{_safe_stem(stem)}_{tail}"
 
 
 def check_outputs_free(paths: Iterable[str | os.PathLike], force: bool) -> None:

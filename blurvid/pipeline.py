@@ -83,15 +83,29 @@ class Extractor:
 
     def extract(self, image) -> np.ndarray:
         """One image (path or array) -> ``(7, H, W, 3)`` float32 RGB frames in [0, 1]."""
-        if isinstance(image, (str, Path)):
-            from blurvid.io import read_image
+        return self._extract_rgb(_load_rgb(image))
 
-            image = read_image(image).rgb
-        rgb = as_rgb_float(image)
+    def interpolate(self, image, levels: int = 2, method: str = "recursive", progress=None):
+        """One image (path or array) -> a :class:`blurvid.interpolation.Clip` of
+        ``7 * 6^(levels - 1)`` frames with their timestamps (see :mod:`blurvid.interpolation`).
+        ``progress``: called after each model run."""
+        from blurvid.interpolation import interpolate_frames
+
+        return interpolate_frames(self._extract_rgb, _load_rgb(image), levels, method, progress)
+
+    def _extract_rgb(self, rgb: np.ndarray) -> np.ndarray:
         ycbcr = rgb_to_ycbcr(rgb)
         luma = self.session.run(np.ascontiguousarray(ycbcr[..., 0]))
         luma = np.clip(luma, 0.0, 1.0)
         return merge_y(luma, ycbcr).astype(np.float32)
+
+
+def _load_rgb(image) -> np.ndarray:
+    if isinstance(image, (str, Path)):
+        from blurvid.io import read_image
+
+        image = read_image(image).rgb
+    return as_rgb_float(image)
 
 
 _default: dict[tuple, Extractor] = {}
@@ -112,3 +126,12 @@ def extract(image, *, model=None, device: str = "auto", threads: int | None = No
     Returns float32 ``(7, H, W, 3)`` RGB frames in [0, 1], in temporal order.
     """
     return get_extractor(model, device, threads).extract(image)
+
+
+def interpolate(image, levels: int = 2, *, method: str = "recursive", model=None,
+                device: str = "auto", threads: int | None = None):
+    """More frames than 7: a :class:`blurvid.interpolation.Clip` (``frames`` float32
+    ``(N, H, W, 3)``, ``times`` within the exposure [0, 1]) for ``levels`` (1: the 7 frames,
+    2: 42 frames, L: 7 * 6^(L-1)); ``method``: ``recursive`` (the paper's), ``flow`` or
+    ``blend``. See :mod:`blurvid.interpolation` for the exact timeline."""
+    return get_extractor(model, device, threads).interpolate(image, levels, method)

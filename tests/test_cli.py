@@ -361,3 +361,54 @@ def test_console_script_exit_codes_and_streams(tmp_path):
     loud = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
                           env={**env, "BLURVID_DEBUG": "1"})
     assert loud.returncode != 0 and "Traceback" in loud.stderr and "InputError" in loud.stderr
+
+
+# ---------------------------------------------------------------------------- interpolate
+
+
+def interpolate(*args):
+    return run("interpolate", "--model", TINY, "--threads", 1, *args)
+
+
+def test_interpolate_mp4_level_2(tmp_path):
+    import imageio_ffmpeg
+
+    src = _photo(tmp_path / "shot.png", h=33, w=45)
+    clip = tmp_path / "clip.mp4"
+    result = interpolate(src, "--levels", 2, "-o", clip, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["frames"] == 42 and summary["model_runs"] == 7 and summary["fps"] == 21
+    count, _ = imageio_ffmpeg.count_frames_and_secs(str(clip))
+    meta = next(imageio_ffmpeg.read_frames(str(clip)))
+    assert count == 42 >= 28 and meta["codec"] == "h264"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "shot.png"]  # no temp
+    again = interpolate(src, "-o", clip)
+    assert again.exit_code == 1
+    _one_error_line(again, str(clip), "--force")
+    assert interpolate(src, "-o", clip, "--force", "--boomerang", "--fps", 10).exit_code == 0
+    assert imageio_ffmpeg.count_frames_and_secs(str(clip))[0] == 82
+
+
+def test_interpolate_to_frames_folder_with_timeline(tmp_path):
+    src = _photo(tmp_path / "shot.png", h=20, w=24)
+    out = tmp_path / "frames"
+    result = interpolate(src, "-o", out, "--method", "blend")
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((out / "shot_timeline.json").read_text())
+    times = [f["time"] for f in record["frames"]]
+    assert len(times) == 42 and times == sorted(times) and record["method"] == "blend"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"shot_{i:02d}.png" for i in range(1, 43)] + ["shot_timeline.json"])
+
+
+def test_interpolate_bad_input(tmp_path):
+    src = _photo(tmp_path / "a.png")
+    assert interpolate(src, "-o", tmp_path / "c.mp4", "--levels", 9).exit_code == 2
+    result = interpolate(src, "-o", tmp_path / "c.avi")
+    assert result.exit_code == 1
+    _one_error_line(result, "c.avi", ".mp4")
+    result = interpolate(tmp_path / "missing.png", "-o", tmp_path / "c.mp4")
+    assert result.exit_code == 1
+    _one_error_line(result, "does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]

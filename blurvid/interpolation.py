@@ -1,0 +1,218 @@
+"""More than 7 frames from one photo: the paper's recursion, optical flow, and a plain blend.
+
+Timeline (exact, shared by every method). The exposure is the interval [0, 1]. A set of 7
+frames *tiles* an interval [a, b]: frame k (k = 0..6) shows [a + k w, a + (k + 1) w] with
+w = (b - a) / 7 and gets the timestamp of its centre. Level 1 is the 7 extracted frames tiling
+[0, 1], at times (2k + 1) / 14.
+
+``recursive`` (seed paper, sec. 4.6.2): for every adjacent pair (k, k + 1) of a 7-frame set,
+their average in linear light is a new blurry photo of the two slots [a + k w, a + (k + 2) w];
+extracting it gives 7 frames tiling that interval, oriented so that its first frame is the one
+closest to frame k (the model's order is ambiguous, see NOTES.md). Level L repeats this L - 1
+times on every new 7-frame set and keeps the union of the deepest sets, sorted by time. The
+timestamps are distinct: two overlapping pairs' frames interleave (one set lands on odd, the
+other on even multiples of w / 7), and pairs two apart only touch. Frame counts: level 1: 7,
+level 2: 42, level 3: 252, level L: 7 * 6^(L-1) (model runs: (6^L - 1) / 5).
+Level-2 timestamps are p / 49 for p in {1, 3, 5, 7, 8, 9, ..., 41, 42, 44, 46, 48}.
+
+``flow``: the level-1 frames only (one model run), and for every target timestamp a frame
+warped from the two bracketing level-1 frames with dense optical flow (OpenCV DIS) in both
+directions and blended by distance in time; targets outside the first/last level-1 centre are
+extrapolated along the end pair's flow.
+
+``blend``: the naive baseline; a linear blend of the two bracketing level-1 frames (the end
+frame is held outside the level-1 centres).
+
+``flow`` and ``blend`` produce frames at the same timestamps as ``recursive``, so the three
+can be scored against the same ground truth (``benchmarks/interpolation.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from blurvid.errors import InputError
+from blurvid.pipeline import NUM_FRAMES, reblur
+
+METHODS = ("recursive", "flow", "blend")
+MAX_LEVELS = 4
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Interpolated frames: ``frames`` float32 ``(N, H, W, 3)`` in [0, 1], ``times`` the
+    timestamps within the exposure [0, 1] (increasing), ``level`` and ``method``."""
+
+    frames: np.ndarray
+    times: np.ndarray
+    level: int
+    method: str
+
+
+def _check_levels(levels: int) -> None:
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= MAX_LEVELS:
+        raise InputError(f"levels must be a whole number from 1 to {MAX_LEVELS}, got {levels!r}")
+
+
+def frame_count(levels: int) -> int:
+    """Number of frames at ``levels``: 7 * 6^(levels - 1)."""
+    _check_levels(levels)
+    return NUM_FRAMES * 6 ** (levels - 1)
+
+
+def _centres(a: Fraction, b: Fraction) -> list[Fraction]:
+    w = (b - a) / NUM_FRAMES
+    return [a + (2 * k + 1) * w / 2 for k in range(NUM_FRAMES)]
+
+
+def _tiles(a: Fraction, b: Fraction, depth: int) -> list[tuple[Fraction, Fraction]]:
+    """The intervals of the 7-frame sets that ``depth`` recursions of [a, b] end with."""
+    if depth == 0:
+        return [(a, b)]
+    w = (b - a) / NUM_FRAMES
+    return [t for k in range(NUM_FRAMES - 1) for t in _tiles(a + k * w, a + (k + 2) * w, depth - 1)]
+
+
+def timeline(levels: int) -> np.ndarray:
+    """Exact timestamps (float64, increasing, within (0, 1)) of the frames of ``levels``."""
+    _check_levels(levels)
+    times = [t for a, b in _tiles(Fraction(0), Fraction(1), levels - 1) for t in _centres(a, b)]
+    ordered = sorted(times)
+    assert len(set(ordered)) == len(ordered), "timeline has duplicate timestamps"
+    return np.array([float(t) for t in ordered])
+
+
+def _orient(frames: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """``frames`` forward or reversed, whichever starts nearer ``first`` and ends nearer ``last``."""
+    forward = np.mean((frames[0] - first) ** 2) + np.mean((frames[-1] - last) ** 2)
+    backward = np.mean((frames[-1] - first) ** 2) + np.mean((frames[0] - last) ** 2)
+    return frames[::-1] if backward < forward else frames
+
+
+def recursive(extract: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, levels: int,
+              progress: Callable[[], None] | None = None) -> np.ndarray:
+    """The paper's recursion from level-1 ``frames`` (7, H, W, 3): frames of ``levels`` in
+    timeline order. ``extract`` maps a blurry RGB image to 7 frames; ``progress`` is called
+    after each model run."""
+    _check_levels(levels)
+    out: list[tuple[Fraction, np.ndarray]] = []
+
+    def expand(seven: np.ndarray, a: Fraction, b: Fraction, depth: int) -> None:
+        if depth == 0:
+            out.extend(zip(_centres(a, b), seven))
+            return
+        w = (b - a) / NUM_FRAMES
+        for k in range(NUM_FRAMES - 1):
+            sub = _orient(extract(reblur(seven[k : k + 2])), seven[k], seven[k + 1])
+            if progress is not None:
+                progress()
+            expand(sub, a + k * w, a + (k + 2) * w, depth - 1)
+
+    expand(frames, Fraction(0), Fraction(1), levels - 1)
+    out.sort(key=lambda item: item[0])
+    return np.stack([f for _, f in out]).astype(np.float32)
+
+
+def _bracket(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per target time: index k of the level-1 pair (k, k + 1) and the position alpha in it
+    (0 at frame k, 1 at frame k + 1; < 0 or > 1 outside the level-1 centres)."""
+    centres = (2 * np.arange(NUM_FRAMES) + 1) / (2 * NUM_FRAMES)
+    k = np.clip(np.searchsorted(centres, times, side="right") - 1, 0, NUM_FRAMES - 2)
+    alpha = (times - centres[k]) / (centres[k + 1] - centres[k])
+    return k, alpha
+
+
+def blend(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Naive baseline: linear blend of the bracketing level-1 frames at ``times``."""
+    k, alpha = _bracket(np.asarray(times, dtype=np.float64))
+    a = np.clip(alpha, 0.0, 1.0)[:, None, None, None].astype(np.float32)
+    return (1 - a) * frames[k] + a * frames[k + 1]
+
+
+def _grey_u8(frame: np.ndarray) -> np.ndarray:
+    from blurvid.color import rgb_to_y
+
+    return np.clip(np.rint(rgb_to_y(frame) * 255), 0, 255).astype(np.uint8)
+
+
+def _warp(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
+    """Backward warp: out(y) = image(y - scale * flow(y)), edges replicated."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(image, gx - scale * flow[..., 0], gy - scale * flow[..., 1],
+                     interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+_DIS_MIN_SIDE = 32  # OpenCV's DIS crashes (segfault) on images under ~16 px a side
+
+
+def _dis(dis, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """DIS flow first -> second (H, W, 2); small images are edge-padded first, then cropped."""
+    import cv2
+
+    h, w = first.shape
+    pad_h, pad_w = max(0, _DIS_MIN_SIDE - h), max(0, _DIS_MIN_SIDE - w)
+    if pad_h or pad_w:
+        first, second = (cv2.copyMakeBorder(g, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+                         for g in (first, second))
+    return dis.calc(first, second, None)[:h, :w]
+
+
+def flow(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Optical-flow interpolation (OpenCV DIS, both directions) of level-1 frames at ``times``."""
+    import cv2
+
+    times = np.asarray(times, dtype=np.float64)
+    k, alpha = _bracket(times)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    grey = [_grey_u8(f) for f in frames]
+    pairs = {}
+    for i in sorted(set(k.tolist())):
+        forward = _dis(dis, grey[i], grey[i + 1])  # frame i -> i + 1
+        backward = _dis(dis, grey[i + 1], grey[i])  # frame i + 1 -> i
+        pairs[i] = (forward, backward)
+    out = np.empty((len(times),) + frames.shape[1:], np.float32)
+    for n, (i, a) in enumerate(zip(k.tolist(), alpha.tolist())):
+        forward, backward = pairs[i]
+        from_first = _warp(frames[i], forward, a)
+        from_second = _warp(frames[i + 1], backward, 1 - a)
+        weight = min(max(a, 0.0), 1.0)
+        out[n] = (1 - weight) * from_first + weight * from_second
+    return np.clip(out, 0.0, 1.0)
+
+
+def interpolate_frames(extract: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
+                       levels: int = 2, method: str = "recursive",
+                       progress: Callable[[], None] | None = None) -> Clip:
+    """Frames of ``levels`` from one RGB ``image`` (H, W, 3) float in [0, 1] with ``method``.
+
+    ``extract`` maps an RGB image to its 7 frames (e.g. :meth:`Extractor.extract`).
+    """
+    _check_levels(levels)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    level1 = extract(image)
+    if progress is not None:
+        progress()
+    times = timeline(levels)
+    if levels == 1:
+        frames = level1
+    elif method == "recursive":
+        frames = recursive(extract, level1, levels, progress)
+    elif method == "flow":
+        frames = flow(level1, times)
+    else:
+        frames = blend(level1, times)
+    return Clip(frames=np.asarray(frames, np.float32), times=times, level=levels, method=method)
+
+
+def model_runs(levels: int, method: str) -> int:
+    """How many times the generator runs for ``levels`` with ``method``."""
+    _check_levels(levels)
+    return (6**levels - 1) // 5 if method == "recursive" else 1

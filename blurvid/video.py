@@ -1,0 +1,199 @@
+"""Writing a sequence of frames as a clip: MP4 (H.264), GIF, or a folder of PNG frames.
+
+Contract: ``frames`` float ``(N, H, W, 3)`` RGB in [0, 1] (clipped), N >= 1; ``fps`` > 0.
+
+* ``.mp4``: H.264 (libx264) in yuv420p with ``+faststart``, the format browsers play; odd
+  widths/heights are padded by one replicated row/column (yuv420p needs even sizes). Written by
+  the ffmpeg binary that imageio-ffmpeg ships.
+* ``.gif``: 8-bit palette, loops forever (Pillow).
+* a folder (a path without a suffix, or an existing folder): ``<stem>_01.png ...`` plus
+  ``<stem>_timeline.json`` (per frame: file name and timestamp within the exposure).
+
+Every file is written atomically: a hidden temporary file in the target folder, renamed into
+place; a failure leaves nothing behind. Existing outputs are refused unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+
+from blurvid.errors import DependencyError, InputError, OutputError
+from blurvid.io import check_outputs_free, frame_paths, named_output, to_uint, write_images
+
+VIDEO_SUFFIXES = (".mp4", ".gif")
+
+
+def clip_kind(path: str | os.PathLike) -> str:
+    """``mp4``, ``gif`` or ``frames`` (a folder) for an output path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return suffix[1:]
+    if path.is_dir() or suffix == "":
+        return "frames"
+    raise InputError(f"cannot write a clip to {path}: use a .mp4 or .gif file, or a folder")
+
+
+def _check_frames(frames: np.ndarray, fps: float) -> np.ndarray:
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1 or min(arr.shape[1:3]) < 1:
+        raise ValueError(f"expected frames of shape (N, H, W, 3), got {arr.shape}")
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    return arr
+
+
+def _temp_beside(path: Path) -> Path:
+    """A hidden temporary name next to ``path`` with the same suffix (encoders read it)."""
+    return path.with_name(f".{path.stem[:80]}.{secrets.token_hex(4)}.tmp{path.suffix}")
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _prepare_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
+
+
+def even_size(frames_u8: np.ndarray) -> np.ndarray:
+    """Pad (N, H, W, 3) to even H and W by replicating the last row/column."""
+    _, h, w, _ = frames_u8.shape
+    return np.pad(frames_u8, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
+    pixels = even_size(to_uint(frames, 8))
+    h, w = pixels.shape[1:3]
+    tmp = _temp_beside(path)
+    try:
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
+            pix_fmt_out="yuv420p", quality=8, macro_block_size=1, ffmpeg_log_level="error",
+            output_params=["-movflags", "+faststart"])
+        writer.send(None)
+        for frame in pixels:
+            writer.send(np.ascontiguousarray(frame))
+        writer.close()
+        _commit(tmp, path)
+    except OutputError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        raise OutputError(f"cannot write {path}: ffmpeg failed: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    from PIL import Image
+
+    pixels = to_uint(frames, 8)
+    images = [Image.fromarray(p) for p in pixels]
+    tmp = _temp_beside(path)
+    try:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(20, round(1000 / fps)), loop=0, optimize=False)
+        _commit(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = _temp_beside(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        _commit(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def frames_outputs(folder: Path, stem: str, count: int) -> tuple[list[Path], Path]:
+    """The PNG paths and the timeline JSON path for ``count`` frames in ``folder``."""
+    return frame_paths(folder, stem, "png", count), named_output(folder, stem, "timeline.json")
+
+
+def planned_outputs(path: str | os.PathLike, stem: str, count: int) -> list[Path]:
+    """Every file :func:`write_clip` would write (to check for clobbering first)."""
+    path = Path(path)
+    if clip_kind(path) == "frames":
+        pngs, timeline = frames_outputs(path, stem, count)
+        return [*pngs, timeline]
+    return [path]
+
+
+def write_clip(path: str | os.PathLike, frames: np.ndarray, fps: float, times=None,
+               stem: str = "frame", force: bool = False, bit_depth: int = 8,
+               info: dict | None = None) -> list[Path]:
+    """Write ``frames`` to ``path`` (see the module docstring); return the files written.
+
+    ``times``: per-frame timestamps for the folder's timeline JSON (None: not recorded);
+    ``info``: extra fields for that JSON. Raises :class:`OutputExistsError` before writing
+    anything if an output exists and ``force`` is false.
+    """
+    path = Path(path)
+    arr = _check_frames(frames, fps)
+    kind = clip_kind(path)
+    targets = planned_outputs(path, stem, len(arr))
+    check_outputs_free(targets, force)
+    if kind == "frames":
+        pngs, timeline = targets[:-1], targets[-1]
+        _prepare_parent(timeline)
+        write_images(pngs, list(arr), bit_depth=bit_depth)
+        record = {**(info or {}), "fps": fps, "frames": [
+            {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
+            for p, t in zip(pngs, times if times is not None else [None] * len(pngs))]}
+        try:
+            _write_text_atomic(timeline, json.dumps(record, indent=2) + "\n")
+        except BaseException:
+            for p in pngs:
+                p.unlink(missing_ok=True)
+            raise
+        return targets
+    _prepare_parent(path)
+    if kind == "mp4":
+        write_mp4(path, arr, fps)
+    else:
+        write_gif(path, arr, fps)
+    return [path]
+
+
+def sequence(frames: np.ndarray, times: np.ndarray, boomerang: bool = False,
+             loops: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The play order: forward, or forward then back (``boomerang``, ends not repeated),
+    repeated ``loops`` times. Returns (frame indices, timestamps)."""
+    if loops < 1:
+        raise InputError(f"loop count must be at least 1, got {loops}")
+    order = list(range(len(frames)))
+    if boomerang and len(order) > 2:
+        order = order + order[-2:0:-1]
+    order = order * loops
+    return np.array(order), np.asarray(times)[order]
+
+
+def default_fps(count: int) -> float:
+    """A frame rate that makes ``count`` frames last about 2 seconds, between 4 and 30 fps."""
+    return float(min(30, max(4, round(count / 2))))
+

@@ -1,0 +1,223 @@
+"""Tests of blurvid.interpolation (timeline, recursion, flow, blend) and blurvid.video."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from blurvid.errors import InputError, OutputExistsError
+from blurvid.interpolation import (blend, flow, frame_count, interpolate_frames, model_runs,
+                                   recursive, timeline)
+from blurvid.pipeline import reblur
+from blurvid.video import clip_kind, default_fps, sequence, write_clip
+
+TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+
+
+@pytest.mark.parametrize("levels, count", [(1, 7), (2, 42), (3, 252)])
+def test_timeline_counts_monotonic_distinct(levels, count):
+    t = timeline(levels)
+    assert len(t) == count == frame_count(levels)
+    assert np.all(np.diff(t) > 0) and 0 < t[0] and t[-1] < 1
+
+
+def test_timeline_level_2_exact():
+    p = [round(x * 49) for x in timeline(2)]
+    assert p == [1, 3, 5] + list(range(7, 43)) + [44, 46, 48]
+    np.testing.assert_allclose(timeline(1), (2 * np.arange(7) + 1) / 14)
+
+
+def test_bad_levels():
+    for bad in (0, 5, 1.5, True):
+        with pytest.raises(InputError, match="levels"):
+            timeline(bad)
+
+
+SPEED, WIDTH = 280, 300  # the bar's edge moves SPEED px over the exposure
+
+
+def _moving_edge(t, w=WIDTH):
+    """A bright bar whose left edge sits at 8 + SPEED t pixels: a sharp frame at time t."""
+    x = np.arange(w)
+    row = (x >= 8 + SPEED * t).astype(np.float32) * 0.8 + 0.1
+    return np.repeat(np.repeat(row[None, :, None], 12, axis=0), 3, axis=2)
+
+
+def _exposure(a, b, w=WIDTH):
+    """What a camera sees over [a, b] (exactly): the share of the interval during which each
+    column is bright, mixed in linear light."""
+    from blurvid.color import from_linear
+
+    x = np.arange(w)
+    share = np.clip(((x - 8) / SPEED - a) / (b - a), 0.0, 1.0)
+    row = from_linear(0.1**2.2 + share * (0.9**2.2 - 0.1**2.2)).astype(np.float32)
+    return np.repeat(np.repeat(row[None, :, None], 12, axis=0), 3, axis=2)
+
+
+def _oracle(reverse=False):
+    """An ideal 'extractor': reads the exposure interval off the blurred edge and returns the
+    7 frames that tile it (each a short exposure of its slot, like the training data), in
+    reversed order if asked, as a real model may."""
+    def extract(image):
+        from blurvid.color import to_linear
+
+        lin = (to_linear(image[0, :, 0]) - 0.1**2.2) / (0.9**2.2 - 0.1**2.2)
+        ramp = np.where((lin > 1e-3) & (lin < 1 - 1e-3))[0]
+        lo, hi = (ramp.min() - 8) / SPEED, (ramp.max() + 1 - 8) / SPEED
+        w = (hi - lo) / 7
+        frames = np.stack([_exposure(lo + k * w, lo + (k + 1) * w) for k in range(7)])
+        return frames[::-1] if reverse else frames
+    return extract
+
+
+def _edges(frames):
+    """Per frame: the first column past the middle of the edge's ramp (in linear light)."""
+    from blurvid.color import to_linear
+
+    lin = (to_linear(frames[:, 0, :, 0]) - 0.1**2.2) / (0.9**2.2 - 0.1**2.2)
+    return [int((row > 0.5).argmax()) for row in lin]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_recursive_orients_each_pair_and_follows_the_motion(reverse):
+    extract = _oracle(reverse=reverse)
+    level1 = extract(_exposure(0, 1))
+    if reverse:
+        level1 = level1[::-1]  # the level-1 order is the model's choice; fix it forward here
+    calls = []
+    frames = recursive(lambda im: (calls.append(1), extract(im))[1], level1, 2)
+    assert len(calls) == 6 and frames.shape == (42, 12, WIDTH, 3)
+    edges = _edges(frames)
+    # Each frame's edge is where the timeline says it is: pairs oriented, times sorted.
+    expected = 8 + SPEED * timeline(2)
+    assert np.abs(np.array(edges) - expected).max() <= 3
+    assert edges == sorted(edges)
+
+
+def test_interpolate_frames_levels_and_methods():
+    extract = _oracle()
+    image = _exposure(0, 1)
+    one = interpolate_frames(extract, image, 1)
+    assert one.frames.shape[0] == 7 and one.level == 1
+    for method in ("recursive", "flow", "blend"):
+        clip = interpolate_frames(extract, image, 2, method)
+        assert clip.frames.shape == (42, 12, WIDTH, 3) and clip.frames.dtype == np.float32
+        np.testing.assert_array_equal(clip.times, timeline(2))
+    with pytest.raises(InputError, match="unknown method"):
+        interpolate_frames(extract, image, 2, "magic")
+    assert model_runs(2, "recursive") == 7 and model_runs(3, "recursive") == 43
+    assert model_runs(3, "flow") == 1
+
+
+def test_blend_and_flow_hit_the_level_1_frames_at_their_centres():
+    level1 = np.stack([_moving_edge(t) for t in (2 * np.arange(7) + 1) / 14])
+    centres = timeline(1)
+    np.testing.assert_allclose(blend(level1, centres), level1, atol=1e-6)
+    np.testing.assert_allclose(flow(level1, centres), level1, atol=1e-6)
+    mid = (centres[2] + centres[3]) / 2
+    np.testing.assert_allclose(blend(level1, [mid])[0], (level1[2] + level1[3]) / 2, atol=1e-6)
+
+
+def test_flow_follows_a_moving_texture():
+    # Level-1 frames of a smooth texture moving 4 px per frame (a move optical flow can
+    # follow): half-way between two of them the flow frame matches the texture shifted
+    # half-way far better than the blend (which shows the two frames superimposed).
+    import cv2
+
+    rng = np.random.default_rng(4)
+    texture = cv2.GaussianBlur(rng.random((96, 200, 3)).astype(np.float32), (0, 0), 2.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+
+    def at(shift):  # the scene moved right by `shift` px (sub-pixel by linear interpolation)
+        m = np.float32([[1, 0, shift], [0, 1, 0]])
+        return cv2.warpAffine(texture, m, (200, 96), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)[:, 40:160]
+
+    level1 = np.stack([at(4 * k) for k in range(7)])
+    mid = (timeline(1)[2] + timeline(1)[3]) / 2
+    expected = at(10)[16:-16, 16:-16]
+    warped = flow(level1, [mid])[0][16:-16, 16:-16]
+    blended = blend(level1, [mid])[0][16:-16, 16:-16]
+    assert np.abs(warped - expected).mean() < 0.5 * np.abs(blended - expected).mean()
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (5, 3), (12, 64), (15, 15)])
+def test_flow_on_tiny_images(hw):
+    """OpenCV's DIS segfaults below ~16 px a side; blurvid pads first."""
+    frames = np.random.default_rng(1).random((7, *hw, 3)).astype(np.float32)
+    out = flow(frames, timeline(2))
+    assert out.shape == (42, *hw, 3) and np.isfinite(out).all()
+
+
+def test_sequence_boomerang_and_loops():
+    frames, times = np.zeros((4, 1, 1, 3)), np.array([0.1, 0.2, 0.3, 0.4])
+    order, t = sequence(frames, times, boomerang=True)
+    assert order.tolist() == [0, 1, 2, 3, 2, 1]
+    np.testing.assert_allclose(t, [0.1, 0.2, 0.3, 0.4, 0.3, 0.2])
+    assert sequence(frames, times, loops=2)[0].tolist() == [0, 1, 2, 3] * 2
+    with pytest.raises(InputError):
+        sequence(frames, times, loops=0)
+    assert default_fps(7) == 4 and default_fps(42) == 21 and default_fps(252) == 30
+
+
+def test_clip_kind(tmp_path):
+    assert clip_kind(tmp_path / "a.mp4") == "mp4" and clip_kind(tmp_path / "a.GIF") == "gif"
+    assert clip_kind(tmp_path / "frames") == "frames" and clip_kind(tmp_path) == "frames"
+    with pytest.raises(InputError, match=r"\.mp4"):
+        clip_kind(tmp_path / "a.avi")
+
+
+def _frames(n=5, h=17, w=23):
+    rng = np.random.default_rng(0)
+    return rng.random((n, h, w, 3)).astype(np.float32)
+
+
+def test_write_mp4_h264_yuv420p_odd_size(tmp_path):
+    import imageio_ffmpeg
+
+    path = tmp_path / "clip.mp4"
+    assert write_clip(path, _frames(), fps=10) == [path]
+    count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    meta = next(imageio_ffmpeg.read_frames(str(path)))
+    assert count == 5 and meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
+    assert meta["size"] == (24, 18)  # padded to even
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    with pytest.raises(OutputExistsError):
+        write_clip(path, _frames(), fps=10)
+    write_clip(path, _frames(n=3), fps=10, force=True)
+    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 3
+
+
+def test_write_gif(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "clip.gif"
+    write_clip(path, _frames(n=4), fps=8)
+    with Image.open(path) as im:
+        assert im.n_frames == 4 and im.info.get("loop") == 0
+
+
+def test_write_frames_folder_with_timeline(tmp_path):
+    out = tmp_path / "frames"
+    written = write_clip(out, _frames(n=3), fps=5, times=[0.1, 0.5, 0.9], stem="shot",
+                         info={"levels": 2})
+    assert [p.name for p in written] == ["shot_01.png", "shot_02.png", "shot_03.png",
+                                         "shot_timeline.json"]
+    record = json.loads((out / "shot_timeline.json").read_text())
+    assert record["levels"] == 2 and record["fps"] == 5
+    assert record["frames"] == [{"file": "shot_01.png", "time": 0.1},
+                                {"file": "shot_02.png", "time": 0.5},
+                                {"file": "shot_03.png", "time": 0.9}]
+    with pytest.raises(OutputExistsError, match="shot_01.png"):
+        write_clip(out, _frames(n=3), fps=5, stem="shot")
+
+
+def test_timeline_pairs_interleave_by_parity():
+    # The argument of the docstring: overlapping pairs land on odd / even multiples of w / 7.
+    w = Fraction(1, 7)
+    pair = lambda k: [k * w + (2 * j + 1) * (2 * w / 7) / 2 for j in range(7)]  # noqa: E731
+    assert not set(pair(0)) & set(pair(1)) and not set(pair(1)) & set(pair(2))

@@ -107,8 +107,13 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     return path, angle, log_zoom
 
 
-def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = SynthConfig()):
-    """Render one (blur, frames) sample from a linear-light photo. See the module docstring."""
+def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = SynthConfig(),
+           subframes: bool = False):
+    """Render one (blur, frames) sample from a linear-light photo. See the module docstring.
+
+    With ``subframes``, also return the M = 7k sub-frames in linear light (float32
+    ``(M, h, w, 3)``, noise-free): the ground truth at any instant of the exposure.
+    """
     m = NUM_FRAMES * cfg.subframes_per_frame
     times = (np.arange(m) + 0.5) / m - 0.5
     path, angle, log_zoom = _camera_path(rng, cfg, times)
@@ -132,7 +137,7 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     src = np.ascontiguousarray(src)
     cx = cy = (extent - 1) / 2
     centre = np.array([(out_w - 1) / 2, (out_h - 1) / 2])
-    subframes = np.empty((m, out_h, out_w, 3), np.float32)
+    sub = np.empty((m, out_h, out_w, 3), np.float32)
     for j in range(m):
         c, s = np.cos(angle[j]), np.sin(angle[j])
         z = np.exp(log_zoom[j])
@@ -140,11 +145,11 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         # output pixel p -> source pixel: centre + rot @ (p - half) + path
         offset = np.array([cx, cy]) + path[j] - rot @ centre
         mat = np.hstack([rot, offset[:, None]]).astype(np.float64)
-        subframes[j] = cv2.warpAffine(
+        sub[j] = cv2.warpAffine(
             src, mat, (out_w, out_h),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101,
         )
-    groups = subframes.reshape(NUM_FRAMES, cfg.subframes_per_frame, out_h, out_w, 3)
+    groups = sub.reshape(NUM_FRAMES, cfg.subframes_per_frame, out_h, out_w, 3)
     frames_lin = groups.mean(axis=1)
     blur_lin = frames_lin.mean(axis=0)
     a = rng.uniform(*cfg.noise_shot)
@@ -157,6 +162,8 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     if cfg.quantise:
         blur = np.round(blur * 255) / 255
         frames = np.round(frames * 255) / 255
+    if subframes:
+        return blur.astype(np.float32), frames.astype(np.float32), sub
     return blur.astype(np.float32), frames.astype(np.float32)
 
 

@@ -250,6 +250,116 @@ def interpolate(
             f"({count} distinct, {runs} model runs, {seconds:.2f} s)")
 
 
+class Layout(str, Enum):
+    auto = "auto"
+    blurvid = "blurvid"
+
+
+def _quality_table(result: dict, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("row", no_wrap=True)
+    for i in range(1, 8):
+        table.add_column(str(i), justify="right")
+    table.add_column("mean", justify="right")
+    table.add_column("middle", justify="right")
+    for space in ("y", "rgb"):
+        block = result[space]
+        for row, metric, frames, prefix, digits in (
+                ("model", "PSNR", "psnr_frames", "psnr", 2),
+                ("INPUT", "PSNR", "input_frames", "input", 2),
+                ("model", "SSIM", "ssim_frames", "ssim", 3),
+                ("INPUT", "SSIM", "input_ssim_frames", "input_ssim", 3)):
+            table.add_row(f"{row} {'RGB' if space == 'rgb' else 'Y'} {metric}",
+                          *(f"{v:.{digits}f}" for v in block[frames]),
+                          f"{block[prefix + '_mean']:.{digits}f}",
+                          f"{block[prefix + '_middle']:.{digits}f}")
+    return table
+
+
+@app.command()
+@reports_errors
+def bench(
+    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (quality)."),
+    layout: Layout = typer.Option(Layout.auto, "--layout", help="Dataset layout."),
+    max_samples: Optional[int] = typer.Option(None, "--max-samples", min=1,
+                                              help="Score at most this many samples."),
+    speed: bool = typer.Option(False, "--speed", help="Measure speed and memory instead."),
+    size: str = typer.Option("1280x720", "--size", help="Photo size for --speed (WxH)."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Timed runs per model (--speed)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
+    device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> None:
+    """Quality against ground truth (--data DIR) or speed and memory (--speed)."""
+    from rich.console import Console
+
+    from blurvid import bench as benchmarks
+
+    stdout = Console()
+    if not stdout.is_terminal:  # a file or a pipe: wide enough for the tables, no colour codes
+        stdout = Console(width=160, no_color=True)
+    if speed:
+        if device is Device.cuda:
+            raise InputError("bench --speed measures the CPU; use --device cpu or auto")
+        benchmarks.parse_size(size)
+        models = [None] + ([str(model)] if model is not None else [])
+        with stderr.status("measuring") as status:
+            result = benchmarks.bench_speed(models, size, threads or 2, repeats,
+                                            progress=lambda what: status.update(f"measuring {what}"))
+        if as_json:
+            typer.echo(json.dumps(result, indent=2))
+            return
+        from rich.table import Table
+
+        table = Table(title=f"{result['size']}, {result['threads']} threads, median of "
+                            f"{repeats} ({result['machine']})", title_justify="left")
+        for col in ("model", "arch", "engine", "median s", "min s", "MP/s", "peak RSS MB",
+                    "GMAC", "GFLOP/s"):
+            table.add_column(col, justify="left" if col in ("model", "arch", "engine") else "right")
+        for r in result["rows"]:
+            table.add_row(Path(r["model"]).name, str(r["arch"]), r["engine"],
+                          f"{r['median_s']:.3f}", f"{r['min_s']:.3f}",
+                          f"{r['megapixels_per_s']:.2f}", f"{r['peak_rss_mb']:.0f}",
+                          f"{r['gmac']:.2f}" if r.get("gmac") is not None else "-",
+                          f"{r['gflops_achieved']:.1f}" if r.get("gflops_achieved") else "-")
+        stdout.print(table)
+        stdout.print(f"rough peak (numpy float32 matmul, {result['threads']} threads): "
+                     f"{result['rough_peak_gflops']:.1f} GFLOP/s", highlight=False)
+        return
+
+    if data is None:
+        raise InputError("bench needs --data DIR (quality) or --speed")
+    from blurvid.data.layouts import count_samples, read_dataset
+    from blurvid.pipeline import Extractor
+
+    total = count_samples(data, layout.value)
+    total = min(total, max_samples) if max_samples else total
+    extractor = Extractor(model, device=device.value, threads=threads)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr, transient=True,
+                        disable=not stderr.is_terminal)
+    with progress:
+        task = progress.add_task("scoring", total=total)
+        result = benchmarks.bench_quality(extractor.extract,
+                                          read_dataset(data, layout.value, max_samples),
+                                          progress=lambda: progress.advance(task))
+    result.update({"data": str(data), "model": str(extractor.session.model_path),
+                   "device": extractor.session.device})
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    stdout.print(_quality_table(result, f"{data}: {result['samples']} samples, "
+                                        "order-invariant"))
+    y = result["y"]
+    stdout.print(f"model - INPUT (Y): {y['psnr_mean'] - y['input_mean']:+.2f} dB mean, "
+                 f"{y['psnr_middle'] - y['input_middle']:+.2f} dB middle frame; order: forward "
+                 f"{result['order_wins']['forward']}, reversed {result['order_wins']['reversed']}; "
+                 f"reblur PSNR {result['reblur_psnr']:.2f} dB", highlight=False)
+
+
 @app.command()
 @reports_errors
 def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:

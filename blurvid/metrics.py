@@ -86,26 +86,77 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
 
 
 
+def ssim_image(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
+    """:func:`ssim` of a 2-D image, or the mean over channels of ``(H, W, C)`` images."""
+    if a.ndim == 3:
+        return float(np.mean([ssim(a[..., c], b[..., c], data_range) for c in range(a.shape[2])]))
+    return ssim(a, b, data_range)
+
+
+def score_sample(pred: np.ndarray, truth: np.ndarray, blur: np.ndarray) -> dict:
+    """Order-invariant scores of one sample and its INPUT row.
+
+    ``pred``, ``truth``: ``(F, H, W)`` (luma) or ``(F, H, W, 3)`` (RGB) frames in [0, 1];
+    ``blur``: ``(H, W)`` or ``(H, W, 3)``. PSNR decides the order (forward or reversed, see
+    :func:`frame_psnrs`) and SSIM uses the same one. Returns ``psnr``, ``ssim`` (per frame),
+    ``reversed`` and ``input_psnr``, ``input_ssim`` (the blur against each frame).
+    """
+    psnrs, rev = frame_psnrs(pred, truth)
+    ordered = pred[::-1] if rev else pred
+    return {
+        "psnr": psnrs,
+        "ssim": [ssim_image(f, t) for f, t in zip(ordered, truth)],
+        "reversed": bool(rev),
+        "input_psnr": frame_psnrs(blur, truth)[0],
+        "input_ssim": [ssim_image(blur, t) for t in truth],
+    }
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean over samples of :func:`score_sample` rows.
+
+    Returns ``psnr_frames``, ``ssim_frames`` (per frame index), ``psnr_mean``,
+    ``psnr_middle``, ``ssim_mean``, ``ssim_middle``, the same for INPUT (``input_frames``,
+    ``input_mean``, ``input_middle``, ``input_ssim_frames``, ``input_ssim_mean``,
+    ``input_ssim_middle``), ``reversed_share`` (how often the reversed order won) and
+    ``samples``.
+    """
+    if not rows:
+        raise ValueError("nothing to summarise: no samples")
+
+    def block(key: str, frames_key: str, prefix: str) -> dict:
+        per_frame = np.mean([r[key] for r in rows], axis=0)
+        middle = len(per_frame) // 2
+        return {
+            frames_key: [round(float(v), 4) for v in per_frame],
+            f"{prefix}_mean": round(float(per_frame.mean()), 4),
+            f"{prefix}_middle": round(float(per_frame[middle]), 4),
+        }
+
+    return {
+        **block("psnr", "psnr_frames", "psnr"),
+        **block("ssim", "ssim_frames", "ssim"),
+        **block("input_psnr", "input_frames", "input"),
+        **block("input_ssim", "input_ssim_frames", "input_ssim"),
+        "reversed_share": round(sum(r["reversed"] for r in rows) / len(rows), 4),
+        "samples": len(rows),
+    }
+
+
 def score_samples(predict, samples, batch_size: int = 8) -> dict:
-    """Score a generator on ``(blur, frames)`` samples with ground truth, and the INPUT row.
+    """Score a luma generator on ``(blur, frames)`` samples with ground truth: :func:`summarise`
+    of :func:`score_sample` on Y (:mod:`blurvid.color`).
 
     ``predict``: a callable taking float32 luma ``(N, 1, H, W)`` in [0, 1] and returning
     ``(N, 7, H, W)`` luma frames (clipped here to [0, 1]); ``samples``: a sequence of
     ``(blur (H, W, 3), frames (7, H, W, 3))`` RGB float arrays in [0, 1] (the synthesiser's
-    output). Scores are on Y (:mod:`blurvid.color`), order-invariant per sample: PSNR decides
-    the order (forward or reversed) and SSIM uses the same one. The INPUT row scores the blurry
-    image against every sharp frame.
-
-    Returns ``psnr_frames``, ``ssim_frames`` (per frame index, mean over samples),
-    ``psnr_mean``, ``psnr_middle``, ``ssim_mean``, ``ssim_middle``, the same six keys prefixed
-    ``input_`` instead of ``psnr_``/``ssim_`` (``input_frames``, ``input_ssim_frames``, ...),
-    ``reversed_share`` (how often the reversed order won) and ``samples``.
+    output).
     """
     from blurvid.color import rgb_to_y
 
     if len(samples) == 0:
         raise ValueError("score_samples needs at least one sample")
-    psnr_rows, ssim_rows, in_psnr_rows, in_ssim_rows, reversed_count = [], [], [], [], 0
+    rows = []
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         blur = np.stack([rgb_to_y(b) for b, _ in chunk]).astype(np.float32)
@@ -113,29 +164,5 @@ def score_samples(predict, samples, batch_size: int = 8) -> dict:
         pred = np.clip(np.asarray(predict(blur[:, None])), 0.0, 1.0)
         if pred.shape != truth.shape:
             raise ValueError(f"predict returned {pred.shape}, expected {truth.shape}")
-        for p, b, t in zip(pred, blur, truth):
-            scores, rev = frame_psnrs(p, t)
-            ordered = p[::-1] if rev else p
-            psnr_rows.append(scores)
-            ssim_rows.append([ssim(f, g) for f, g in zip(ordered, t)])
-            reversed_count += rev
-            in_psnr_rows.append(frame_psnrs(b, t)[0])
-            in_ssim_rows.append([ssim(b, g) for g in t])
-
-    def summary(rows, prefix_frames: str, prefix: str) -> dict:
-        per_frame = np.mean(rows, axis=0)
-        middle = len(per_frame) // 2
-        return {
-            prefix_frames: [round(float(v), 4) for v in per_frame],
-            f"{prefix}_mean": round(float(per_frame.mean()), 4),
-            f"{prefix}_middle": round(float(per_frame[middle]), 4),
-        }
-
-    return {
-        **summary(psnr_rows, "psnr_frames", "psnr"),
-        **summary(ssim_rows, "ssim_frames", "ssim"),
-        **summary(in_psnr_rows, "input_frames", "input"),
-        **summary(in_ssim_rows, "input_ssim_frames", "input_ssim"),
-        "reversed_share": round(reversed_count / len(psnr_rows), 4),
-        "samples": len(psnr_rows),
-    }
+        rows.extend(score_sample(p, t, b) for p, t, b in zip(pred, truth, blur))
+    return summarise(rows)

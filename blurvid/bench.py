@@ -1,0 +1,210 @@
+"""``blurvid bench``: quality against ground truth, and speed and memory.
+
+Quality (:func:`bench_quality`): the model runs over a dataset's samples (readers in
+:mod:`blurvid.data.layouts`) and each sample is scored with
+:func:`blurvid.metrics.score_sample` on Y (BT.601 full range) and on RGB: per frame index
+PSNR and SSIM, mean and middle frame, order-invariant (per sample the better of forward and
+reversed order; how often each won is reported), the INPUT row (the blurry photo against each
+sharp frame) and the reblur PSNR (the mean of the 7 frames in linear light against the input,
+the check a user can run on any photo).
+
+Speed (:func:`bench_speed`): per model, in a subprocess of its own so its peak memory is its
+own: ONNX Runtime session built once, warm-up, then the median of N calls of the whole
+pipeline on a random photo of the given size; throughput in megapixels/s; with PyTorch
+installed, the same generator in PyTorch eager mode (random weights of the model's
+architecture: the speed does not depend on the weights), its multiply-accumulates and the
+achieved GFLOP/s against the machine's rough peak (a float32 matrix product in numpy with
+the same threads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from blurvid.color import rgb_to_y
+from blurvid.errors import BlurvidError, InputError
+from blurvid.metrics import score_sample, summarise
+from blurvid.pipeline import reblur_psnr
+
+
+def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable,
+                  progress: Callable[[], None] | None = None) -> dict:
+    """Score ``extract`` (RGB image -> (7, H, W, 3) frames) on ``samples``
+    (:class:`blurvid.data.layouts.Sample`). Returns ``{"y": ..., "rgb": ..., "reblur_psnr",
+    "order_wins": {"forward", "reversed"}, "samples", "names"}`` with :func:`summarise` blocks."""
+    rows_y, rows_rgb, reblur, names = [], [], [], []
+    for sample in samples:
+        frames = extract(sample.blur)
+        rows_y.append(score_sample(rgb_to_y(frames), rgb_to_y(sample.frames),
+                                   rgb_to_y(sample.blur)))
+        rows_rgb.append(score_sample(frames, sample.frames, sample.blur))
+        reblur.append(reblur_psnr(frames, sample.blur))
+        names.append(sample.name)
+        if progress is not None:
+            progress()
+    if not rows_y:
+        raise InputError("the dataset has no samples")
+    reversed_count = sum(r["reversed"] for r in rows_y)
+    return {
+        "y": summarise(rows_y),
+        "rgb": summarise(rows_rgb),
+        "reblur_psnr": round(float(np.mean(reblur)), 3),
+        "order_wins": {"forward": len(rows_y) - reversed_count, "reversed": reversed_count},
+        "samples": len(rows_y),
+        "names": names,
+    }
+
+
+# ------------------------------------------------------------------------------- speed
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'1280x720' -> (1280, 720)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"size must look like 1280x720, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise InputError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def speed_worker(model: str | None, size: str, threads: int, repeats: int, engine: str) -> dict:
+    """One measurement (runs inside the subprocess): see the module docstring."""
+    w, h = parse_size(size)
+    image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+    from blurvid.pipeline import Extractor
+
+    start = time.perf_counter()
+    extractor = Extractor(model, device="cpu", threads=threads)
+    meta = extractor.session.metadata
+    if engine == "torch":
+        import torch
+
+        from blurvid.train.models import build_generator
+
+        torch.set_num_threads(threads)
+        kwargs = {k: tuple(v) if isinstance(v, list) else v
+                  for k, v in json.loads(meta.get("arch_kwargs") or "{}").items()}
+        net = build_generator(meta["arch"], **kwargs).eval()
+
+        def run_luma(y):
+            with torch.inference_mode():
+                return net(torch.from_numpy(y)[None, None]).numpy()[0]
+
+        extractor.session.run = run_luma  # same pipeline around a PyTorch generator
+    setup_s = time.perf_counter() - start
+    extractor.extract(image)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        extractor.extract(image)
+        times.append(time.perf_counter() - t0)
+    return {"engine": engine, "arch": meta.get("arch"), "median_s": statistics.median(times),
+            "min_s": min(times), "setup_s": setup_s, "peak_rss_mb": _peak_rss_mb(),
+            "model": str(extractor.session.model_path)}
+
+
+def _run_worker(model: str | None, size: str, threads: int, repeats: int, engine: str) -> dict:
+    cmd = [sys.executable, "-m", "blurvid.bench", "--speed-worker", model or "", size,
+           str(threads), str(repeats), engine]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BlurvidError(f"the speed measurement of {model or 'the bundled model'} "
+                           f"({engine}) failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def rough_peak_gflops(threads: int, n: int = 2048, repeats: int = 3) -> float:
+    """Achieved GFLOP/s of a float32 n x n matrix product in numpy (a rough machine peak).
+
+    numpy's BLAS picks its thread count at start-up, so this runs in a subprocess with
+    OMP/OPENBLAS/MKL thread limits set to ``threads``.
+    """
+    code = ("import numpy as np, time; a = np.random.rand({n}, {n}).astype(np.float32); "
+            "a @ a; best = min((lambda t0: (a @ a, time.perf_counter() - t0)[1])"
+            "(time.perf_counter()) for _ in range({r})); print(2 * {n} ** 3 / best / 1e9)"
+            ).format(n=n, r=repeats)
+    env = {**os.environ, **{k: str(threads) for k in
+                            ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True)
+    return float(out.stdout.strip())
+
+
+def _macs(model_meta: dict, w: int, h: int) -> float | None:
+    try:
+        from blurvid.train.models import build_generator, count_macs
+    except ImportError:
+        return None
+    kwargs = {k: tuple(v) if isinstance(v, list) else v
+              for k, v in json.loads(model_meta.get("arch_kwargs") or "{}").items()}
+    return count_macs(build_generator(model_meta["arch"], **kwargs), h, w) / 1e9
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bench_speed(models: list[str | None], size: str = "1280x720", threads: int = 2,
+                repeats: int = 5, with_torch: bool | None = None,
+                progress: Callable[[str], None] | None = None) -> dict:
+    """Speed rows for every model (None: the bundled one), ONNX Runtime and, when torch is
+    installed (or ``with_torch``), PyTorch eager; plus the machine's rough peak."""
+    w, h = parse_size(size)
+    if with_torch is None:
+        with_torch = torch_available()
+    engines = ["onnxruntime"] + (["torch"] if with_torch else [])
+    rows = []
+    for model in models:
+        for engine in engines:
+            if progress is not None:
+                progress(f"{Path(model).name if model else 'bundled model'} ({engine})")
+            row = _run_worker(model, size, threads, repeats, engine)
+            row["megapixels_per_s"] = w * h / 1e6 / row["median_s"]
+            rows.append(row)
+    peak = rough_peak_gflops(threads)
+    if with_torch:
+        from blurvid.runtime import GeneratorSession
+
+        for row in rows:
+            macs = _macs(GeneratorSession(row["model"], device="cpu").metadata, w, h)
+            row["gmac"] = macs
+            row["gflops_achieved"] = 2 * macs / row["median_s"] if macs else None
+    return {"size": f"{w}x{h}", "threads": threads, "repeats": repeats,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+                       f"Python {platform.python_version()}",
+            "rough_peak_gflops": round(peak, 1), "rows": rows}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) == 6 and argv[0] == "--speed-worker":
+        _, model, size, threads, repeats, engine = argv
+        print(json.dumps(speed_worker(model or None, size, int(threads), int(repeats), engine)))
+        return
+    raise SystemExit("usage: python -m blurvid.bench --speed-worker MODEL SIZE THREADS "
+                     "REPEATS ENGINE (use `blurvid bench`)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -41,11 +41,16 @@ def test_any_size_in_same_size_out(arch, hw):
     assert out.shape == (2, 7, *hw)
 
 
-def test_fast_starts_as_the_identity():
+def test_fast_starts_near_the_identity_but_not_symmetric():
+    torch.manual_seed(0)
     y = torch.rand(1, 1, 23, 31)
     with torch.no_grad():
         out = FastGenerator()(y)
-    assert torch.equal(out, y.expand(1, 7, 23, 31))
+    assert (out - y).abs().max() < 0.05  # every frame is about the blurry input
+    # ... but frames k and 6-k differ: a symmetric start is a trap for the order-invariant
+    # loss (see test_symmetric_frames_get_symmetric_gradients in test_losses.py).
+    for k in range(3):
+        assert (out[0, k] - out[0, 6 - k]).abs().max() > 1e-5
 
 
 def test_fast_is_10x_cheaper_with_a_larger_receptive_field():

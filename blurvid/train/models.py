@@ -14,8 +14,9 @@ all 3x3 at full resolution, Gaussian init (mean 0, std 0.01).
 
 ``fast`` trades the full-resolution convolutions for a small U-Net that works at 1/4, 1/8 and
 1/16 of the resolution: pixel-unshuffle(4) in, pixel-shuffle(4) out, residual blocks at each
-scale, and a residual connection to the input so the untrained network already returns the
-blurry photo 7 times (its last layer starts at zero). At 1280x720 it needs 23.4 GMAC against
+scale, and a residual connection to the input so the untrained network already returns
+(almost) the blurry photo 7 times (its last layer starts small and random: see
+``FastGenerator.__init__`` for why not zero). At 1280x720 it needs 23.4 GMAC against
 ``paper``'s 1586 GMAC (68x fewer) and its receptive field is 376 px against ``paper``'s 63 px
 (:func:`count_macs`, :func:`receptive_field` with ``size=769``; ``tests/test_models.py``).
 """
@@ -94,6 +95,7 @@ class FastGenerator(nn.Module):
         num_frames: int = NUM_FRAMES,
         width: int = 48,
         blocks: tuple[int, int, int] = (1, 1, 4),
+        head_init_std: float = 1e-3,
     ) -> None:
         super().__init__()
         self.num_frames = num_frames
@@ -109,8 +111,12 @@ class FastGenerator(nn.Module):
         self.up1 = nn.Sequential(nn.Conv2d(c2, c1 * 4, 1), nn.PixelShuffle(2))  # back to 1/4
         self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks[0])])
         self.head = nn.Conv2d(c1, num_frames * 16, 3, padding=1)
-        # Start as the identity: every frame = the blurry input.
-        nn.init.zeros_(self.head.weight)
+        # Start close to the identity (every frame ~ the blurry input), but not exactly: with a
+        # zero head all 7 frames are equal, the order-invariant loss ties between forward and
+        # reversed order, its gradient splits evenly, and frames k and 6-k stay identical
+        # forever (the outer frames never leave the blurry average). Small random weights
+        # break that symmetry.
+        nn.init.normal_(self.head.weight, mean=0.0, std=head_init_std)
         nn.init.zeros_(self.head.bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:

@@ -362,6 +362,42 @@ def bench(
 
 @app.command()
 @reports_errors
+def synth(
+    images: Path = typer.Option(..., "--images", help="Folder of sharp photos."),
+    count: int = typer.Option(..., "-n", "--count", min=1, help="Number of samples."),
+    output: Path = typer.Option(..., "-o", "--output", help="Dataset folder (blurvid layout)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same bytes."),
+    size: str = typer.Option("256x256", "--size", help="Sample size WxH."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
+) -> None:
+    """Write synthetic blur samples in the blurvid layout (blur/, gt/, preview.png)."""
+    from blurvid.bench import parse_size
+    from blurvid.data.synth import SynthConfig, list_images, synthesise_dataset
+
+    w, h = parse_size(size)
+    if not images.is_dir():
+        raise InputError(f"--images {images}: not a folder")
+    photos = list_images(images)
+    if not photos:
+        raise InputError(f"--images {images}: no photos")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=stderr, transient=True,
+                        disable=not stderr.is_terminal)
+    start = time.perf_counter()
+    with progress:
+        task = progress.add_task("rendering", total=count)
+        try:
+            synthesise_dataset(photos, count, output, SynthConfig(size=(w, h)), seed=seed,
+                               force=force, progress=lambda: progress.advance(task))
+        except ValueError as exc:  # an undecodable photo
+            raise InputError(str(exc)) from None
+    seconds = time.perf_counter() - start
+    say(f"{count} samples ({w}x{h}) from {len(photos)} photos in {output} "
+        f"({seconds:.1f} s, {count / seconds:.1f} samples/s)")
+
+
+@app.command()
+@reports_errors
 def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
     """Versions, ONNX Runtime providers and the bundled model's metadata."""
     import cv2

@@ -91,3 +91,37 @@ def test_load_photo_and_render_set(tmp_path):
     bad.write_bytes(b"nope")
     with pytest.raises(ValueError, match="cannot decode"):
         load_photo(bad)
+
+
+def test_synth_cli_writes_the_layout_deterministically(tmp_path):
+    from typer.testing import CliRunner
+
+    from blurvid.cli import app
+    from blurvid.data.layouts import read_dataset
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    y, x = np.mgrid[:120, :160]
+    cv2.imwrite(str(photos / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
+                .astype(np.uint8))
+    runner = CliRunner()
+    args = ["synth", "--images", str(photos), "-n", "3", "--size", "40x24", "--seed", "5"]
+    first = runner.invoke(app, [*args, "-o", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.stderr
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "b")]).exit_code == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 3 * 8 + 2  # blur + 7 frames per sample, preview.png, synth.json
+    for rel in files:  # same seed, same bytes
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()
+    samples = list(read_dataset(tmp_path / "a"))
+    assert [s.name for s in samples] == ["sample_0000", "sample_0001", "sample_0002"]
+    assert samples[0].blur.shape == (24, 40, 3)
+    # The same samples as render_set (the trainer's validation set) with the same seed.
+    expected = render_set([photos / "p.png"], 3, SynthConfig(size=(40, 24)), seed=5)
+    np.testing.assert_allclose(samples[2].frames, expected[2][1], atol=0.5 / 255)
+    again = runner.invoke(app, [*args, "-o", str(tmp_path / "a")])
+    assert again.exit_code == 1 and "already exists" in again.stderr
+    (tmp_path / "empty").mkdir()
+    empty = runner.invoke(app, ["synth", "--images", str(tmp_path / "empty"), "-n", "1", "-o",
+                                str(tmp_path / "c")])
+    assert empty.exit_code == 1 and "no photos" in empty.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from blurvid.errors import InputError
-from blurvid.io import IMAGE_SUFFIXES, read_image
+from blurvid.io import IMAGE_SUFFIXES, check_outputs_free, read_image, write_images
 
 NUM_FRAMES = 7
 LAYOUTS = ("blurvid",)
@@ -101,3 +101,19 @@ def count_samples(root: str | Path, layout: str = "auto") -> int:
     if layout == "auto":
         layout = detect_layout(root)
     return len(blurvid_names(root))
+
+
+def sample_paths(root: str | Path, name: str) -> list[Path]:
+    """Where a sample goes in the blurvid layout: the blur, then its 7 frames (PNG)."""
+    root = Path(root)
+    return [root / "blur" / f"{name}.png",
+            *(root / "gt" / f"{name}_{i:02d}.png" for i in range(1, NUM_FRAMES + 1))]
+
+
+def write_sample(root: str | Path, name: str, blur: np.ndarray, frames: np.ndarray,
+                 force: bool = False) -> list[Path]:
+    """Write one sample in the blurvid layout (8-bit PNG, atomically, all files or none)."""
+    paths = sample_paths(root, name)
+    check_outputs_free(paths, force)
+    write_images(paths, [blur, *frames])
+    return paths

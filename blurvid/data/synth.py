@@ -176,3 +176,43 @@ def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: 
     photos = [load_photo(p) for p in paths]
     rng = np.random.default_rng(seed)
     return [render(photos[i % len(photos)], rng, cfg) for i in range(count)]
+
+
+def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthConfig(),
+                       seed: int = 0, force: bool = False, progress=None) -> dict:
+    """Write ``count`` samples in the blurvid layout to ``out`` (``sample_0000`` ...), a
+    ``preview.png`` (up to 8 rows: the blur, then frames 1, 4 and 7) and ``synth.json`` (the
+    settings). Photo ``i % len(photo_paths)`` makes sample ``i``, one generator seeded with
+    ``seed`` draws everything: the same call writes the same bytes. Returns the record."""
+    import json
+    from dataclasses import asdict
+
+    from blurvid.data.layouts import sample_paths, write_sample
+    from blurvid.io import check_outputs_free, contact_sheet, write_image
+
+    out = Path(out)
+    paths = list(photo_paths)
+    if not paths:
+        raise ValueError("synthesise_dataset needs at least one photo")
+    width = max(4, len(str(count - 1)))
+    names = [f"sample_{i:0{width}d}" for i in range(count)]
+    # Refuse to clobber before any work.
+    check_outputs_free([p for n in names for p in sample_paths(out, n)]
+                       + [out / "preview.png", out / "synth.json"], force)
+    photos = [load_photo(p) for p in paths]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, name in enumerate(names):
+        blur, frames = render(photos[i % len(photos)], rng, cfg)
+        write_sample(out, name, blur, frames, force=force)
+        if len(rows) < 8:
+            rows.append(contact_sheet([blur, frames[0], frames[3], frames[6]]))
+        if progress is not None:
+            progress()
+    gap = np.ones((4, rows[0].shape[1], 3), np.float32)
+    preview = np.concatenate([x for r in rows for x in (r, gap)][:-1])
+    write_image(out / "preview.png", preview)
+    record = {"samples": count, "seed": seed, "config": asdict(cfg),
+              "photos": [Path(p).name for p in paths], "names": names}
+    (out / "synth.json").write_text(json.dumps(record, indent=2, default=list) + "\n")
+    return record

@@ -103,15 +103,17 @@ def extract(
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=0,
+                                       help="Tiled inference window in px (0: off; default: "
+                                            "tiles of 1024 above 4 megapixels)."),
     fmt: ImageFormat = typer.Option(ImageFormat.png, "--format", help="Frame file format."),
     sheet: bool = typer.Option(False, "--sheet", help="Also write <stem>_sheet: input + 7 frames."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Write OUTDIR/<stem>_01 ... <stem>_07 (temporal order) for every input photo."""
-    from blurvid.io import (check_outputs_free, collect_inputs, contact_sheet, frame_paths,
-                            read_image, sheet_path, write_images)
-    from blurvid.pipeline import Extractor, reblur_psnr
+    from blurvid.io import check_outputs_free, collect_inputs, frame_paths, read_image, sheet_path
+    from blurvid.pipeline import Extractor, extract_to_files
 
     files, notes = collect_inputs(inputs)
     for note in notes:
@@ -130,7 +132,7 @@ def extract(
         check_outputs_free(targets, force)
         plans.append((path, frames, targets[-1] if sheet else None))
 
-    extractor = Extractor(model, device=device.value, threads=threads)
+    extractor = Extractor(model, device=device.value, threads=threads, tile=tile)
     if device is Device.auto:
         say(f"blurvid: note: --device auto: running on {extractor.session.device} "
             f"({', '.join(extractor.session.providers)})")
@@ -143,27 +145,21 @@ def extract(
         for path, targets, sheet_target in plans:
             progress.update(task, description=f"extracting {path.name}")
             try:
-                start = time.perf_counter()
                 image = read_image(path)
                 for note in image.notes:
                     say(f"blurvid: note: {path}: {note}")
-                frames = extractor.extract(image.rgb)
-                seconds = time.perf_counter() - start
-                # All outputs of one photo are written as a unit: all of them or none.
-                outputs = list(zip(targets, frames))
-                if sheet_target is not None:
-                    outputs.append((sheet_target, contact_sheet([image.rgb, *frames])))
-                write_images(*zip(*outputs), bit_depth=image.bit_depth)
+                done = extract_to_files(extractor, image, targets, sheet_target)
                 results.append({
                     "input": str(path),
                     "frames": [str(t) for t in targets],
                     "sheet": str(sheet_target) if sheet_target else None,
                     "width": int(image.rgb.shape[1]),
                     "height": int(image.rgb.shape[0]),
-                    "seconds": round(seconds, 3),
-                    "reblur_psnr": round(reblur_psnr(frames, image.rgb), 2),
+                    "seconds": round(done["seconds"], 3),
+                    "reblur_psnr": round(done["reblur_psnr"], 2),
                     "notes": list(image.notes),
                 })
+                del image
             except BlurvidError as exc:
                 failures.append({"input": str(path), "error": str(exc)})
                 say(f"blurvid: error: {exc}")

@@ -348,7 +348,13 @@ def _encode(path: Path, rgb: np.ndarray, bit_depth: int, jpeg_quality: int) -> b
         arr = arr[..., 0]
     if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)) or min(arr.shape[:2]) < 1:
         raise ValueError(f"expected an (H, W, 3) or (H, W) image, got shape {arr.shape}")
-    pixels = to_uint(arr, bit_depth if deep else 8)
+    depth = bit_depth if deep else 8
+    if arr.dtype == np.uint8:
+        pixels = arr  # already 8-bit: written as is
+    elif arr.dtype == np.uint16:
+        pixels = arr if depth == 16 else np.rint(arr / 257.0).astype(np.uint8)
+    else:
+        pixels = to_uint(arr, depth)
     if pixels.ndim == 3:
         pixels = np.ascontiguousarray(pixels[..., ::-1])  # RGB -> BGR
     params: list[int] = []
@@ -398,36 +404,50 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8,
 
 
 def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95) -> None:
-    """Write several images as one unit: all of them, or none of the new ones.
+    """Write several images as one unit: all of them, or none.
 
-    Every image is encoded before the first file is written (an encoding error writes
-    nothing); each file is written like :func:`write_image`; if a write fails (full disk,
-    permissions, Ctrl-C), the files this call already wrote are removed again, so an
-    interrupted group never leaves some frames of a photo behind.
+    Each image is encoded as it comes (``images`` may be an iterator, so only one decoded image
+    is held at a time) and written to a hidden temporary file beside its target (fsynced);
+    only when every file is on disk are they renamed into place. An encoding error, a full
+    disk, a permission error or Ctrl-C before that removes the temporary files and leaves the
+    targets untouched, so an interrupted group never leaves some frames of a photo behind.
+    Failures are :class:`OutputError` (bad arrays: ``ValueError``).
     """
     paths = [Path(p) for p in paths]
-    if len(paths) != len(images):
-        raise ValueError(f"{len(paths)} paths for {len(images)} images")
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     if not 0 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality must be in 0..100, got {jpeg_quality}")
-    encoded = [_encode(p, im, bit_depth, jpeg_quality) for p, im in zip(paths, images)]
-    written: list[Path] = []
+    temps: list[Path] = []
+    committed: list[Path] = []
     try:
-        for path, data in zip(paths, encoded):
-            _write_bytes_atomic(path, data)
-            written.append(path)
-    except BaseException:
-        for path in written:
+        for image in images:
+            if len(temps) == len(paths):
+                raise ValueError(f"more images than the {len(paths)} paths")
+            path = paths[len(temps)]
+            temps.append(_write_temp(path, _encode(path, image, bit_depth, jpeg_quality)))
+            del image
+        if len(temps) != len(paths):
+            raise ValueError(f"{len(paths)} paths for {len(temps)} images")
+        for tmp, path in zip(temps, paths):
             try:
-                path.unlink()
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
+            committed.append(path)
+    except BaseException:
+        for leftover in temps[len(committed):] + committed:
+            try:
+                leftover.unlink()
             except OSError:
                 pass
         raise
+    for parent in {p.parent for p in paths}:
+        _fsync_dir(parent)
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced)."""
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"cannot write {path}: {parent} is not a folder")
@@ -454,8 +474,8 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        done, tmp = tmp, None
+        return done
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
     finally:
@@ -464,7 +484,6 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
-    _fsync_dir(parent)
 
 
 def contact_sheet(images: list[np.ndarray], gap: int = 4) -> np.ndarray:

@@ -68,18 +68,41 @@ class Extractor:
     """Holds one generator session and turns images into frames.
 
     ``model``: path to a blurvid ONNX generator (default: the bundled model); ``device``:
-    ``auto``, ``cpu`` or ``cuda``; ``threads``: ONNX Runtime intra-op threads (None: default).
+    ``auto``, ``cpu`` or ``cuda``; ``threads``: ONNX Runtime intra-op threads (None: default);
+    ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
+    of 1024 px above 4 megapixels), 0 = never, N = always tiles of N px (N >= 64).
     """
 
     model: str | Path | None = None
     device: str = "auto"
     threads: int | None = None
+    tile: int | None = None
     session: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         from blurvid.runtime import GeneratorSession
 
+        if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int)
+                                      or (self.tile != 0 and self.tile < 64)):
+            raise InputError(f"tile must be 0 (off) or a whole number >= 64, got {self.tile!r}")
         self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
+
+    def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
+        """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
+        tiled as :attr:`tile` says. ``progress`` is called after each window."""
+        from blurvid.tiling import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE, run_tiled
+
+        h, w = ycbcr.shape[:2]
+        tile = self.tile
+        if tile is None:
+            tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+        y = np.ascontiguousarray(ycbcr[..., 0])
+        if tile:
+            luma = run_tiled(self.session.run, y, tile, min(DEFAULT_OVERLAP, tile // 4),
+                             progress=progress)
+        else:
+            luma = self.session.run(y)
+        return np.clip(luma, 0.0, 1.0, out=luma)
 
     def extract(self, image) -> np.ndarray:
         """One image (path or array) -> ``(7, H, W, 3)`` float32 RGB frames in [0, 1]."""
@@ -95,9 +118,71 @@ class Extractor:
 
     def _extract_rgb(self, rgb: np.ndarray) -> np.ndarray:
         ycbcr = rgb_to_ycbcr(rgb)
-        luma = self.session.run(np.ascontiguousarray(ycbcr[..., 0]))
-        luma = np.clip(luma, 0.0, 1.0)
-        return merge_y(luma, ycbcr).astype(np.float32)
+        return merge_y(self.luma_frames(ycbcr), ycbcr).astype(np.float32)
+
+
+SHEET_MAX_HEIGHT = 1080  # contact sheets of larger photos are scaled down to this height
+_STRIP_ROWS = 256  # rows converted at a time when writing frames (bounds temporary memory)
+
+
+def _frame_pixels(luma: np.ndarray, ycbcr: np.ndarray, bit_depth: int,
+                  linear_sum: np.ndarray) -> np.ndarray:
+    """One luma frame on the photo's chroma as uint8/uint16 RGB, strip by strip; adds the
+    frame's linear light to ``linear_sum`` on the way."""
+    from blurvid.io import to_uint
+
+    out = np.empty(ycbcr.shape, np.uint8 if bit_depth == 8 else np.uint16)
+    for r in range(0, luma.shape[0], _STRIP_ROWS):
+        rows = slice(r, r + _STRIP_ROWS)
+        rgb = merge_y(luma[rows], ycbcr[rows])
+        linear_sum[rows] += to_linear(rgb)
+        out[rows] = to_uint(rgb, bit_depth)
+    return out
+
+
+def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
+                     progress=None) -> dict:
+    """Extract one loaded photo (:class:`blurvid.io.LoadedImage`) straight to files.
+
+    Memory-bounded for large photos: the 7 luma frames are held once (float32, tiled inference
+    above 4 megapixels), each RGB frame is made in strips as 8/16-bit pixels, encoded and
+    dropped in turn, and the reblur check is accumulated on the way. All files of the photo are
+    written as one unit (:func:`blurvid.io.write_images`); the optional contact sheet (input +
+    7 frames side by side) is scaled down to at most :data:`SHEET_MAX_HEIGHT` pixels high.
+    Returns ``seconds`` and ``reblur_psnr``.
+    """
+    import time
+
+    import cv2
+
+    from blurvid.io import contact_sheet, to_uint, write_images
+
+    start = time.perf_counter()
+    ycbcr = rgb_to_ycbcr(image.rgb)
+    luma = extractor.luma_frames(ycbcr, progress)
+    h, w = luma.shape[1:]
+    scale = min(1.0, SHEET_MAX_HEIGHT / h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+
+    def small(pixels: np.ndarray) -> np.ndarray:
+        return pixels if scale == 1.0 else cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+
+    linear_sum = np.zeros(ycbcr.shape, np.float32)
+    thumbs = [small(to_uint(image.rgb, image.bit_depth))] if sheet_path is not None else []
+
+    def frames():
+        for k in range(luma.shape[0]):
+            pixels = _frame_pixels(luma[k], ycbcr, image.bit_depth, linear_sum)
+            if sheet_path is not None:
+                thumbs.append(small(pixels))
+            yield pixels
+        if sheet_path is not None:
+            yield contact_sheet(thumbs)
+
+    targets = [*frame_paths, *([sheet_path] if sheet_path is not None else [])]
+    write_images(targets, frames(), bit_depth=image.bit_depth)
+    reblurred = from_linear(linear_sum / luma.shape[0])
+    return {"seconds": time.perf_counter() - start, "reblur_psnr": psnr(reblurred, image.rgb)}
 
 
 def _load_rgb(image) -> np.ndarray:

@@ -228,14 +228,14 @@ def test_full_disk_midway_leaves_no_partial_photo(tmp_path, monkeypatch):
     import blurvid.io as bio
 
     a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.png")
-    real = bio._write_bytes_atomic
+    real = bio._write_temp
 
     def write(path, data):
         if path.name == "b_05.png":
             raise bio.OutputError(f"cannot write {path}: {os.strerror(errno.ENOSPC)}")
-        real(path, data)
+        return real(path, data)
 
-    monkeypatch.setattr(bio, "_write_bytes_atomic", write)
+    monkeypatch.setattr(bio, "_write_temp", write)
     out = tmp_path / "out"
     result = extract(a, b, "-o", out)
     assert result.exit_code == 1

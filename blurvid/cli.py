@@ -199,6 +199,9 @@ def interpolate(
                                         help="Frame rate (default: the clip lasts ~2 s)."),
     boomerang: bool = typer.Option(False, "--boomerang", help="Play forward, then back."),
     loop: int = typer.Option(1, "--loop", min=1, help="Play the sequence this many times."),
+    max_side: int = typer.Option(1920, "--max-side", min=0,
+                                 help="Scale the photo down to this long side first "
+                                      "(0: full size; every frame is held in memory)."),
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
@@ -215,6 +218,16 @@ def interpolate(
     image = read_image(image_path)
     for note in image.notes:
         say(f"blurvid: note: {image_path}: {note}")
+    rgb = image.rgb
+    h, w = rgb.shape[:2]
+    if max_side and max(h, w) > max_side:
+        import cv2
+
+        scale = max_side / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        say(f"blurvid: note: {image_path}: scaled from {w}x{h} to {size[0]}x{size[1]} for the "
+            "clip (--max-side 0 keeps the full size)")
     plays = count * loop if not boomerang else (2 * count - 2) * loop
     # Refuse to clobber before any work (the model runs can take a while).
     check_outputs_free(planned_outputs(output, image_path.stem, plays), force)
@@ -226,7 +239,7 @@ def interpolate(
                         disable=runs < 2 or not stderr.is_terminal)
     with progress:
         task = progress.add_task(f"level {levels}: model runs", total=runs)
-        clip = extractor.interpolate(image.rgb, levels, method.value,
+        clip = extractor.interpolate(rgb, levels, method.value,
                                      progress=lambda: progress.advance(task))
     order, times = sequence(clip.frames, clip.times, boomerang=boomerang, loops=loop)
     rate = fps or default_fps(len(order))

@@ -402,6 +402,15 @@ def test_interpolate_to_frames_folder_with_timeline(tmp_path):
         [f"shot_{i:02d}.png" for i in range(1, 43)] + ["shot_timeline.json"])
 
 
+def test_interpolate_scales_large_photos_down(tmp_path):
+    src = _photo(tmp_path / "wide.png", h=30, w=80)
+    out = tmp_path / "frames"
+    result = interpolate(src, "-o", out, "--levels", 1, "--max-side", 40)
+    assert result.exit_code == 0, result.stderr
+    assert "scaled from 80x30 to 40x15" in result.stderr
+    assert read_image(out / "wide_01.png").rgb.shape == (15, 40, 3)
+
+
 def test_interpolate_bad_input(tmp_path):
     src = _photo(tmp_path / "a.png")
     assert interpolate(src, "-o", tmp_path / "c.mp4", "--levels", 9).exit_code == 2

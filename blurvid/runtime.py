@@ -107,6 +107,7 @@ class GeneratorSession:
         self._ort = ort
         path = bundled_model_path() if model_path is None else Path(model_path).expanduser()
         _check_model_file(path)
+        self.checksum_verified = verify_checksum(path)
         requested = providers_for(device)
 
         options = ort.SessionOptions()
@@ -192,6 +193,7 @@ class GeneratorSession:
             "model": str(self.model_path),
             "model_bytes": self.model_path.stat().st_size,
             "model_sha256": _sha256(self.model_path),
+            "checksum_verified": self.checksum_verified,
             "device": self.device,
             "providers_active": list(self.providers),
             "providers_available": list(self._ort.get_available_providers()),
@@ -201,6 +203,29 @@ class GeneratorSession:
             "output": _describe_io(self._session.get_outputs()),
             "metadata": dict(self.metadata),
         }
+
+
+def checksum_path(model_path: Path) -> Path:
+    """The checksum file that travels with a model: ``<model>.sha256`` (``sha256sum`` format)."""
+    return model_path.with_name(model_path.name + ".sha256")
+
+
+def verify_checksum(model_path: Path) -> bool:
+    """Check ``model_path`` against its ``.sha256`` file if there is one (written by
+    ``blurvid export`` and shipped with the bundled model). Returns whether a checksum was
+    checked; raises :class:`ModelError` when it does not match (a corrupt or truncated file)."""
+    sums = checksum_path(model_path)
+    if not sums.is_file():
+        return False
+    try:
+        expected = sums.read_text(encoding="ascii").split()[0].lower()
+    except (OSError, UnicodeDecodeError, IndexError):
+        raise ModelError(f"cannot read the checksum file {sums}") from None
+    actual = _sha256(model_path)
+    if actual != expected:
+        raise ModelError(f"{model_path} is corrupt: its sha256 is {actual[:12]}..., {sums.name} "
+                         f"says {expected[:12]}...; reinstall blurvid or re-export the model")
+    return True
 
 
 def _check_model_file(path: Path) -> None:

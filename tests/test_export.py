@@ -181,7 +181,9 @@ def test_checkpoint_round_trip(tmp_path):
     assert out.read_bytes() == before
     again = export_checkpoint(ckpt, out, force=True)
     assert again["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
-    assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx", "model.onnx.sha256"]
+    assert (out.parent / "model.onnx.sha256").read_text() == f"{again['sha256']}  model.onnx\n"
+    assert GeneratorSession(out, device="cpu", threads=1).checksum_verified
 
 
 def test_export_checkpoint_needs_onnx_suffix(tmp_path):

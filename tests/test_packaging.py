@@ -26,6 +26,7 @@ def test_wheel_ships_and_finds_the_bundled_model(tmp_path):
         names = zf.namelist()
         assert "blurvid/models/blurvid-fast.onnx" in names
         assert zf.read("blurvid/models/blurvid-fast.onnx") == MODEL.read_bytes()
+        assert "blurvid/models/blurvid-fast.onnx.sha256" in names
         assert not [n for n in names if n.startswith(("tests/", "runs/", "examples/"))]
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-compile",
@@ -33,6 +34,7 @@ def test_wheel_ships_and_finds_the_bundled_model(tmp_path):
                    check=True, timeout=300)
     code = ("import blurvid, blurvid.runtime as rt, numpy as np; "
             "p = rt.bundled_model_path(); s = rt.GeneratorSession(device='cpu', threads=1); "
+            "assert s.checksum_verified; "
             "assert s.run(np.zeros((9, 11), np.float32)).shape == (7, 9, 11); "
             "print(blurvid.__file__); print(p)")
     env = {**os.environ, "PYTHONPATH": str(site)}

@@ -286,3 +286,20 @@ def test_runtime_does_not_import_torch():
             "np.float32)); bad = [m for m in ('torch', 'blurvid.train') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_checksum_file_is_verified(tmp_path):
+    import hashlib
+    import shutil
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(TINY, model)
+    assert GeneratorSession(model, device="cpu").checksum_verified is False  # none to check
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    (tmp_path / "m.onnx.sha256").write_text(f"{digest}  m.onnx\n")
+    assert GeneratorSession(model, device="cpu").checksum_verified is True
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    model.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="corrupt: its sha256"):
+        GeneratorSession(model, device="cpu")

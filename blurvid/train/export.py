@@ -280,7 +280,8 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool =
     """Export a training checkpoint to an ONNX generator; return a summary dict.
 
     Refuses to overwrite an existing ``out_path`` unless ``force``
-    (:class:`OutputExistsError`). With ``verify`` and onnxruntime installed, compares ONNX
+    (:class:`OutputExistsError`). Writes ``<out_path>.sha256`` beside it (``sha256sum``
+    format), which :mod:`blurvid.runtime` verifies when it loads the model. With ``verify`` and onnxruntime installed, compares ONNX
     Runtime with PyTorch (:func:`verify_export`) and writes nothing if they disagree.
     Summary keys: ``path``, ``arch``, ``arch_kwargs``, ``params``, ``step``, ``opset``,
     ``bytes``, ``sha256`` and ``parity_max_abs_diff`` (None if not verified).
@@ -319,6 +320,9 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool =
                     raise ModelError(f"the exported model disagrees with PyTorch (max abs diff "
                                      f"{parity:.2e} > 1e-3); {out_path} was not written")
         os.replace(staging, out_path)
+        # The checksum travels with the model (sha256sum format); blurvid.runtime checks it.
+        _atomic_write_bytes(f"{digest}  {out_path.name}\n".encode("ascii"),
+                            out_path.with_name(out_path.name + ".sha256"))
     except OSError as exc:
         raise OutputError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
     finally:

@@ -56,6 +56,7 @@ _WRITE_FORMATS = {
     ".bmp": (".bmp", False),
 }
 _JPEG_MAX_SIDE = 65535
+MAX_PIXELS = 100_000_000  # larger inputs are refused up front (memory), see docs/robustness.md
 
 
 @dataclass(frozen=True)
@@ -112,12 +113,17 @@ def _pillow_check(path: Path, data: bytes) -> tuple[str | None, str | None, int]
         try:
             im = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError:
-            raise InputError(f"{path} is too large to read safely "
-                             f"(more than {2 * Image.MAX_IMAGE_PIXELS} pixels)") from None
+            raise InputError(f"{path} is too large: over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                             f"megapixels; blurvid reads photos of up to "
+                             f"{MAX_PIXELS // 1_000_000} megapixels") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
             return None, None, 1
         with im:
             fmt, mode = im.format, im.mode
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                raise InputError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} megapixels); blurvid "
+                                 f"reads photos of up to {MAX_PIXELS // 1_000_000} megapixels")
             orientation = 1
             try:
                 value = im.getexif().get(_ORIENTATION_TAG, 1)

@@ -530,6 +530,40 @@ def test_write_images_is_all_or_nothing(tmp_path, monkeypatch):
         bio.write_images(paths, frames[:6])
 
 
+def test_ctrl_c_during_a_group_leaves_nothing(tmp_path):
+    paths = [tmp_path / f"f_{i}.png" for i in range(3)]
+
+    def frames():
+        yield np.zeros((4, 4, 3))
+        yield np.ones((4, 4, 3))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bio.write_images(paths, frames())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_huge_dimensions_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    # Valid PNG headers claiming 12000 x 10000 (120 MP) and 20000 x 20000 (400 MP) pixels.
+    for w, h, needle in ((12000, 10000, "12000x10000 (120 megapixels)"), (20000, 20000, "over")):
+        header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+        png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) \
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+        path = tmp_path / f"huge{w}.png"
+        path.write_bytes(png)
+        with pytest.raises(InputError) as e:
+            read_image(path)
+        msg = _one_line_naming(e, path)
+        assert needle in msg and "up to 100 megapixels" in msg
+
+
 def test_write_over_a_folder(tmp_path):
     d = tmp_path / "x_01.png"
     d.mkdir()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -39,7 +39,6 @@ def test_tiles_cover_each_pixel(length, tile, overlap, align):
     assert all(s1 > s0 for (s0, _), (s1, _) in zip(spans, spans[1:]))  # strictly increasing
 
 
-@settings(deadline=None, max_examples=40)
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 20))
 def test_pad_crop_shape_preserved(h, w, multiple):
     torch = pytest.importorskip("torch")
@@ -61,7 +60,6 @@ def _seed_files():
 SEEDS = _seed_files()
 
 
-@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(range(len(SEEDS))), st.lists(st.tuples(st.integers(0, 10_000),
                                                                st.integers(0, 255)), max_size=8),
        st.integers(0, 10_000), st.binary(max_size=64))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -76,7 +76,9 @@ def test_loader_fuzz_never_crashes(tmp_path, seed, flips, cut, junk):
     try:
         image = read_image(path)
     except InputError as exc:
+        event("refused with InputError")
         assert "\n" not in str(exc) and str(path) in str(exc)
     else:
+        event("decoded")
         assert image.rgb.ndim == 3 and image.rgb.shape[2] == 3 and image.rgb.dtype == np.float32
         assert np.isfinite(image.rgb).all() and image.rgb.min() >= 0 and image.rgb.max() <= 1

@@ -19,7 +19,8 @@ from typing import List, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 
 from blurvid import __version__
 from blurvid.errors import BlurvidError, DependencyError, InputError
@@ -461,17 +462,52 @@ def export(
     typer.echo(json.dumps(summary, indent=2, default=str))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
-                                "help_option_names": []})
+@app.command()
 @reports_errors
-def train(ctx: typer.Context) -> None:
-    """Train a generator on synthetic blur (needs the 'train' extra); --help lists the options."""
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", help="A YAML recipe (train/*.yaml)."),
+    data: Optional[str] = typer.Option(None, "--data",
+                                       help="'synthetic' (with --images) or a dataset folder."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Training photos (synthetic)."),
+    val_images: Optional[Path] = typer.Option(None, "--val-images",
+                                              help="Held-out photos for validation (synthetic)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (logs, checkpoints)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", "--steps", min=1,
+                                            help="Total generator steps."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0,
+                                                help="Stop (and save) after this long."),
+    overrides: List[str] = typer.Option([], "--set", help="Override: section.key=value."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    no_export: bool = typer.Option(False, "--no-export", help="Skip the ONNX export at the end."),
+) -> None:
+    """Train a generator (needs the 'train' extra): stage 1 content, stage 2 + GAN + CBL."""
     try:
-        from blurvid.train.trainer import main as train_main
+        from blurvid.train.config import load_config
+        from blurvid.train.trainer import train as run_training
     except ImportError as exc:
         raise DependencyError(f"training needs PyTorch and onnx ({exc.name} is missing): "
                               "pip install torch==2.13.0 'blurvid[train]'") from None
-    train_main(list(ctx.args), prog="blurvid train")
+    cfg = load_config(config, overrides, out=str(out) if out else None, steps=max_steps,
+                      device=device, threads=threads, max_minutes=max_minutes,
+                      data__source=data, data__images=str(images) if images else None,
+                      data__val_images=str(val_images) if val_images else None)
+    if cfg.data.source == "synthetic" and cfg.data.val_images is None:
+        raise InputError("synthetic training needs --val-images (held-out photos for validation)")
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=stderr,
+                        disable=not stderr.is_terminal)
+    with progress:
+        task = progress.add_task(f"training {cfg.model.arch}", total=cfg.steps, info="")
+
+        def report(step: int, logs: dict) -> None:
+            progress.update(task, completed=step, info=f"loss {logs['loss']:.4g}")
+
+        best = run_training(cfg, resume=resume, export=not no_export, progress=report)
+    say(f"blurvid: best checkpoint {best}" + ("" if no_export else
+                                              f", exported to {best.with_suffix('.onnx')}"))
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""Smoke test of the content-loss trainer: a few steps on tiny photos, checkpoint, export."""
+"""Tests of the trainer: stages, checkpoints, exact resume, config recipes, the CLI."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,8 +12,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from blurvid.train.export import export_checkpoint, load_checkpoint  # noqa: E402
-from blurvid.train.trainer import TrainConfig, lr_at, train  # noqa: E402
+from blurvid.errors import InputError  # noqa: E402
+from blurvid.train.config import load_config  # noqa: E402
+from blurvid.train.export import load_checkpoint  # noqa: E402
+from blurvid.train.trainer import Trainer, lr_at, oriented, train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _photos(folder, n, seed):
@@ -24,40 +29,113 @@ def _photos(folder, n, seed):
     return folder
 
 
-def test_train_checkpoint_resume_export(tmp_path):
-    cfg = TrainConfig(images=str(_photos(tmp_path / "train", 2, 0)),
-                      val_images=str(_photos(tmp_path / "val", 1, 1)),
-                      out=str(tmp_path / "run"), arch_kwargs={"width": 4, "blocks": (1, 1, 1)},
-                      steps=4, batch=2, crop=32, warmup=2, val_every=2, val_samples=2,
-                      val_crop=32, threads=1)
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    def make(out="run", steps=4, **sets):
+        overrides = [f"{k}={v}" for k, v in {
+            "model.kwargs": "{width: 4, blocks: [1, 1, 1]}", "data.crop": 32, "data.batch": 2,
+            "data.val_samples": 2, "data.val_crop": 32, "val_every": 2, "optim.warmup": 2,
+            "threads": 1, "loss.disc_width": 0.0625, "loss.cbl_max_features": 64, **sets}.items()]
+        return load_config(None, overrides, out=str(tmp_path / out), steps=steps,
+                           data__images=str(tmp_path / "train"),
+                           data__val_images=str(tmp_path / "val"))
+    _photos(tmp_path / "train", 2, 0)
+    _photos(tmp_path / "val", 1, 1)
+    return make
+
+
+def _log(run):
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_two_stages_checkpoint_export(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(steps=4, content_only_steps=2, **{"loss.alpha": 0.001, "loss.beta": 0.1})
     best = train(cfg)
     run = tmp_path / "run"
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [2, 4]
+    records = _log(run)
+    assert [r["step"] for r in records] == [2, 4] and [r["stage"] for r in records] == [1, 2]
+    assert "adversarial" in records[1] and "cbl" in records[1] and "disc" in records[1]
+    assert "cbl" not in records[0]
     for r in records:
-        assert np.isfinite(r["loss"]) and len(r["psnr_frames"]) == 7 and len(r["ssim_frames"]) == 7
-        assert r["input_mean"] > 0
+        assert np.isfinite(r["loss"]) and len(r["psnr_frames"]) == 7 and r["input_mean"] > 0
+    assert (run / "log.csv").read_text().startswith("step,stage,loss")
+    assert (run / "val.png").is_file() and (run / "best.onnx").is_file()
+    assert (run / "best.onnx.sha256").is_file()
     model, state = load_checkpoint(run / "last.pt")
-    assert state["step"] == 4 and state["arch"] == "fast"
-    assert best.is_file() and not list(run.glob("*.tmp"))
-    # The head was trained away from its zero init: the model is not the identity any more.
-    assert model.head.weight.abs().sum() > 0
-
-    # Resume continues from step 4 to 6 and appends to the log.
-    train(TrainConfig(**{**cfg.__dict__, "steps": 6, "resume": True}))
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [2, 4, 6]
-
-    summary = export_checkpoint(best, tmp_path / "model.onnx")
-    assert summary["parity_max_abs_diff"] <= 1e-4 and summary["arch"] == "fast"
+    assert state["step"] == 4 and state["disc"] is not None and best.is_file()
+    assert not list(run.glob("*.tmp"))
 
 
-def test_lr_schedule_warmup_then_cosine():
-    cfg = TrainConfig(images="", val_images="", steps=1000, warmup=100, lr=1e-3, lr_min=1e-6)
+def test_resume_continues_exactly(tiny_cfg, tmp_path):
+    straight = Trainer(tiny_cfg("a", steps=6))
+    straight.run()
+    Trainer(tiny_cfg("b", steps=6)).run(stop_at=4)  # interrupted after the step-4 checkpoint
+    resumed = Trainer(tiny_cfg("b", steps=6))
+    resumed.run(resume=True)
+    assert [r["step"] for r in _log(tmp_path / "b")] == [2, 4, 6]
+    for (name, a), b in zip(straight.model.state_dict().items(),
+                            resumed.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name  # same data stream, same weights
+
+
+def test_recipes_load_and_validate(tmp_path):
+    fast = load_config(ROOT / "train" / "fast.yaml")
+    paper = load_config(ROOT / "train" / "paper.yaml")
+    assert fast.model.arch == "fast" and fast.loss.alpha == 0 and fast.loss.beta == 0
+    assert paper.model.arch == "paper" and paper.data.batch == 4 and paper.data.crop == 128
+    assert (paper.loss.alpha, paper.loss.beta, paper.optim.lr, paper.optim.lr_min) == \
+        (0.001, 0.1, 1e-4, 1e-5)
+    over = load_config(ROOT / "train" / "paper.yaml", ["loss.beta=0", "model.kwargs={num_blocks: 2}"])
+    assert over.loss.beta == 0 and over.model.kwargs == {"num_blocks": 2}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss:\n  gamma: 3\n")
+    with pytest.raises(InputError, match="unknown key"):
+        load_config(bad)
+    with pytest.raises(InputError, match="does not exist"):
+        load_config(tmp_path / "none.yaml")
+    with pytest.raises(InputError, match="section.key=value"):
+        load_config(None, ["nonsense"])
+
+
+def test_oriented_picks_the_better_order_per_sample():
+    truth = torch.rand(2, 7, 3, 3)
+    pred = torch.stack([truth[0], truth[1].flip(0)])
+    chosen, mse = oriented(pred, truth)
+    assert torch.equal(chosen, truth) and torch.all(mse == 0)
+
+
+def test_lr_schedule_warmup_then_cosine(tiny_cfg):
+    cfg = load_config(None, ["optim.warmup=100", "optim.lr=1e-3", "optim.lr_min=1e-6"],
+                      steps=1000)
     assert lr_at(0, cfg) == pytest.approx(1e-5)
     assert lr_at(99, cfg) == pytest.approx(1e-3)
-    assert lr_at(100, cfg) == pytest.approx(1e-3)
     assert lr_at(550, cfg) == pytest.approx((1e-3 + 1e-6) / 2)
     assert lr_at(1000, cfg) == pytest.approx(1e-6)
     values = [lr_at(s, cfg) for s in range(100, 1001, 50)]
     assert values == sorted(values, reverse=True)
+
+
+def test_cli_train_paper_recipe_and_resume(tmp_path):
+    from typer.testing import CliRunner
+
+    from blurvid.cli import app
+
+    _photos(tmp_path / "photos", 2, 3)
+    args = ["train", "--config", str(ROOT / "train" / "paper.yaml"), "--data", "synthetic",
+            "--images", str(tmp_path / "photos"), "--val-images", str(tmp_path / "photos"),
+            "--out", str(tmp_path / "run"), "--threads", "1",
+            "--set", "model.kwargs={num_blocks: 1}", "--set", "data.crop=32",
+            "--set", "data.val_samples=2", "--set", "data.val_crop=32", "--set", "val_every=2",
+            "--set", "content_only_steps=1", "--set", "loss.disc_width=0.0625",
+            "--set", "loss.cbl_max_features=64"]
+    runner = CliRunner()
+    first = runner.invoke(app, [*args, "--max-steps", "2"])
+    assert first.exit_code == 0, first.stderr
+    assert (tmp_path / "run" / "best.onnx").is_file()
+    again = runner.invoke(app, [*args, "--max-steps", "4", "--resume"])
+    assert again.exit_code == 0, again.stderr
+    assert [r["step"] for r in _log(tmp_path / "run")] == [2, 4]
+    assert "adversarial" in _log(tmp_path / "run")[-1]  # stage 2 with the paper's losses
+    missing = runner.invoke(app, ["train", "--images", str(tmp_path / "nope"),
+                                  "--val-images", str(tmp_path / "photos")])
+    assert missing.exit_code == 1 and "not a folder" in missing.stderr

@@ -52,8 +52,12 @@ INPUT_CONTRACT = (
     f"{NUM_FRAMES} sharp frames in temporal order (forward or reversed), not clipped"
 )
 # Training settings worth shipping with a model (no local paths).
-_CONFIG_KEYS = ("arch", "steps", "batch", "crop", "lr", "lr_min", "warmup", "seed", "val_crop",
-                "val_samples")
+# Training settings worth shipping with a model (no local paths): flat keys of blurvid 0.1.0
+# checkpoints, and the sections of the typed config (blurvid.train.config) without paths.
+_CONFIG_KEYS = ("arch", "steps", "content_only_steps", "batch", "crop", "lr", "lr_min", "warmup",
+                "seed", "val_crop", "val_samples")
+_CONFIG_SECTIONS = ("model", "loss", "optim")
+_DATA_KEYS = ("crop", "batch", "val_samples", "val_crop", "blur_range")
 _PROTECTED = ("blurvid_format", "arch", "frames", "color_standard", "input", "opset")
 
 
@@ -270,6 +274,14 @@ def training_summary(state: dict) -> dict:
         "torch": state.get("torch"),
         "config": {k: config[k] for k in _CONFIG_KEYS if k in config},
     }
+    summary["config"].update({k: config[k] for k in _CONFIG_SECTIONS if k in config})
+    if isinstance(config.get("data"), dict):
+        data = config["data"]
+        summary["config"]["data"] = {k: data[k] for k in _DATA_KEYS if k in data}
+        if data.get("source") == "synthetic" or data.get("source") is None:
+            summary["config"]["data"]["source"] = "synthetic"
+        else:
+            summary["config"]["data"]["source"] = "dataset folder"
     if state.get("metrics"):
         summary["val"] = state["metrics"]
     return summary

@@ -1,21 +1,30 @@
-"""Content-loss training of a generator on synthesised blur (stage 1 of the seed paper).
+"""Training: stage 1 content loss, stage 2 content + alpha * adversarial + beta * CBL.
 
-One readable loop: sample a batch from the synthesiser, order-invariant MSE on the luma of the 7
-frames, Adam with cosine decay, validation on held-out photos every ``val_every`` steps, atomic
-checkpoints (temp file + rename) that load with ``torch.load(weights_only=True)``.
+One readable loop in the shape of BasicSR's ``optimize_parameters``: per step, a batch of
+(blurry luma, 7 sharp luma frames); the generator step (order-invariant content loss, and in
+stage 2 the non-saturating adversarial loss and the contiguous blurry loss, both on the
+frames in the order the content loss chose per sample); then, in stage 2 with ``alpha > 0``,
+the discriminator step on real vs generated frames. See :mod:`blurvid.train.config` for the
+settings and ``train/*.yaml`` for the recipes.
 
-Run: ``python -m blurvid.train.trainer --images DIR --val-images DIR --out runs/NAME``.
+Data: ``data.source: synthetic`` renders every batch on the fly from ``data.images`` with
+:mod:`blurvid.data.synth`; a dataset folder (:mod:`blurvid.data.layouts`) is read into memory
+and random crops (with flips) are drawn from it, every 10th sample held out for validation.
+
+Checkpoints (``last.pt`` every validation, ``best.pt`` at the best validation PSNR) are written
+atomically (temp file + rename) and loaded with ``torch.load(weights_only=True)``; they hold the
+generator, the discriminator, both optimisers, the schedule, the step, the torch and numpy RNG
+states (the synthetic data stream continues exactly where it was) and the config. At the end
+``best.pt`` is exported to ``best.onnx``.
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
+import csv
 import json
 import math
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,32 +35,13 @@ from blurvid.data.synth import (IMAGE_SUFFIXES, SynthConfig, list_images, load_p
                                 render_set)
 from blurvid.errors import InputError
 from blurvid.metrics import score_samples
+from blurvid.train.config import TrainConfig, to_dict
 from blurvid.train.export import read_checkpoint
-from blurvid.train.losses import order_invariant_mse
 from blurvid.train.models import build_generator
 
-
-@dataclass
-class TrainConfig:
-    images: str  # folder of training photos
-    val_images: str  # folder of validation photos (never trained on)
-    out: str = "runs/fast"
-    arch: str = "fast"
-    arch_kwargs: dict = field(default_factory=dict)
-    steps: int = 10000
-    batch: int = 8
-    crop: int = 128
-    lr: float = 4e-4
-    lr_min: float = 1e-6
-    warmup: int = 200
-    grad_clip: float = 1.0
-    val_every: int = 1000
-    val_samples: int = 48
-    val_crop: int = 192
-    seed: int = 0
-    threads: int = 2
-    max_minutes: float = 0.0  # 0: no limit; else stop (and save) after this long
-    resume: bool = False
+VAL_SEED = 1234  # the validation set is the same for every run (and for `blurvid synth`)
+LOG_FIELDS = ("step", "stage", "loss", "content", "adversarial", "cbl", "disc", "lr",
+              "psnr_mean", "psnr_middle", "input_mean", "ssim_mean", "reversed_share", "seconds")
 
 
 def atomic_torch_save(obj, path: Path) -> None:
@@ -71,11 +61,10 @@ def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(blur.astype(np.float32)), torch.from_numpy(frames.astype(np.float32))
 
 
-VAL_SEED = 1234  # the validation set is the same for every run (and for benchmarks/)
-
-
-def photo_paths(folder: str, option: str) -> list[Path]:
+def photo_paths(folder: str | None, option: str) -> list[Path]:
     """The photos in ``folder``, or an InputError naming the option when there are none."""
+    if folder is None:
+        raise InputError(f"{option} is required for synthetic data")
     path = Path(folder)
     if not path.is_dir():
         raise InputError(f"{option} {folder}: not a folder")
@@ -85,116 +74,293 @@ def photo_paths(folder: str, option: str) -> list[Path]:
     return photos
 
 
-def make_val_set(cfg: TrainConfig):
-    return render_set(photo_paths(cfg.val_images, "--val-images"), cfg.val_samples,
-                      SynthConfig(size=cfg.val_crop), seed=VAL_SEED)
+class SyntheticBatches:
+    """Batches rendered on the fly; the numpy generator is the data position."""
+
+    def __init__(self, cfg: TrainConfig, rng: np.random.Generator) -> None:
+        self.photos = [load_photo(p) for p in photo_paths(cfg.data.images, "--images")]
+        self.synth = SynthConfig(size=cfg.data.crop, blur_range=tuple(cfg.data.blur_range))
+        self.batch = cfg.data.batch
+        self.rng = rng
+
+    def next(self):
+        return to_luma_batch([render(self.photos[self.rng.integers(len(self.photos))], self.rng,
+                                     self.synth) for _ in range(self.batch)])
+
+
+class DatasetBatches:
+    """Random crops (and flips) of samples read from a dataset folder."""
+
+    def __init__(self, samples, cfg: TrainConfig, rng: np.random.Generator) -> None:
+        self.samples, self.crop, self.batch, self.rng = samples, cfg.data.crop, cfg.data.batch, rng
+
+    def next(self):
+        picked = []
+        for _ in range(self.batch):
+            blur, frames = self.samples[self.rng.integers(len(self.samples))]
+            h, w = blur.shape[:2]
+            c = min(self.crop, h, w)
+            y0, x0 = self.rng.integers(0, h - c + 1), self.rng.integers(0, w - c + 1)
+            blur, frames = blur[y0:y0 + c, x0:x0 + c], frames[:, y0:y0 + c, x0:x0 + c]
+            if self.rng.random() < 0.5:
+                blur, frames = blur[:, ::-1], frames[:, :, ::-1]
+            if self.rng.random() < 0.5:
+                blur, frames = blur[::-1], frames[:, ::-1]
+            picked.append((np.ascontiguousarray(blur), np.ascontiguousarray(frames)))
+        return to_luma_batch(picked)
+
+
+def _centre_crop(sample, size: int):
+    blur, frames = sample
+    h, w = blur.shape[:2]
+    c = min(size, h, w)
+    y0, x0 = (h - c) // 2, (w - c) // 2
+    return blur[y0:y0 + c, x0:x0 + c], frames[:, y0:y0 + c, x0:x0 + c]
+
+
+def make_data(cfg: TrainConfig, rng: np.random.Generator):
+    """(batches, validation samples) for ``cfg.data``."""
+    if cfg.data.source == "synthetic":
+        val = render_set(photo_paths(cfg.data.val_images, "--val-images"), cfg.data.val_samples,
+                         SynthConfig(size=cfg.data.val_crop), seed=VAL_SEED)
+        return SyntheticBatches(cfg, rng), val
+    from blurvid.data.layouts import read_dataset
+
+    samples = [(s.blur, s.frames) for s in read_dataset(cfg.data.source)]
+    val = [_centre_crop(s, cfg.data.val_crop) for s in samples[::10]][: cfg.data.val_samples]
+    train = [s for i, s in enumerate(samples) if i % 10 or len(samples) < 2]
+    return DatasetBatches(train, cfg, rng), val
 
 
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, val_set) -> dict:
     """Order-invariant per-frame luma PSNR/SSIM of the model and of the INPUT baseline."""
+    was_training = model.training
     model.eval()
     try:
-        return score_samples(lambda y: model(torch.from_numpy(y)).numpy(), val_set)
+        device = next(model.parameters()).device
+        return score_samples(lambda y: model(torch.from_numpy(y).to(device)).float().cpu().numpy(),
+                             val_set)
     finally:
-        model.train()
+        model.train(was_training)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * progress))
+    """Cosine schedule with linear warm-up (``optim.schedule: cosine``)."""
+    o = cfg.optim
+    if step < o.warmup:
+        return o.lr * (step + 1) / o.warmup
+    progress = min(1.0, (step - o.warmup) / max(1, cfg.steps - o.warmup))
+    return o.lr_min + 0.5 * (o.lr - o.lr_min) * (1 + math.cos(math.pi * progress))
 
 
-def train(cfg: TrainConfig) -> Path:
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model = build_generator(cfg.arch, **cfg.arch_kwargs)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    step, elapsed_before, best = 0, 0.0, -math.inf
-    ckpt_path = out / "last.pt"
-    if cfg.resume and ckpt_path.exists():
-        state = read_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, elapsed_before = state["step"], state["train_seconds"]
-        best = state.get("best_psnr", best)
-    photos = [load_photo(p) for p in photo_paths(cfg.images, "--images")]
-    val_set = make_val_set(cfg)
-    rng = np.random.default_rng(cfg.seed + step)
-    synth = SynthConfig(size=cfg.crop)
-    log = open(out / "log.jsonl", "a")
-    start = time.time()
-    losses = []
+def oriented(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample, ``pred`` in the order (forward or reversed) with the lower MSE, and the
+    per-sample MSE of that order: the order-invariant content loss and its choice."""
+    forward = (pred - target).pow(2).flatten(1).mean(1)
+    backward = (pred.flip(1) - target).pow(2).flatten(1).mean(1)
+    use_backward = backward < forward
+    chosen = torch.where(use_backward[:, None, None, None], pred.flip(1), pred)
+    return chosen, torch.minimum(forward, backward)
 
-    def checkpoint(path: Path, metrics: dict | None) -> None:
-        atomic_torch_save(
-            {
-                "arch": cfg.arch,
-                "arch_kwargs": dict(cfg.arch_kwargs),
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "step": step,
-                "train_seconds": elapsed_before + time.time() - start,
-                "best_psnr": best,
-                "config": dataclasses.asdict(cfg),
-                "metrics": metrics or {},
-                "torch": str(torch.__version__),
-            },
-            path,
-        )
 
-    while step < cfg.steps:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        blur, frames = to_luma_batch([render(photos[rng.integers(len(photos))], rng, synth)
-                                      for _ in range(cfg.batch)])
-        loss = order_invariant_mse(model(blur), frames)
-        opt.zero_grad(set_to_none=True)
+def _save_picture(path: Path, model, val_set, count: int = 3) -> None:
+    """Rows of: blurry input, predicted frames 1, 4, 7, true frames 1, 4, 7 (luma)."""
+    from blurvid.io import contact_sheet, write_image
+
+    blur, truth = to_luma_batch(val_set[:count])
+    with torch.no_grad():
+        was = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        pred = model(blur.to(device)).float().cpu().clamp(0, 1)
+        model.train(was)
+    pred, _ = oriented(pred, truth)
+    rows = [contact_sheet([b[0].numpy(), *(p[k].numpy() for k in (0, 3, 6)),
+                           *(t[k].numpy() for k in (0, 3, 6))]) for b, p, t in zip(blur, pred, truth)]
+    gap = np.ones((4, rows[0].shape[1], 3), np.float32)
+    write_image(path, np.concatenate([x for r in rows for x in (r, gap)][:-1]))
+
+
+class Trainer:
+    """The models, optimisers and loop of one run (see the module docstring)."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        from blurvid.train.cbl import contiguous_blurry_loss
+        from blurvid.train.discriminator import (Discriminator, discriminator_loss,
+                                                 generator_adversarial_loss)
+
+        self.cfg = cfg
+        self.device = torch.device(cfg.device if cfg.device != "auto" else
+                                   ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise InputError("--device cuda: PyTorch sees no CUDA device here; use --device cpu")
+        torch.manual_seed(cfg.seed)
+        self.model = build_generator(cfg.model.arch, **cfg.model.kwargs).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
+        self.disc = None
+        if cfg.loss.alpha > 0:
+            self.disc = Discriminator(width=cfg.loss.disc_width).to(self.device)
+            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.optim.disc_lr,
+                                          betas=(0.5, 0.999))
+        self._cbl, self._d_loss, self._g_adv = (contiguous_blurry_loss, discriminator_loss,
+                                                generator_adversarial_loss)
+        self.step, self.seconds_before, self.best = 0, 0.0, -math.inf
+        self.lr = cfg.optim.lr if cfg.optim.schedule == "plateau" else lr_at(0, cfg)
+        self.plateau_bad = 0
+        self.rng = np.random.default_rng(cfg.seed)
+
+    # -------------------------------------------------------------------- one step
+    def optimize_parameters(self, blur: torch.Tensor, truth: torch.Tensor) -> dict:
+        cfg, stage2 = self.cfg, self.step >= self.cfg.content_only_steps
+        blur, truth = blur.to(self.device), truth.to(self.device)
+        pred = self.model(blur)
+        chosen, per_sample = oriented(pred, truth)
+        content = per_sample.mean()
+        loss, logs = content, {"content": content.item()}
+        if stage2 and cfg.loss.beta > 0:
+            cbl = self._cbl(chosen, truth, max_features=cfg.loss.cbl_max_features,
+                            bandwidth=cfg.loss.cbl_bandwidth,
+                            spatial_weight=cfg.loss.cbl_spatial_weight)
+            loss = loss + cfg.loss.beta * cbl
+            logs["cbl"] = cbl.item()
+        fake_frames = chosen.reshape(-1, 1, *chosen.shape[-2:])
+        if stage2 and self.disc is not None:
+            for p in self.disc.parameters():
+                p.requires_grad_(False)
+            adv = self._g_adv(self.disc(fake_frames))
+            for p in self.disc.parameters():
+                p.requires_grad_(True)
+            loss = loss + cfg.loss.alpha * adv
+            logs["adversarial"] = adv.item()
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        step += 1
-        losses.append(loss.item())
-        minutes = (time.time() - start) / 60
-        out_of_time = cfg.max_minutes and minutes >= cfg.max_minutes
-        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
-            metrics = evaluate(model, val_set)
-            record = {"step": step, "loss": float(np.mean(losses)), "lr": lr_at(step, cfg),
-                      "seconds": round(elapsed_before + time.time() - start, 1), **metrics}
-            losses = []
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-            print(json.dumps(record), flush=True)
-            if metrics["psnr_mean"] > best:
-                best = metrics["psnr_mean"]
-                checkpoint(out / "best.pt", metrics)
-            checkpoint(ckpt_path, metrics)
-        if out_of_time:
-            break
-    return out / "best.pt"
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.opt.step()
+        if stage2 and self.disc is not None:
+            real = truth.reshape(-1, 1, *truth.shape[-2:])
+            d_loss = self._d_loss(self.disc(real), self.disc(fake_frames.detach()))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            logs["disc"] = d_loss.item()
+        logs["loss"] = loss.item()
+        logs["stage"] = 2 if stage2 and (cfg.loss.alpha > 0 or cfg.loss.beta > 0) else 1
+        return logs
 
+    # ------------------------------------------------------------- checkpoints
+    def state(self, metrics: dict, seconds: float) -> dict:
+        return {
+            "arch": self.cfg.model.arch,
+            "arch_kwargs": dict(self.cfg.model.kwargs),
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "disc": self.disc.state_dict() if self.disc is not None else None,
+            "disc_optimizer": self.opt_d.state_dict() if self.disc is not None else None,
+            "step": self.step,
+            "train_seconds": seconds,
+            "best_psnr": self.best,
+            "lr": self.lr,
+            "plateau_bad": self.plateau_bad,
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": json.dumps(self.rng.bit_generator.state),
+            "config": json.loads(json.dumps(to_dict(self.cfg))),
+            "metrics": metrics,
+            "torch": str(torch.__version__),
+        }
 
-def main(argv: list[str] | None = None, prog: str | None = None) -> None:
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == "arch_kwargs":
-            parser.add_argument("--arch-kwargs", type=json.loads, default={})
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
-            parser.add_argument(flag, action="store_true")
+    def load(self, path: Path) -> None:
+        state = read_checkpoint(path)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.disc is not None and state.get("disc") is not None:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["disc_optimizer"])
+        self.step, self.seconds_before = state["step"], state["train_seconds"]
+        self.best = state.get("best_psnr", -math.inf)
+        self.lr = state.get("lr", self.lr)
+        self.plateau_bad = state.get("plateau_bad", 0)
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
+        if "numpy_rng" in state:
+            self.rng.bit_generator.state = json.loads(state["numpy_rng"])
+
+    def _schedule_after_validation(self, psnr: float) -> None:
+        o = self.cfg.optim
+        if o.schedule != "plateau":
+            return
+        if psnr > self.best:
+            self.plateau_bad = 0
         else:
-            kind = {"int": int, "float": float, "str": str}[f.type]
-            required = f.default is dataclasses.MISSING
-            parser.add_argument(flag, type=kind, required=required,
-                                default=None if required else f.default)
-    args = parser.parse_args(argv)
-    train(TrainConfig(**vars(args)))
+            self.plateau_bad += 1
+            if self.plateau_bad >= o.plateau_patience and self.lr > o.lr_min:
+                self.lr = max(o.lr_min, self.lr * o.plateau_factor)
+                self.plateau_bad = 0
+
+    # -------------------------------------------------------------------- loop
+    def run(self, resume: bool = False, progress=None, stop_at: int | None = None) -> Path:
+        """Train up to ``cfg.steps`` (or ``stop_at``, to simulate an interruption in tests)."""
+        cfg = self.cfg
+        torch.set_num_threads(cfg.threads)
+        out = Path(cfg.out)
+        out.mkdir(parents=True, exist_ok=True)
+        last = out / "last.pt"
+        if resume and last.exists():
+            self.load(last)
+        batches, val_set = make_data(cfg, self.rng)
+        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+        jsonl = open(out / "log.jsonl", "a")
+        new_csv = not (out / "log.csv").exists()
+        csv_file = open(out / "log.csv", "a", newline="")
+        writer = csv.DictWriter(csv_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
+        if new_csv:
+            writer.writeheader()
+        start, sums, count = time.time(), {}, 0
+        try:
+            while self.step < min(cfg.steps, stop_at or cfg.steps):
+                if cfg.optim.schedule == "cosine":
+                    self.lr = lr_at(self.step, cfg)
+                for g in self.opt.param_groups:
+                    g["lr"] = self.lr
+                logs = self.optimize_parameters(*batches.next())
+                self.step += 1
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                if progress is not None:
+                    progress(self.step, logs)
+                out_of_time = cfg.max_minutes and (time.time() - start) / 60 >= cfg.max_minutes
+                if self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time:
+                    metrics = evaluate(self.model, val_set)
+                    seconds = self.seconds_before + time.time() - start
+                    record = {"step": self.step, **{k: v / count for k, v in sums.items()},
+                              "lr": self.lr, "seconds": round(seconds, 1), **metrics}
+                    record["stage"] = int(round(record.get("stage", 1)))
+                    sums, count = {}, 0
+                    jsonl.write(json.dumps(record) + "\n")
+                    jsonl.flush()
+                    writer.writerow(record)
+                    csv_file.flush()
+                    _save_picture(out / "val.png", self.model, val_set)
+                    self._schedule_after_validation(metrics["psnr_mean"])
+                    if metrics["psnr_mean"] > self.best:
+                        self.best = metrics["psnr_mean"]
+                        atomic_torch_save(self.state(metrics, seconds), out / "best.pt")
+                    atomic_torch_save(self.state(metrics, seconds), last)
+                if out_of_time:
+                    break
+        finally:
+            jsonl.close()
+            csv_file.close()
+        return out / "best.pt"
 
 
-if __name__ == "__main__":
-    main()
+def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=None) -> Path:
+    """Run training; export ``best.pt`` to ``best.onnx`` at the end. Returns ``best.pt``."""
+    best = Trainer(cfg).run(resume=resume, progress=progress)
+    if export and best.exists():
+        from blurvid.train.export import export_checkpoint
+
+        export_checkpoint(best, best.with_suffix(".onnx"), force=True)
+    return best

@@ -39,9 +39,12 @@ def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tup
     if length <= tile:
         return [(0, length)]
     last = (length - tile) // align * align
-    count = max(2, math.ceil(last / (tile - overlap - (align - 1))) + 1)
+    if last == 0:  # one window, at most align - 1 longer than tile
+        return [(0, length)]
+    count = math.ceil(last / (tile - overlap - (align - 1))) + 1
     stride = last / (count - 1)
-    starts = [int(i * stride) // align * align for i in range(count - 1)] + [last]
+    # Consecutive floored starts differ by at most stride + align - 1 <= tile - overlap.
+    starts = sorted({int(i * stride) // align * align for i in range(count - 1)} | {last})
     return [(s0, s0 + tile) for s0 in starts[:-1]] + [(last, length)]
 
 

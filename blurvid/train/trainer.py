@@ -195,20 +195,63 @@ class Trainer:
                                    ("cuda" if torch.cuda.is_available() else "cpu"))
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise InputError("--device cuda: PyTorch sees no CUDA device here; use --device cpu")
-        torch.manual_seed(cfg.seed)
-        self.model = build_generator(cfg.model.arch, **cfg.model.kwargs).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.optim.lr)
-        self.disc = None
+        # Distributed (torchrun sets WORLD_SIZE, RANK, LOCAL_RANK): one process per device,
+        # NCCL on GPUs, gloo on CPUs; rank 0 validates, logs and writes checkpoints.
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if self.device.type == "cuda":
+                local = int(os.environ.get("LOCAL_RANK", "0"))
+                torch.cuda.set_device(local)
+                self.device = torch.device("cuda", local)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+        self.net = build_generator(cfg.model.arch, **cfg.model.kwargs).to(self.device)
+        self.model = self._wrap(self.net)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.optim.lr)
+        self.disc_net = self.disc = None
         if cfg.loss.alpha > 0:
-            self.disc = Discriminator(width=cfg.loss.disc_width).to(self.device)
-            self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=cfg.optim.disc_lr,
+            self.disc_net = Discriminator(width=cfg.loss.disc_width).to(self.device)
+            self.disc = self._wrap(self.disc_net)
+            self.opt_d = torch.optim.Adam(self.disc_net.parameters(), lr=cfg.optim.disc_lr,
                                           betas=(0.5, 0.999))
         self._cbl, self._d_loss, self._g_adv = (contiguous_blurry_loss, discriminator_loss,
                                                 generator_adversarial_loss)
         self.step, self.seconds_before, self.best = 0, 0.0, -math.inf
         self.lr = cfg.optim.lr if cfg.optim.schedule == "plateau" else lr_at(0, cfg)
         self.plateau_bad = 0
-        self.rng = np.random.default_rng(cfg.seed)
+        # Each rank draws its own data (the shard); the generator state is the data position.
+        self.rng = np.random.default_rng(cfg.seed + 1_000_003 * self.rank)
+
+    def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        if self.world == 1:
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(module, device_ids=[self.device.index]
+                                       if self.device.type == "cuda" else None)
+
+    def _all_gather(self, obj) -> list:
+        if self.world == 1:
+            return [obj]
+        import torch.distributed as dist
+
+        out = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def _any_rank(self, flag: bool) -> bool:
+        """True on every rank if ``flag`` is true on rank 0 (one decision for all)."""
+        if self.world == 1:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.broadcast(t, src=0)
+        return bool(t.item())
 
     # -------------------------------------------------------------------- one step
     def optimize_parameters(self, blur: torch.Tensor, truth: torch.Tensor) -> dict:
@@ -226,21 +269,24 @@ class Trainer:
             logs["cbl"] = cbl.item()
         fake_frames = chosen.reshape(-1, 1, *chosen.shape[-2:])
         if stage2 and self.disc is not None:
-            for p in self.disc.parameters():
+            # The bare discriminator (not its DDP wrapper): this backward must reach G only.
+            for p in self.disc_net.parameters():
                 p.requires_grad_(False)
-            adv = self._g_adv(self.disc(fake_frames))
-            for p in self.disc.parameters():
+            adv = self._g_adv(self.disc_net(fake_frames))
+            for p in self.disc_net.parameters():
                 p.requires_grad_(True)
             loss = loss + cfg.loss.alpha * adv
             logs["adversarial"] = adv.item()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.optim.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
         self.opt.step()
         if stage2 and self.disc is not None:
             real = truth.reshape(-1, 1, *truth.shape[-2:])
-            d_loss = self._d_loss(self.disc(real), self.disc(fake_frames.detach()))
+            # One forward pass over real and generated frames (DDP wants one per backward).
+            logits = self.disc(torch.cat([real, fake_frames.detach()]))
+            d_loss = self._d_loss(logits[: len(real)], logits[len(real):])
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -250,13 +296,13 @@ class Trainer:
         return logs
 
     # ------------------------------------------------------------- checkpoints
-    def state(self, metrics: dict, seconds: float) -> dict:
+    def state(self, metrics: dict, seconds: float, rng_states: list[str]) -> dict:
         return {
             "arch": self.cfg.model.arch,
             "arch_kwargs": dict(self.cfg.model.kwargs),
-            "model": self.model.state_dict(),
+            "model": self.net.state_dict(),
             "optimizer": self.opt.state_dict(),
-            "disc": self.disc.state_dict() if self.disc is not None else None,
+            "disc": self.disc_net.state_dict() if self.disc is not None else None,
             "disc_optimizer": self.opt_d.state_dict() if self.disc is not None else None,
             "step": self.step,
             "train_seconds": seconds,
@@ -264,7 +310,7 @@ class Trainer:
             "lr": self.lr,
             "plateau_bad": self.plateau_bad,
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": json.dumps(self.rng.bit_generator.state),
+            "numpy_rng": rng_states,  # one per rank
             "config": json.loads(json.dumps(to_dict(self.cfg))),
             "metrics": metrics,
             "torch": str(torch.__version__),
@@ -272,10 +318,10 @@ class Trainer:
 
     def load(self, path: Path) -> None:
         state = read_checkpoint(path)
-        self.model.load_state_dict(state["model"])
+        self.net.load_state_dict(state["model"])
         self.opt.load_state_dict(state["optimizer"])
         if self.disc is not None and state.get("disc") is not None:
-            self.disc.load_state_dict(state["disc"])
+            self.disc_net.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["disc_optimizer"])
         self.step, self.seconds_before = state["step"], state["train_seconds"]
         self.best = state.get("best_psnr", -math.inf)
@@ -283,8 +329,11 @@ class Trainer:
         self.plateau_bad = state.get("plateau_bad", 0)
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
-        if "numpy_rng" in state:
-            self.rng.bit_generator.state = json.loads(state["numpy_rng"])
+        rngs = state.get("numpy_rng") or []
+        if isinstance(rngs, str):
+            rngs = [rngs]
+        if len(rngs) == self.world:  # else (another world size) each rank keeps a fresh stream
+            self.rng.bit_generator.state = json.loads(rngs[self.rank])
 
     def _schedule_after_validation(self, psnr: float) -> None:
         o = self.cfg.optim
@@ -304,18 +353,23 @@ class Trainer:
         cfg = self.cfg
         torch.set_num_threads(cfg.threads)
         out = Path(cfg.out)
-        out.mkdir(parents=True, exist_ok=True)
+        lead = self.rank == 0
+        if lead:
+            out.mkdir(parents=True, exist_ok=True)
+        self._all_gather(None)  # the folder exists before any rank looks
         last = out / "last.pt"
         if resume and last.exists():
             self.load(last)
         batches, val_set = make_data(cfg, self.rng)
-        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
-        jsonl = open(out / "log.jsonl", "a")
-        new_csv = not (out / "log.csv").exists()
-        csv_file = open(out / "log.csv", "a", newline="")
-        writer = csv.DictWriter(csv_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
-        if new_csv:
-            writer.writeheader()
+        jsonl = csv_file = writer = None
+        if lead:
+            (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+            jsonl = open(out / "log.jsonl", "a")
+            new_csv = not (out / "log.csv").exists()
+            csv_file = open(out / "log.csv", "a", newline="")
+            writer = csv.DictWriter(csv_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            if new_csv:
+                writer.writeheader()
         start, sums, count = time.time(), {}, 0
         try:
             while self.step < min(cfg.steps, stop_at or cfg.steps):
@@ -328,39 +382,60 @@ class Trainer:
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
                 count += 1
-                if progress is not None:
+                if progress is not None and lead:
                     progress(self.step, logs)
-                out_of_time = cfg.max_minutes and (time.time() - start) / 60 >= cfg.max_minutes
+                out_of_time = self._any_rank(
+                    bool(cfg.max_minutes) and (time.time() - start) / 60 >= cfg.max_minutes)
                 if self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time:
-                    metrics = evaluate(self.model, val_set)
-                    seconds = self.seconds_before + time.time() - start
-                    record = {"step": self.step, **{k: v / count for k, v in sums.items()},
-                              "lr": self.lr, "seconds": round(seconds, 1), **metrics}
-                    record["stage"] = int(round(record.get("stage", 1)))
+                    # Every rank: its data position, and a fingerprint of its weights.
+                    rng_states = self._all_gather(json.dumps(self.rng.bit_generator.state))
+                    prints = self._all_gather(
+                        [float(p.detach().double().sum()) for p in self.net.parameters()])
+                    if lead:
+                        metrics = evaluate(self.net, val_set)
+                        seconds = self.seconds_before + time.time() - start
+                        record = {"step": self.step, **{k: v / count for k, v in sums.items()},
+                                  "lr": self.lr, "seconds": round(seconds, 1), **metrics}
+                        record["stage"] = int(round(record.get("stage", 1)))
+                        if self.world > 1:
+                            record["world_size"] = self.world
+                            record["replicas_in_sync"] = all(p == prints[0] for p in prints)
+                        jsonl.write(json.dumps(record) + "\n")
+                        jsonl.flush()
+                        writer.writerow(record)
+                        csv_file.flush()
+                        _save_picture(out / "val.png", self.net, val_set)
+                        self._schedule_after_validation(metrics["psnr_mean"])
+                        if metrics["psnr_mean"] > self.best:
+                            self.best = metrics["psnr_mean"]
+                            atomic_torch_save(self.state(metrics, seconds, rng_states),
+                                              out / "best.pt")
+                        atomic_torch_save(self.state(metrics, seconds, rng_states), last)
                     sums, count = {}, 0
-                    jsonl.write(json.dumps(record) + "\n")
-                    jsonl.flush()
-                    writer.writerow(record)
-                    csv_file.flush()
-                    _save_picture(out / "val.png", self.model, val_set)
-                    self._schedule_after_validation(metrics["psnr_mean"])
-                    if metrics["psnr_mean"] > self.best:
-                        self.best = metrics["psnr_mean"]
-                        atomic_torch_save(self.state(metrics, seconds), out / "best.pt")
-                    atomic_torch_save(self.state(metrics, seconds), last)
+                    # The plateau schedule is decided on rank 0: share the learning rate.
+                    self.lr = self._all_gather(self.lr)[0]
                 if out_of_time:
                     break
         finally:
-            jsonl.close()
-            csv_file.close()
+            if jsonl is not None:
+                jsonl.close()
+                csv_file.close()
         return out / "best.pt"
 
 
 def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=None) -> Path:
     """Run training; export ``best.pt`` to ``best.onnx`` at the end. Returns ``best.pt``."""
-    best = Trainer(cfg).run(resume=resume, progress=progress)
-    if export and best.exists():
-        from blurvid.train.export import export_checkpoint
+    trainer = Trainer(cfg)
+    try:
+        best = trainer.run(resume=resume, progress=progress)
+        if export and trainer.rank == 0 and best.exists():
+            from blurvid.train.export import export_checkpoint
 
-        export_checkpoint(best, best.with_suffix(".onnx"), force=True)
+            export_checkpoint(best, best.with_suffix(".onnx"), force=True)
+    finally:
+        if trainer.world > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
     return best

@@ -139,3 +139,11 @@ def test_cli_train_paper_recipe_and_resume(tmp_path):
     missing = runner.invoke(app, ["train", "--images", str(tmp_path / "nope"),
                                   "--val-images", str(tmp_path / "photos")])
     assert missing.exit_code == 1 and "not a folder" in missing.stderr
+
+
+def test_bf16_autocast_on_cpu(tiny_cfg, tmp_path):
+    cfg = tiny_cfg("bf16", steps=2, amp="bf16")
+    Trainer(cfg).run()
+    assert np.isfinite(_log(tmp_path / "bf16")[-1]["loss"])
+    with pytest.raises(InputError, match="fp16 needs"):
+        Trainer(tiny_cfg("fp16", steps=2, amp="fp16"))

@@ -65,6 +65,8 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     device: str = "cpu"
+    amp: str = "off"  # mixed precision: "off", "bf16" (CUDA or CPU) or "fp16" (CUDA, scaled)
+    channels_last: bool = True  # NHWC memory layout on CUDA (faster convolutions)
     max_minutes: float = 0.0  # 0: no limit; else stop (and save) after this long
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -208,8 +208,15 @@ class Trainer:
                 self.device = torch.device("cuda", local)
             if not dist.is_initialized():
                 dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+        if cfg.amp not in ("off", "bf16", "fp16"):
+            raise InputError(f"amp must be off, bf16 or fp16, got {cfg.amp!r}")
+        if cfg.amp == "fp16" and self.device.type != "cuda":
+            raise InputError("amp fp16 needs --device cuda (use bf16 on the CPU)")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.net = build_generator(cfg.model.arch, **cfg.model.kwargs).to(self.device)
+        if self.device.type == "cuda" and cfg.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.model = self._wrap(self.net)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.optim.lr)
         self.disc_net = self.disc = None
@@ -257,7 +264,11 @@ class Trainer:
     def optimize_parameters(self, blur: torch.Tensor, truth: torch.Tensor) -> dict:
         cfg, stage2 = self.cfg, self.step >= self.cfg.content_only_steps
         blur, truth = blur.to(self.device), truth.to(self.device)
-        pred = self.model(blur)
+        amp = cfg.amp != "off"
+        dtype = torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+        with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
+            pred = self.model(blur)
+        pred = pred.float()  # losses in float32
         chosen, per_sample = oriented(pred, truth)
         content = per_sample.mean()
         loss, logs = content, {"content": content.item()}
@@ -278,10 +289,12 @@ class Trainer:
             loss = loss + cfg.loss.alpha * adv
             logs["adversarial"] = adv.item()
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()
         if cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.opt)
             torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
-        self.opt.step()
+        self.scaler.step(self.opt)
+        self.scaler.update()
         if stage2 and self.disc is not None:
             real = truth.reshape(-1, 1, *truth.shape[-2:])
             # One forward pass over real and generated frames (DDP wants one per backward).

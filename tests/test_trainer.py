@@ -147,3 +147,46 @@ def test_bf16_autocast_on_cpu(tiny_cfg, tmp_path):
     assert np.isfinite(_log(tmp_path / "bf16")[-1]["loss"])
     with pytest.raises(InputError, match="fp16 needs"):
         Trainer(tiny_cfg("fp16", steps=2, amp="fp16"))
+
+
+def test_sigkill_then_resume(tmp_path):
+    """A real kill: SIGKILL the training process after its step-4 checkpoint, resume, go on."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    photos = _photos(tmp_path / "photos", 2, 5)
+    out = tmp_path / "run"
+    base = [sys.executable, "-m", "blurvid.cli", "train", "--images", str(photos),
+            "--val-images", str(photos), "--out", str(out), "--threads", "1", "--no-export",
+            "--set", "model.kwargs={width: 4, blocks: [1, 1, 1]}", "--set", "data.crop=32",
+            "--set", "data.batch=2", "--set", "data.val_samples=2", "--set", "data.val_crop=32",
+            "--set", "val_every=2"]
+    proc = subprocess.Popen([*base, "--max-steps", "100000"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    log = out / "log.jsonl"
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline:
+            if log.exists() and len(log.read_text().splitlines()) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("training wrote no checkpoint in time")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed_at = load_checkpoint(out / "last.pt")[1]["step"]  # never a corrupt file
+    assert killed_at >= 4
+    resumed = subprocess.run([*base, "--max-steps", str(killed_at + 4), "--resume"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps[-1] == killed_at + 4 and steps == sorted(steps)
+    # It went on from the checkpoint, and the log has each step once.
+    assert steps == sorted(set(steps))
+    csv_steps = [int(line.split(",")[0]) for line in
+                 (out / "log.csv").read_text().splitlines()[1:]]
+    assert csv_steps == steps

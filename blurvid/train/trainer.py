@@ -182,6 +182,34 @@ def _save_picture(path: Path, model, val_set, count: int = 3) -> None:
     write_image(path, np.concatenate([x for r in rows for x in (r, gap)][:-1]))
 
 
+def _truncate_logs(out: Path, step: int) -> None:
+    """Drop log rows after ``step`` (written after the checkpoint a killed run resumes from),
+    so the resumed run's rows are not doubled."""
+    for name, keep in (("log.jsonl", lambda line: json.loads(line)["step"] <= step),
+                       ("log.csv", None)):
+        path = out / name
+        if not path.exists():
+            continue
+        lines = path.read_text().splitlines(keepends=True)
+        if keep is None:  # CSV: the header, then rows whose first field is the step
+            kept = lines[:1] + [ln for ln in lines[1:] if int(ln.split(",", 1)[0]) <= step]
+        else:
+            kept = [ln for ln in lines if ln.strip() and keep(ln)]
+        if len(kept) != len(lines):
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, path)
+
+
+def _tensorboard(out: Path):
+    """A TensorBoard writer in ``out/tensorboard`` if the tensorboard package is installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"))
+
+
 class Trainer:
     """The models, optimisers and loop of one run (see the module docstring)."""
 
@@ -373,6 +401,8 @@ class Trainer:
         last = out / "last.pt"
         if resume and last.exists():
             self.load(last)
+            if lead:
+                _truncate_logs(out, self.step)
         batches, val_set = make_data(cfg, self.rng)
         jsonl = csv_file = writer = None
         if lead:
@@ -383,6 +413,7 @@ class Trainer:
             writer = csv.DictWriter(csv_file, fieldnames=LOG_FIELDS, extrasaction="ignore")
             if new_csv:
                 writer.writeheader()
+        board = _tensorboard(out) if lead else None
         start, sums, count = time.time(), {}, 0
         try:
             while self.step < min(cfg.steps, stop_at or cfg.steps):
@@ -417,6 +448,11 @@ class Trainer:
                         jsonl.flush()
                         writer.writerow(record)
                         csv_file.flush()
+                        if board is not None:
+                            for key in LOG_FIELDS[2:-1]:
+                                if isinstance(record.get(key), (int, float)):
+                                    board.add_scalar(key, record[key], self.step)
+                            board.flush()
                         _save_picture(out / "val.png", self.net, val_set)
                         self._schedule_after_validation(metrics["psnr_mean"])
                         if metrics["psnr_mean"] > self.best:
@@ -433,6 +469,8 @@ class Trainer:
             if jsonl is not None:
                 jsonl.close()
                 csv_file.close()
+            if board is not None:
+                board.close()
         return out / "best.pt"
 
 

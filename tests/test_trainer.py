@@ -179,7 +179,7 @@ def test_sigkill_then_resume(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     killed_at = load_checkpoint(out / "last.pt")[1]["step"]  # never a corrupt file
-    assert killed_at >= 4
+    assert killed_at >= 2  # the step-2 checkpoint is complete before the step-4 log row
     resumed = subprocess.run([*base, "--max-steps", str(killed_at + 4), "--resume"],
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]

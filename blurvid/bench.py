@@ -41,15 +41,21 @@ from blurvid.pipeline import reblur_psnr
 def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable,
                   progress: Callable[[], None] | None = None) -> dict:
     """Score ``extract`` (RGB image -> (7, H, W, 3) frames) on ``samples``
-    (:class:`blurvid.data.layouts.Sample`). Returns ``{"y": ..., "rgb": ..., "reblur_psnr",
+    (:class:`blurvid.data.layouts.Sample`; for samples with only the middle sharp frame, the
+    model's middle frame is scored). Returns ``{"y": ..., "rgb": ..., "reblur_psnr",
     "order_wins": {"forward", "reversed"}, "samples", "names"}`` with :func:`summarise` blocks."""
-    rows_y, rows_rgb, reblur, names = [], [], [], []
+    rows_y, rows_rgb, reblur, names, counts = [], [], [], [], set()
     for sample in samples:
         frames = extract(sample.blur)
+        reblur.append(reblur_psnr(frames, sample.blur))
+        counts.add(len(sample.frames))
+        if len(sample.frames) == 1:  # a pair dataset: only the middle frame has ground truth
+            frames = frames[len(frames) // 2 : len(frames) // 2 + 1]
+        if len(counts) > 1:
+            raise InputError("the dataset mixes samples with 7 frames and with 1 frame")
         rows_y.append(score_sample(rgb_to_y(frames), rgb_to_y(sample.frames),
                                    rgb_to_y(sample.blur)))
         rows_rgb.append(score_sample(frames, sample.frames, sample.blur))
-        reblur.append(reblur_psnr(frames, sample.blur))
         names.append(sample.name)
         if progress is not None:
             progress()

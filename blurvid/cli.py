@@ -263,6 +263,10 @@ def interpolate(
 class Layout(str, Enum):
     auto = "auto"
     blurvid = "blurvid"
+    gopro_pairs = "gopro-pairs"
+    gopro = "gopro"
+    dvd = "dvd"
+    frames = "frames"
 
 
 def _quality_table(result: dict, title: str):
@@ -270,8 +274,9 @@ def _quality_table(result: dict, title: str):
 
     table = Table(title=title, title_justify="left")
     table.add_column("row", no_wrap=True)
-    for i in range(1, 8):
-        table.add_column(str(i), justify="right")
+    count = len(result["y"]["psnr_frames"])
+    for i in range(1, count + 1):
+        table.add_column(str(i) if count > 1 else "middle frame", justify="right")
     table.add_column("mean", justify="right")
     table.add_column("middle", justify="right")
     for space in ("y", "rgb"):
@@ -291,8 +296,12 @@ def _quality_table(result: dict, title: str):
 @app.command()
 @reports_errors
 def bench(
-    data: Optional[Path] = typer.Option(None, "--data", help="Dataset folder (quality)."),
+    data: Optional[Path] = typer.Option(None, "--data",
+                                        help="Dataset folder or video (quality)."),
     layout: Layout = typer.Option(Layout.auto, "--layout", help="Dataset layout."),
+    gamma: bool = typer.Option(False, "--gamma",
+                               help="Blur windows in linear light (gamma 2.2); GOPRO_Large: "
+                                    "use blur_gamma."),
     max_samples: Optional[int] = typer.Option(None, "--max-samples", min=1,
                                               help="Score at most this many samples."),
     speed: bool = typer.Option(False, "--speed", help="Measure speed and memory instead."),
@@ -346,18 +355,25 @@ def bench(
     from blurvid.pipeline import Extractor
 
     total = count_samples(data, layout.value)
-    total = min(total, max_samples) if max_samples else total
+    total = min(total, max_samples) if max_samples and total is not None else total
     extractor = Extractor(model, device=device.value, threads=threads)
+    skipped: list[str] = []
+
+    def skip(message: str) -> None:
+        skipped.append(message)
+        say(f"blurvid: note: {message}")
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr, transient=True,
                         disable=not stderr.is_terminal)
     with progress:
         task = progress.add_task("scoring", total=total)
-        result = benchmarks.bench_quality(extractor.extract,
-                                          read_dataset(data, layout.value, max_samples),
-                                          progress=lambda: progress.advance(task))
+        result = benchmarks.bench_quality(
+            extractor.extract, read_dataset(data, layout.value, max_samples, gamma=gamma,
+                                            on_skip=skip),
+            progress=lambda: progress.advance(task))
     result.update({"data": str(data), "model": str(extractor.session.model_path),
-                   "device": extractor.session.device})
+                   "device": extractor.session.device, "skipped": skipped})
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -127,6 +127,11 @@ def make_data(cfg: TrainConfig, rng: np.random.Generator):
     from blurvid.data.layouts import read_dataset
 
     samples = [(s.blur, s.frames) for s in read_dataset(cfg.data.source)]
+    if not samples:
+        raise InputError(f"{cfg.data.source}: no samples to train on")
+    if any(len(f) != 7 for _, f in samples):
+        raise InputError(f"{cfg.data.source} gives only the middle sharp frame (a pair "
+                         "dataset); train on 7-frame windows (gopro, dvd videos, frames)")
     val = [_centre_crop(s, cfg.data.val_crop) for s in samples[::10]][: cfg.data.val_samples]
     train = [s for i, s in enumerate(samples) if i % 10 or len(samples) < 2]
     return DatasetBatches(train, cfg, rng), val

@@ -146,21 +146,20 @@ def extract(
         for path, targets, sheet_target in plans:
             progress.update(task, description=f"extracting {path.name}")
             try:
-                image = read_image(path)
-                for note in image.notes:
+                # The loaded photo is handed over, not kept: its float copy is freed early.
+                done = extract_to_files(extractor, read_image(path), targets, sheet_target)
+                for note in done["notes"]:
                     say(f"blurvid: note: {path}: {note}")
-                done = extract_to_files(extractor, image, targets, sheet_target)
                 results.append({
                     "input": str(path),
                     "frames": [str(t) for t in targets],
                     "sheet": str(sheet_target) if sheet_target else None,
-                    "width": int(image.rgb.shape[1]),
-                    "height": int(image.rgb.shape[0]),
+                    "width": done["width"],
+                    "height": done["height"],
                     "seconds": round(done["seconds"], 3),
                     "reblur_psnr": round(done["reblur_psnr"], 2),
-                    "notes": list(image.notes),
+                    "notes": done["notes"],
                 })
-                del image
             except BlurvidError as exc:
                 failures.append({"input": str(path), "error": str(exc)})
                 say(f"blurvid: error: {exc}")

@@ -125,6 +125,11 @@ SHEET_MAX_HEIGHT = 1080  # contact sheets of larger photos are scaled down to th
 _STRIP_ROWS = 256  # rows converted at a time when writing frames (bounds temporary memory)
 
 
+def _strips(height: int):
+    for r in range(0, height, _STRIP_ROWS):
+        yield slice(r, r + _STRIP_ROWS)
+
+
 def _frame_pixels(luma: np.ndarray, ycbcr: np.ndarray, bit_depth: int,
                   linear_sum: np.ndarray) -> np.ndarray:
     """One luma frame on the photo's chroma as uint8/uint16 RGB, strip by strip; adds the
@@ -132,8 +137,7 @@ def _frame_pixels(luma: np.ndarray, ycbcr: np.ndarray, bit_depth: int,
     from blurvid.io import to_uint
 
     out = np.empty(ycbcr.shape, np.uint8 if bit_depth == 8 else np.uint16)
-    for r in range(0, luma.shape[0], _STRIP_ROWS):
-        rows = slice(r, r + _STRIP_ROWS)
+    for rows in _strips(luma.shape[0]):
         rgb = merge_y(luma[rows], ycbcr[rows])
         linear_sum[rows] += to_linear(rgb)
         out[rows] = to_uint(rgb, bit_depth)
@@ -144,35 +148,44 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
                      progress=None) -> dict:
     """Extract one loaded photo (:class:`blurvid.io.LoadedImage`) straight to files.
 
-    Memory-bounded for large photos: the 7 luma frames are held once (float32, tiled inference
-    above 4 megapixels), each RGB frame is made in strips as 8/16-bit pixels, encoded and
-    dropped in turn, and the reblur check is accumulated on the way. All files of the photo are
-    written as one unit (:func:`blurvid.io.write_images`); the optional contact sheet (input +
-    7 frames side by side) is scaled down to at most :data:`SHEET_MAX_HEIGHT` pixels high.
-    Returns ``seconds`` and ``reblur_psnr``.
+    Memory-bounded for large photos: the photo is converted to YCbCr in strips and its float
+    RGB dropped (pass ``image`` without keeping a reference to it, e.g.
+    ``extract_to_files(x, read_image(path), ...)``, and it is freed); the 7 luma frames are held
+    once (float32, tiled inference above 4 megapixels); each RGB frame is made in strips as
+    8/16-bit pixels, written to a temporary file and dropped in turn; the reblur check is
+    accumulated on the way. All files of the photo are written as one unit
+    (:func:`blurvid.io.write_images`); the optional contact sheet (input + 7 frames side by
+    side) is scaled down to at most :data:`SHEET_MAX_HEIGHT` pixels high.
+    Returns ``seconds``, ``reblur_psnr``, ``width``, ``height``, ``bit_depth`` and ``notes``.
     """
     import time
 
     import cv2
 
+    from blurvid.color import ycbcr_to_rgb
     from blurvid.io import contact_sheet, to_uint, write_images
 
     start = time.perf_counter()
-    ycbcr = rgb_to_ycbcr(image.rgb)
-    luma = extractor.luma_frames(ycbcr, progress)
-    h, w = luma.shape[1:]
+    rgb, bit_depth, notes = image.rgb, image.bit_depth, list(image.notes)
+    del image
+    h, w = rgb.shape[:2]
+    ycbcr = np.empty(rgb.shape, np.float32)
+    for rows in _strips(h):
+        ycbcr[rows] = rgb_to_ycbcr(rgb[rows])
     scale = min(1.0, SHEET_MAX_HEIGHT / h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
 
     def small(pixels: np.ndarray) -> np.ndarray:
         return pixels if scale == 1.0 else cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
 
+    thumbs = [small(to_uint(rgb, bit_depth))] if sheet_path is not None else []
+    del rgb  # from here on, the input is its YCbCr
+    luma = extractor.luma_frames(ycbcr, progress)
     linear_sum = np.zeros(ycbcr.shape, np.float32)
-    thumbs = [small(to_uint(image.rgb, image.bit_depth))] if sheet_path is not None else []
 
     def frames():
         for k in range(luma.shape[0]):
-            pixels = _frame_pixels(luma[k], ycbcr, image.bit_depth, linear_sum)
+            pixels = _frame_pixels(luma[k], ycbcr, bit_depth, linear_sum)
             if sheet_path is not None:
                 thumbs.append(small(pixels))
             yield pixels
@@ -180,9 +193,17 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
             yield contact_sheet(thumbs)
 
     targets = [*frame_paths, *([sheet_path] if sheet_path is not None else [])]
-    write_images(targets, frames(), bit_depth=image.bit_depth)
-    reblurred = from_linear(linear_sum / luma.shape[0])
-    return {"seconds": time.perf_counter() - start, "reblur_psnr": psnr(reblurred, image.rgb)}
+    write_images(targets, frames(), bit_depth=bit_depth)
+    del luma
+    squared = 0.0
+    for rows in _strips(h):  # reblur PSNR against the input (rebuilt from its YCbCr)
+        reblurred = from_linear(linear_sum[rows] / NUM_FRAMES)
+        source = np.clip(ycbcr_to_rgb(ycbcr[rows]), 0.0, 1.0)
+        squared += float(np.sum((reblurred.astype(np.float64) - source) ** 2))
+    err = squared / ycbcr.size
+    return {"seconds": time.perf_counter() - start,
+            "reblur_psnr": float("inf") if err == 0 else float(10 * np.log10(1 / err)),
+            "width": w, "height": h, "bit_depth": bit_depth, "notes": notes}
 
 
 def _load_rgb(image) -> np.ndarray:

@@ -96,3 +96,19 @@ def test_reblur_of_identical_frames_is_the_frame_and_psnr():
     # Averaging is in linear light: black and white average to 0.5 ** (1 / 2.2), not 0.5.
     frames = np.stack([np.zeros((2, 2, 3)), np.ones((2, 2, 3))])
     np.testing.assert_allclose(reblur(frames), 0.5 ** (1 / 2.2))
+
+
+def test_extract_to_files_matches_extract_and_reblur(extractor, tmp_path):
+    from blurvid.io import LoadedImage, frame_paths, read_image
+    from blurvid.pipeline import extract_to_files
+
+    rgb = RNG.random((37, 29, 3)).astype(np.float32)
+    paths = frame_paths(tmp_path, "x")
+    done = extract_to_files(extractor, LoadedImage(tmp_path / "x.png", rgb.copy(), 16, ("n",)),
+                            paths, tmp_path / "x_sheet.png")
+    frames = extractor.extract(rgb)
+    assert done["reblur_psnr"] == pytest.approx(reblur_psnr(frames, rgb), abs=1e-3)
+    assert (done["width"], done["height"], done["bit_depth"], done["notes"]) == (29, 37, 16, ["n"])
+    for path, frame in zip(paths, frames):
+        assert np.abs(read_image(path).rgb - frame).max() <= 0.5 / 65535 + 1e-6
+    assert read_image(tmp_path / "x_sheet.png").rgb.shape == (37, 8 * 29 + 7 * 4, 3)

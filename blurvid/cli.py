@@ -393,11 +393,15 @@ def synth(
     output: Path = typer.Option(..., "-o", "--output", help="Dataset folder (blurvid layout)."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed writes the same bytes."),
     size: str = typer.Option("256x256", "--size", help="Sample size WxH."),
+    realistic: bool = typer.Option(False, "--realistic",
+                                   help="Perspective, parallax layers, moving objects, JPEG."),
+    objects: Optional[Path] = typer.Option(None, "--objects",
+                                           help="Cut-outs with alpha for moving objects."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write synthetic blur samples in the blurvid layout (blur/, gt/, preview.png)."""
     from blurvid.bench import parse_size
-    from blurvid.data.synth import SynthConfig, list_images, synthesise_dataset
+    from blurvid.data.synth import SynthConfig, list_images, load_object, synthesise_dataset
 
     w, h = parse_size(size)
     if not images.is_dir():
@@ -405,6 +409,8 @@ def synth(
     photos = list_images(images)
     if not photos:
         raise InputError(f"--images {images}: no photos")
+    if objects is not None and not objects.is_dir():
+        raise InputError(f"--objects {objects}: not a folder")
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=stderr, transient=True,
                         disable=not stderr.is_terminal)
@@ -412,8 +418,11 @@ def synth(
     with progress:
         task = progress.add_task("rendering", total=count)
         try:
-            synthesise_dataset(photos, count, output, SynthConfig(size=(w, h)), seed=seed,
-                               force=force, progress=lambda: progress.advance(task))
+            cutouts = [load_object(p) for p in list_images(objects)] if objects else None
+            make = SynthConfig.realistic if realistic else SynthConfig
+            synthesise_dataset(photos, count, output, make(size=(w, h)), seed=seed,
+                               force=force, progress=lambda: progress.advance(task),
+                               objects=cutouts)
         except ValueError as exc:  # an undecodable photo
             raise InputError(str(exc)) from None
     seconds = time.perf_counter() - start

@@ -125,3 +125,67 @@ def test_synth_cli_writes_the_layout_deterministically(tmp_path):
     empty = runner.invoke(app, ["synth", "--images", str(tmp_path / "empty"), "-n", "1", "-o",
                                 str(tmp_path / "c")])
     assert empty.exit_code == 1 and "no photos" in empty.stderr
+
+
+def _cutout(h=30, w=40):
+    """A bright disc with a soft alpha edge (premultiplied linear RGBA)."""
+    y, x = np.mgrid[:h, :w].astype(np.float32)
+    alpha = np.clip(1.5 - np.hypot((x - w / 2) / (w / 3), (y - h / 2) / (h / 3)), 0, 1)
+    rgba = np.zeros((h, w, 4), np.float32)
+    rgba[..., 0], rgba[..., 1], rgba[..., 3] = 0.9 * alpha, 0.2 * alpha, alpha
+    return rgba
+
+
+@pytest.mark.parametrize("options", [
+    {"perspective_px": 6.0},
+    {"p_layer": 1.0},
+    {"max_objects": 2, "object_speed": (20.0, 30.0)},
+    {"perspective_px": 4.0, "p_layer": 1.0, "max_objects": 3},
+])
+def test_every_mode_keeps_blur_the_average_of_the_frames(options):
+    cfg = SynthConfig(size=48, noise_shot=(0, 0), noise_read=(0, 0), quantise=False,
+                      p_sharp=0.0, **options)
+    for seed in range(3):
+        blur, frames = render(_photo(), np.random.default_rng(seed), cfg, objects=[_cutout()])
+        np.testing.assert_allclose(blur, from_linear(to_linear(frames).mean(axis=0)), atol=1e-5)
+        assert np.isfinite(frames).all() and frames.min() >= 0 and frames.max() <= 1
+
+
+def test_objects_move_and_occlude():
+    cfg = SynthConfig(size=64, max_objects=1, object_speed=(30, 30), blur_range=(0.0, 0.0),
+                      p_sharp=0.0, noise_shot=(0, 0), noise_read=(0, 0), quantise=False)
+    grey = np.full((200, 200, 3), 0.2, np.float32)  # a still grey scene
+    seen = 0
+    for seed in range(8):
+        _, frames = render(grey, np.random.default_rng(seed), cfg, objects=[_cutout()])
+        red = frames[..., 0] - frames[..., 1]  # the disc is red
+        if red[0].max() > 0.3 and red[6].max() > 0.3:
+            first = np.argwhere(red[0] > 0.3).mean(axis=0)
+            last = np.argwhere(red[6] > 0.3).mean(axis=0)
+            assert np.hypot(*(last - first)) > 10  # it moved (the camera did not)
+            seen += 1
+    assert seen >= 2
+
+
+def test_default_stream_unchanged_and_jpeg():
+    base = render(_photo(), np.random.default_rng(3), SynthConfig(size=32))
+    again = render(_photo(), np.random.default_rng(3), SynthConfig(size=32), objects=[_cutout()])
+    assert np.array_equal(base[0], again[0])  # objects are ignored unless max_objects > 0
+    jpeg = render(_photo(), np.random.default_rng(3), SynthConfig(size=32, p_jpeg=1.0,
+                                                                   jpeg_quality=(20, 20)))
+    assert np.array_equal(jpeg[1], base[1])  # the same scene, only the blur is compressed
+    assert 0 < np.abs(jpeg[0] - base[0]).mean() < 0.05
+
+
+def test_load_object(tmp_path):
+    from blurvid.data.synth import load_object
+
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[5:15, 5:25] = (0, 0, 255, 255)  # BGRA: red, opaque
+    cv2.imwrite(str(tmp_path / "o.png"), rgba)
+    obj = load_object(tmp_path / "o.png")
+    assert obj.shape == (20, 30, 4) and obj[10, 10, 3] == 1 and obj[0, 0, 3] == 0
+    assert obj[10, 10, 0] == pytest.approx(1.0) and obj[0, 0, :3].max() == 0
+    cv2.imwrite(str(tmp_path / "rgb.png"), rgba[..., :3])
+    with pytest.raises(ValueError, match="alpha"):
+        load_object(tmp_path / "rgb.png")

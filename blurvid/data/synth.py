@@ -52,6 +52,23 @@ class SynthConfig:
     noise_shot: tuple[float, float] = (0.0, 0.01)  # Poisson part (variance ~ a * signal)
     noise_read: tuple[float, float] = (0.0, 0.004)  # Gaussian part (std)
     quantise: bool = True  # 8-bit quantisation of blur and frames
+    # Scene realism, off by default (the defaults above are the validation set's settings;
+    # see :meth:`realistic`): every option draws random numbers only when it is on.
+    perspective_px: float = 0.0  # pan/tilt: extra displacement at the crop corner
+    p_layer: float = 0.0  # share of samples with a foreground layer that moves with parallax
+    parallax: tuple[float, float] = (1.3, 2.5)  # foreground motion / background motion
+    max_objects: int = 0  # independently moving cut-outs (needs `objects` in render)
+    object_speed: tuple[float, float] = (0.0, 40.0)  # their path length over the exposure, px
+    object_size: tuple[float, float] = (0.2, 0.55)  # their long side / the crop's short side
+    p_jpeg: float = 0.0  # share of blurry images JPEG-compressed (after the noise)
+    jpeg_quality: tuple[int, int] = (70, 95)
+
+    @classmethod
+    def realistic(cls, **overrides) -> "SynthConfig":
+        """Handheld, dynamic-scene settings: perspective, parallax layers, moving objects, JPEG."""
+        values = dict(perspective_px=4.0, p_layer=0.35, max_objects=2, p_jpeg=0.3)
+        values.update(overrides)
+        return cls(**values)
 
 
 def load_photo(path: str | Path, max_side: int = 1600) -> np.ndarray:
@@ -107,12 +124,46 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     return path, angle, log_zoom
 
 
+def load_object(path: str | Path, max_side: int = 512) -> np.ndarray:
+    """A cut-out with alpha as float32 ``(H, W, 4)``: linear-light RGB premultiplied by alpha."""
+    data = np.fromfile(str(path), dtype=np.uint8)
+    bgra = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if bgra is None or bgra.ndim != 3 or bgra.shape[2] != 4:
+        raise ValueError(f"{path} is not an image with an alpha channel")
+    h, w = bgra.shape[:2]
+    if max(h, w) > max_side:
+        f = max_side / max(h, w)
+        bgra = cv2.resize(bgra, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    scale = 65535.0 if bgra.dtype == np.uint16 else 255.0
+    rgba = bgra[..., [2, 1, 0, 3]].astype(np.float32) / scale
+    rgba[..., :3] = to_linear(rgba[..., :3]) * rgba[..., 3:]
+    return rgba
+
+
+def _blob_mask(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A soft random region (about 30-60% of the window): the foreground layer's alpha."""
+    noise = cv2.resize(rng.standard_normal((6, 6)).astype(np.float32), (size, size),
+                       interpolation=cv2.INTER_CUBIC)
+    level = np.quantile(noise, rng.uniform(0.4, 0.7))
+    mask = (noise > level).astype(np.float32)
+    return cv2.GaussianBlur(mask, (0, 0), 1.5)
+
+
+def _perspective(mat: np.ndarray, g: float, h: float, centre: np.ndarray) -> np.ndarray:
+    """The 2x3 affine ``mat`` (output -> source) composed with a perspective term in centred
+    output coordinates: (u, v) -> (u, v) / (1 + g u + h v)."""
+    t = np.array([[1, 0, -centre[0]], [0, 1, -centre[1]], [0, 0, 1]], np.float64)
+    p = np.array([[1, 0, 0], [0, 1, 0], [g, h, 1]], np.float64)
+    return np.vstack([mat, [0, 0, 1]]) @ np.linalg.inv(t) @ p @ t
+
+
 def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = SynthConfig(),
-           subframes: bool = False):
+           subframes: bool = False, objects: list[np.ndarray] | None = None):
     """Render one (blur, frames) sample from a linear-light photo. See the module docstring.
 
     With ``subframes``, also return the M = 7k sub-frames in linear light (float32
     ``(M, h, w, 3)``, noise-free): the ground truth at any instant of the exposure.
+    ``objects``: cut-outs (:func:`load_object`) for ``cfg.max_objects``.
     """
     m = NUM_FRAMES * cfg.subframes_per_frame
     times = (np.arange(m) + 0.5) / m - 0.5
@@ -137,6 +188,30 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     src = np.ascontiguousarray(src)
     cx = cy = (extent - 1) / 2
     centre = np.array([(out_w - 1) / 2, (out_h - 1) / 2])
+    # Optional realism, drawn only when switched on (the default stream stays the same).
+    persp = (0.0, 0.0)
+    if cfg.perspective_px > 0:
+        radius2 = (max(out_w, out_h) / 2) ** 2
+        persp = tuple(rng.uniform(-1, 1, 2) * 2 * cfg.perspective_px / radius2)
+    layer = None
+    if cfg.p_layer > 0 and rng.random() < cfg.p_layer:
+        ly, lx = (int(rng.integers(0, photo.shape[k] - side + 1)) for k in (0, 1))
+        fg = photo[ly : ly + side, lx : lx + side]
+        fg = cv2.resize(fg, (extent, extent), interpolation=cv2.INTER_AREA) if side != extent \
+            else fg
+        layer = (np.ascontiguousarray(fg), _blob_mask(rng, extent), rng.uniform(*cfg.parallax))
+    movers = []
+    if cfg.max_objects > 0 and objects:
+        for _ in range(int(rng.integers(0, cfg.max_objects + 1))):
+            cut = objects[int(rng.integers(len(objects)))]
+            long_side = rng.uniform(*cfg.object_size) * min(out_w, out_h)
+            f = long_side / max(cut.shape[:2])
+            theta = rng.uniform(0, 2 * np.pi)
+            speed = rng.uniform(*cfg.object_speed)
+            start = np.array([rng.uniform(0, out_w), rng.uniform(0, out_h)])
+            movers.append((cut, f, start, speed * np.array([np.cos(theta), np.sin(theta)]),
+                           rng.uniform(-0.3, 0.3)))
+
     sub = np.empty((m, out_h, out_w, 3), np.float32)
     for j in range(m):
         c, s = np.cos(angle[j]), np.sin(angle[j])
@@ -145,10 +220,36 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         # output pixel p -> source pixel: centre + rot @ (p - half) + path
         offset = np.array([cx, cy]) + path[j] - rot @ centre
         mat = np.hstack([rot, offset[:, None]]).astype(np.float64)
-        sub[j] = cv2.warpAffine(
-            src, mat, (out_w, out_h),
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT101,
-        )
+        if persp != (0.0, 0.0):  # the perspective grows over the exposure, like the path
+            frame = cv2.warpPerspective(
+                src, _perspective(mat, persp[0] * times[j] * 2, persp[1] * times[j] * 2, centre),
+                (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REFLECT101)
+        else:
+            frame = cv2.warpAffine(src, mat, (out_w, out_h),
+                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REFLECT101)
+        if layer is not None:  # nearer, so it moves further: parallax
+            fg, alpha, factor = layer
+            fg_offset = np.array([cx, cy]) + factor * path[j] - rot @ centre
+            fg_mat = np.hstack([rot, fg_offset[:, None]]).astype(np.float64)
+            a = cv2.warpAffine(alpha, fg_mat, (out_w, out_h),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT101)[..., None]
+            frame = a * cv2.warpAffine(fg, fg_mat, (out_w, out_h),
+                                       flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                       borderMode=cv2.BORDER_REFLECT101) + (1 - a) * frame
+        for cut, f, start, velocity, spin in movers:  # later objects occlude earlier ones
+            pos = start + velocity * times[j]
+            ang = spin * times[j]
+            ca, sa = np.cos(ang) * f, np.sin(ang) * f
+            h0, w0 = cut.shape[:2]
+            obj_mat = np.array([[ca, -sa, 0.0], [sa, ca, 0.0]])
+            obj_mat[:, 2] = pos - obj_mat[:, :2] @ np.array([(w0 - 1) / 2, (h0 - 1) / 2])
+            rgba = cv2.warpAffine(cut, obj_mat, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            frame = rgba[..., :3] + (1 - rgba[..., 3:]) * frame  # premultiplied "over"
+        sub[j] = frame
     groups = sub.reshape(NUM_FRAMES, cfg.subframes_per_frame, out_h, out_w, 3)
     frames_lin = groups.mean(axis=1)
     blur_lin = frames_lin.mean(axis=0)
@@ -162,6 +263,12 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     if cfg.quantise:
         blur = np.round(blur * 255) / 255
         frames = np.round(frames * 255) / 255
+    if cfg.p_jpeg > 0 and rng.random() < cfg.p_jpeg:
+        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        pixels = np.clip(np.rint(blur * 255), 0, 255).astype(np.uint8)[..., ::-1]
+        ok, data = cv2.imencode(".jpg", np.ascontiguousarray(pixels),
+                                [cv2.IMWRITE_JPEG_QUALITY, quality])
+        blur = cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255
     if subframes:
         return blur.astype(np.float32), frames.astype(np.float32), sub
     return blur.astype(np.float32), frames.astype(np.float32)
@@ -179,7 +286,8 @@ def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: 
 
 
 def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthConfig(),
-                       seed: int = 0, force: bool = False, progress=None) -> dict:
+                       seed: int = 0, force: bool = False, progress=None,
+                       objects: list[np.ndarray] | None = None) -> dict:
     """Write ``count`` samples in the blurvid layout to ``out`` (``sample_0000`` ...), a
     ``preview.png`` (up to 8 rows: the blur, then frames 1, 4 and 7) and ``synth.json`` (the
     settings). Photo ``i % len(photo_paths)`` makes sample ``i``, one generator seeded with
@@ -203,7 +311,7 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     rng = np.random.default_rng(seed)
     rows = []
     for i, name in enumerate(names):
-        blur, frames = render(photos[i % len(photos)], rng, cfg)
+        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects)
         write_sample(out, name, blur, frames, force=force)
         if len(rows) < 8:
             rows.append(contact_sheet([blur, frames[0], frames[3], frames[6]]))

@@ -26,6 +26,9 @@ class DataConfig:
     val_samples: int = 48
     val_crop: int = 192
     blur_range: tuple[float, float] = (2.0, 40.0)  # synthesiser: blur length in pixels
+    synth: str = "basic"  # "basic" (camera motion) or "realistic" (+ perspective, parallax
+    # layers, moving objects, JPEG: blurvid.data.synth.SynthConfig.realistic)
+    objects: str | None = None  # folder of cut-outs with alpha (realistic synth's objects)
 
 
 @dataclass

@@ -78,14 +78,26 @@ class SyntheticBatches:
     """Batches rendered on the fly; the numpy generator is the data position."""
 
     def __init__(self, cfg: TrainConfig, rng: np.random.Generator) -> None:
+        from blurvid.data.synth import load_object
+
         self.photos = [load_photo(p) for p in photo_paths(cfg.data.images, "--images")]
-        self.synth = SynthConfig(size=cfg.data.crop, blur_range=tuple(cfg.data.blur_range))
+        if cfg.data.synth not in ("basic", "realistic"):
+            raise InputError(f"data.synth must be basic or realistic, got {cfg.data.synth!r}")
+        make = SynthConfig.realistic if cfg.data.synth == "realistic" else SynthConfig
+        self.synth = make(size=cfg.data.crop, blur_range=tuple(cfg.data.blur_range))
+        self.objects = []
+        if cfg.data.objects:
+            folder = Path(cfg.data.objects)
+            if not folder.is_dir():
+                raise InputError(f"data.objects {folder}: not a folder")
+            self.objects = [load_object(p) for p in list_images(folder)]
         self.batch = cfg.data.batch
         self.rng = rng
 
     def next(self):
         return to_luma_batch([render(self.photos[self.rng.integers(len(self.photos))], self.rng,
-                                     self.synth) for _ in range(self.batch)])
+                                     self.synth, objects=self.objects)
+                              for _ in range(self.batch)])
 
 
 class DatasetBatches:

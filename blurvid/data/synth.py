@@ -158,12 +158,15 @@ def _perspective(mat: np.ndarray, g: float, h: float, centre: np.ndarray) -> np.
 
 
 def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = SynthConfig(),
-           subframes: bool = False, objects: list[np.ndarray] | None = None):
+           subframes: bool = False, objects: list[np.ndarray] | None = None,
+           info: dict | None = None):
     """Render one (blur, frames) sample from a linear-light photo. See the module docstring.
 
     With ``subframes``, also return the M = 7k sub-frames in linear light (float32
     ``(M, h, w, 3)``, noise-free): the ground truth at any instant of the exposure.
-    ``objects``: cut-outs (:func:`load_object`) for ``cfg.max_objects``.
+    ``objects``: cut-outs (:func:`load_object`) for ``cfg.max_objects``. ``info``: a dict that
+    receives the motion: ``path`` (M, 2) camera displacement in output pixels, ``angle`` and
+    ``log_zoom`` (M,), ``objects`` [(M, 2) positions], ``parallax`` (or None), ``length``.
     """
     m = NUM_FRAMES * cfg.subframes_per_frame
     times = (np.arange(m) + 0.5) / m - 0.5
@@ -212,6 +215,11 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
             movers.append((cut, f, start, speed * np.array([np.cos(theta), np.sin(theta)]),
                            rng.uniform(-0.3, 0.3)))
 
+    if info is not None:
+        info.update(path=path.copy(), angle=angle.copy(), log_zoom=log_zoom.copy(),
+                    length=float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()),
+                    parallax=None if layer is None else float(layer[2]),
+                    objects=[start + np.outer(times, v) for _, _, start, v, _ in movers])
     sub = np.empty((m, out_h, out_w, 3), np.float32)
     for j in range(m):
         c, s = np.cos(angle[j]), np.sin(angle[j])

@@ -55,6 +55,18 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def progress_bar(show: bool = True, eta: bool = False) -> Progress:
+    """A rich progress bar on stderr, shown only on a terminal (and when ``show``)."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if eta:
+        columns += [TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn()]
+    else:
+        columns.append(TimeElapsedColumn())
+    return Progress(*columns, console=stderr, transient=not eta,
+                    disable=not (show and stderr.is_terminal))
+
+
 def reports_errors(command):
     """Map library errors to one line on stderr and exit code 1 (tracebacks with BLURVID_DEBUG=1)."""
 
@@ -138,9 +150,7 @@ def extract(
         say(f"blurvid: note: --device auto: running on {extractor.session.device} "
             f"({', '.join(extractor.session.providers)})")
     results, failures = [], []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True,
-                        disable=len(plans) < 2 or not stderr.is_terminal)
+    progress = progress_bar(show=len(plans) > 1)
     with progress:
         task = progress.add_task("extracting", total=len(plans))
         for path, targets, sheet_target in plans:
@@ -234,9 +244,7 @@ def interpolate(
     extractor = Extractor(model, device=device.value, threads=threads)
     runs = model_runs(levels, method.value)
     start = time.perf_counter()
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True,
-                        disable=runs < 2 or not stderr.is_terminal)
+    progress = progress_bar(show=runs > 1)
     with progress:
         task = progress.add_task(f"level {levels}: model runs", total=runs)
         clip = extractor.interpolate(rgb, levels, method.value,
@@ -362,9 +370,7 @@ def bench(
         skipped.append(message)
         say(f"blurvid: note: {message}")
 
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True,
-                        disable=not stderr.is_terminal)
+    progress = progress_bar()
     with progress:
         task = progress.add_task("scoring", total=total)
         result = benchmarks.bench_quality(
@@ -411,9 +417,7 @@ def synth(
         raise InputError(f"--images {images}: no photos")
     if objects is not None and not objects.is_dir():
         raise InputError(f"--objects {objects}: not a folder")
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True,
-                        disable=not stderr.is_terminal)
+    progress = progress_bar()
     start = time.perf_counter()
     with progress:
         task = progress.add_task("rendering", total=count)
@@ -519,10 +523,7 @@ def train(
                       data__val_images=str(val_images) if val_images else None)
     if cfg.data.source == "synthetic" and cfg.data.val_images is None:
         raise InputError("synthetic training needs --val-images (held-out photos for validation)")
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
-                        TextColumn("ETA"), TimeRemainingColumn(), console=stderr,
-                        disable=not stderr.is_terminal)
+    progress = progress_bar(eta=True)
     with progress:
         task = progress.add_task(f"training {cfg.model.arch}", total=cfg.steps, info="")
 

@@ -24,11 +24,8 @@ SHAPES = [(1, 1, 37, 53), (1, 1, 5, 3), (2, 1, 37, 53), (2, 1, 1, 1), (1, 1, 16,
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(torch_one_thread):
+    """Every test here runs with one PyTorch thread."""
 
 
 def _randomise(model, seed=0):

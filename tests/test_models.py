@@ -11,11 +11,8 @@ from blurvid.train.models import (FastGenerator, PaperGenerator, build_generator
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(torch_one_thread):
+    """Every test here runs with one PyTorch thread."""
 
 
 def test_paper_is_table_1():

@@ -67,6 +67,17 @@ def progress_bar(show: bool = True, eta: bool = False) -> Progress:
                     disable=not (show and stderr.is_terminal))
 
 
+def train_extra(what: str) -> None:
+    """DependencyError naming the pip command unless PyTorch, onnx and PyYAML import."""
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as exc:
+        raise DependencyError(f"{what} needs PyTorch and onnx ({exc.name} is missing): "
+                              "pip install torch==2.13.0 'blurvid[train]'") from None
+
+
 def reports_errors(command):
     """Map library errors to one line on stderr and exit code 1 (tracebacks with BLURVID_DEBUG=1)."""
 
@@ -481,11 +492,9 @@ def export(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Export a training checkpoint to an ONNX generator (needs the 'train' extra)."""
-    try:
-        from blurvid.train.export import export_checkpoint
-    except ImportError as exc:
-        raise DependencyError(f"export needs PyTorch and onnx ({exc.name} is missing): "
-                              "pip install 'blurvid[train]'") from None
+    train_extra("export")
+    from blurvid.train.export import export_checkpoint
+
     summary = export_checkpoint(checkpoint, output, force=force)
     typer.echo(json.dumps(summary, indent=2, default=str))
 
@@ -511,12 +520,10 @@ def train(
     no_export: bool = typer.Option(False, "--no-export", help="Skip the ONNX export at the end."),
 ) -> None:
     """Train a generator (needs the 'train' extra): stage 1 content, stage 2 + GAN + CBL."""
-    try:
-        from blurvid.train.config import load_config
-        from blurvid.train.trainer import train as run_training
-    except ImportError as exc:
-        raise DependencyError(f"training needs PyTorch and onnx ({exc.name} is missing): "
-                              "pip install torch==2.13.0 'blurvid[train]'") from None
+    train_extra("training")
+    from blurvid.train.config import load_config
+    from blurvid.train.trainer import train as run_training
+
     cfg = load_config(config, overrides, out=str(out) if out else None, steps=max_steps,
                       device=device, threads=threads, max_minutes=max_minutes,
                       data__source=data, data__images=str(images) if images else None,

@@ -421,3 +421,12 @@ def test_interpolate_bad_input(tmp_path):
     assert result.exit_code == 1
     _one_error_line(result, "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_train_and_export_without_torch_say_which_pip_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    for args in (["export", str(tmp_path / "x.pt"), "-o", str(tmp_path / "x.onnx")],
+                 ["train", "--images", str(tmp_path), "--val-images", str(tmp_path)]):
+        result = run(*args)
+        assert result.exit_code == 1
+        _one_error_line(result, "pip install torch==2.13.0 'blurvid[train]'")

@@ -55,12 +55,24 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+class _Rate(TextColumn):
+    """Iterations per second (blank until rich has measured it)."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def render(self, task):
+        from rich.text import Text
+
+        return Text(f"{task.speed:.2f} it/s" if task.speed else "")
+
+
 def progress_bar(show: bool = True, eta: bool = False) -> Progress:
     """A rich progress bar on stderr, shown only on a terminal (and when ``show``)."""
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     if eta:
-        columns += [TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                    TimeRemainingColumn()]
+        columns += [TextColumn("{task.fields[info]}"), _Rate(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn()]
     else:
         columns.append(TimeElapsedColumn())
     return Progress(*columns, console=stderr, transient=not eta,
@@ -529,7 +541,8 @@ def train(
                       data__source=data, data__images=str(images) if images else None,
                       data__val_images=str(val_images) if val_images else None)
     if cfg.data.source == "synthetic" and cfg.data.val_images is None:
-        raise InputError("synthetic training needs --val-images (held-out photos for validation)")
+        say("blurvid: note: no --val-images: every 5th photo of --images is held out for "
+            "validation")
     progress = progress_bar(eta=True)
     with progress:
         task = progress.add_task(f"training {cfg.model.arch}", total=cfg.steps, info="")

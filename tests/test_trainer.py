@@ -190,3 +190,19 @@ def test_sigkill_then_resume(tmp_path):
     csv_steps = [int(line.split(",")[0]) for line in
                  (out / "log.csv").read_text().splitlines()[1:]]
     assert csv_steps == steps
+
+
+def test_cli_without_val_images_holds_photos_out(tmp_path):
+    from typer.testing import CliRunner
+
+    from blurvid.cli import app
+
+    _photos(tmp_path / "photos", 5, 7)
+    result = CliRunner().invoke(app, [
+        "train", "--images", str(tmp_path / "photos"), "--out", str(tmp_path / "run"),
+        "--max-steps", "2", "--threads", "1", "--no-export",
+        "--set", "model.kwargs={width: 4, blocks: [1, 1, 1]}", "--set", "data.crop=32",
+        "--set", "data.batch=2", "--set", "data.val_samples=2", "--set", "data.val_crop=32"])
+    assert result.exit_code == 0, result.stderr
+    assert "every 5th photo" in result.stderr
+    assert _log(tmp_path / "run")[-1]["samples"] == 2

@@ -8,7 +8,8 @@ the discriminator step on real vs generated frames. See :mod:`blurvid.train.conf
 settings and ``train/*.yaml`` for the recipes.
 
 Data: ``data.source: synthetic`` renders every batch on the fly from ``data.images`` with
-:mod:`blurvid.data.synth`; a dataset folder (:mod:`blurvid.data.layouts`) is read into memory
+:mod:`blurvid.data.synth` (validation: ``data.val_images``, or else every 5th photo of
+``data.images`` is held out); a dataset folder (:mod:`blurvid.data.layouts`) is read into memory
 and random crops (with flips) are drawn from it, every 10th sample held out for validation.
 
 Checkpoints (``last.pt`` every validation, ``best.pt`` at the best validation PSNR) are written
@@ -77,10 +78,12 @@ def photo_paths(folder: str | None, option: str) -> list[Path]:
 class SyntheticBatches:
     """Batches rendered on the fly; the numpy generator is the data position."""
 
-    def __init__(self, cfg: TrainConfig, rng: np.random.Generator) -> None:
+    def __init__(self, cfg: TrainConfig, rng: np.random.Generator,
+                 photos: list[Path] | None = None) -> None:
         from blurvid.data.synth import load_object
 
-        self.photos = [load_photo(p) for p in photo_paths(cfg.data.images, "--images")]
+        paths = photos if photos is not None else photo_paths(cfg.data.images, "--images")
+        self.photos = [load_photo(p) for p in paths]
         if cfg.data.synth not in ("basic", "realistic"):
             raise InputError(f"data.synth must be basic or realistic, got {cfg.data.synth!r}")
         make = SynthConfig.realistic if cfg.data.synth == "realistic" else SynthConfig
@@ -133,9 +136,15 @@ def _centre_crop(sample, size: int):
 def make_data(cfg: TrainConfig, rng: np.random.Generator):
     """(batches, validation samples) for ``cfg.data``."""
     if cfg.data.source == "synthetic":
-        val = render_set(photo_paths(cfg.data.val_images, "--val-images"), cfg.data.val_samples,
-                         SynthConfig(size=cfg.data.val_crop), seed=VAL_SEED)
-        return SyntheticBatches(cfg, rng), val
+        train_photos = photo_paths(cfg.data.images, "--images")
+        if cfg.data.val_images is not None:
+            val_photos = photo_paths(cfg.data.val_images, "--val-images")
+        else:  # hold out every 5th photo (by photo, never by crop); one photo serves both
+            val_photos = train_photos[4::5] or train_photos[:1]
+            train_photos = [p for p in train_photos if p not in val_photos] or train_photos
+        val = render_set(val_photos, cfg.data.val_samples, SynthConfig(size=cfg.data.val_crop),
+                         seed=VAL_SEED)
+        return SyntheticBatches(cfg, rng, train_photos), val
     from blurvid.data.layouts import read_dataset
 
     samples = [(s.blur, s.frames) for s in read_dataset(cfg.data.source)]

@@ -189,3 +189,17 @@ def test_load_object(tmp_path):
     cv2.imwrite(str(tmp_path / "rgb.png"), rgba[..., :3])
     with pytest.raises(ValueError, match="alpha"):
         load_object(tmp_path / "rgb.png")
+
+
+def test_synth_blur_lengths_span_the_range(tmp_path):
+    from blurvid.data.synth import synthesise_dataset
+
+    photo = tmp_path / "p.png"
+    y, x = np.mgrid[:150, :200]
+    cv2.imwrite(str(photo), np.stack([x % 256, y % 256, (x * y) % 256], -1).astype(np.uint8))
+    record = synthesise_dataset([photo], 16, tmp_path / "out", SynthConfig(size=32), seed=1)
+    lengths = [m["blur_px"] for m in record["per_sample"]]
+    assert len(lengths) == 16 and min(lengths) < 12 and max(lengths) > 30  # 2-40 px drawn
+    assert record["blur_px"]["max"] <= 40.5
+    saved = __import__("json").loads((tmp_path / "out" / "synth.json").read_text())
+    assert saved["per_sample"] == record["per_sample"]

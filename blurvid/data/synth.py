@@ -317,10 +317,14 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
                        + [out / "preview.png", out / "synth.json"], force)
     photos = [load_photo(p) for p in paths]
     rng = np.random.default_rng(seed)
-    rows = []
+    rows, motions = [], []
     for i, name in enumerate(names):
-        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects)
+        info: dict = {}
+        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects, info=info)
         write_sample(out, name, blur, frames, force=force)
+        motions.append({"name": name, "photo": Path(paths[i % len(paths)]).name,
+                        "blur_px": round(info["length"], 2), "parallax": info["parallax"],
+                        "moving_objects": len(info["objects"])})
         if len(rows) < 8:
             rows.append(contact_sheet([blur, frames[0], frames[3], frames[6]]))
         if progress is not None:
@@ -328,7 +332,11 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     gap = np.ones((4, rows[0].shape[1], 3), np.float32)
     preview = np.concatenate([x for r in rows for x in (r, gap)][:-1])
     write_image(out / "preview.png", preview)
+    lengths = [m["blur_px"] for m in motions]
     record = {"samples": count, "seed": seed, "config": asdict(cfg),
-              "photos": [Path(p).name for p in paths], "names": names}
+              "photos": [Path(p).name for p in paths],
+              "blur_px": {"min": min(lengths), "median": float(np.median(lengths)),
+                          "max": max(lengths)},
+              "per_sample": motions}
     (out / "synth.json").write_text(json.dumps(record, indent=2, default=list) + "\n")
     return record

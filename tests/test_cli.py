@@ -243,6 +243,26 @@ def test_full_disk_midway_leaves_no_partial_photo(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in _frames(out, "a"))
 
 
+def test_unwritable_output_folder(tmp_path, monkeypatch):
+    import blurvid.io as bio
+
+    src = _photo(tmp_path / "a.png")
+    out = tmp_path / "locked"
+    out.mkdir()
+    real_open = bio.os.open
+
+    def refuse(path, *args, **kwargs):  # what a read-only folder does (root ignores chmod)
+        if str(path).startswith(str(out)):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(bio.os, "open", refuse)
+    result = extract(src, "-o", out)
+    assert result.exit_code == 1
+    _one_error_line(result, str(out), "Permission denied")
+    assert list(out.iterdir()) == []
+
+
 def test_folder_without_images(tmp_path):
     folder = tmp_path / "docs"
     folder.mkdir()

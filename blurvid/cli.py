@@ -226,8 +226,9 @@ def interpolate(
                                 help="clip.mp4, clip.gif, or a folder for numbered PNG frames."),
     levels: int = typer.Option(2, "--levels", min=1, max=4,
                                help="1: the 7 frames; 2: 42 frames; L: 7 * 6^(L-1)."),
-    method: Method = typer.Option(Method.recursive, "--method",
-                                  help="recursive (the paper's), flow (optical flow) or blend."),
+    method: Method = typer.Option(Method.flow, "--method",
+                                  help="flow (optical flow; measures best), recursive (the "
+                                       "paper's) or blend."),
     fps: Optional[float] = typer.Option(None, "--fps", min=0.1,
                                         help="Frame rate (default: the clip lasts ~2 s)."),
     boomerang: bool = typer.Option(False, "--boomerang", help="Play forward, then back."),

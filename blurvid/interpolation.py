@@ -39,6 +39,7 @@ from blurvid.errors import InputError
 from blurvid.pipeline import NUM_FRAMES, reblur
 
 METHODS = ("recursive", "flow", "blend")
+DEFAULT_METHOD = "flow"  # measures best against ground truth: docs/interpolation.md
 MAX_LEVELS = 4
 
 
@@ -188,7 +189,7 @@ def flow(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 def interpolate_frames(extract: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
-                       levels: int = 2, method: str = "recursive",
+                       levels: int = 2, method: str = DEFAULT_METHOD,
                        progress: Callable[[], None] | None = None) -> Clip:
     """Frames of ``levels`` from one RGB ``image`` (H, W, 3) float in [0, 1] with ``method``.
 

@@ -108,7 +108,7 @@ class Extractor:
         """One image (path or array) -> ``(7, H, W, 3)`` float32 RGB frames in [0, 1]."""
         return self._extract_rgb(_load_rgb(image))
 
-    def interpolate(self, image, levels: int = 2, method: str = "recursive", progress=None):
+    def interpolate(self, image, levels: int = 2, method: str = "flow", progress=None):
         """One image (path or array) -> a :class:`blurvid.interpolation.Clip` of
         ``7 * 6^(levels - 1)`` frames with their timestamps (see :mod:`blurvid.interpolation`).
         ``progress``: called after each model run."""
@@ -234,10 +234,11 @@ def extract(image, *, model=None, device: str = "auto", threads: int | None = No
     return get_extractor(model, device, threads).extract(image)
 
 
-def interpolate(image, levels: int = 2, *, method: str = "recursive", model=None,
+def interpolate(image, levels: int = 2, *, method: str = "flow", model=None,
                 device: str = "auto", threads: int | None = None):
     """More frames than 7: a :class:`blurvid.interpolation.Clip` (``frames`` float32
     ``(N, H, W, 3)``, ``times`` within the exposure [0, 1]) for ``levels`` (1: the 7 frames,
-    2: 42 frames, L: 7 * 6^(L-1)); ``method``: ``recursive`` (the paper's), ``flow`` or
-    ``blend``. See :mod:`blurvid.interpolation` for the exact timeline."""
+    2: 42 frames, L: 7 * 6^(L-1)); ``method``: ``flow`` (the default: it measures best),
+    ``recursive`` (the paper's) or ``blend``. See :mod:`blurvid.interpolation` for the exact
+    timeline and docs/interpolation.md for the measurements."""
     return get_extractor(model, device, threads).interpolate(image, levels, method)

@@ -395,7 +395,7 @@ def test_interpolate_mp4_level_2(tmp_path):
 
     src = _photo(tmp_path / "shot.png", h=33, w=45)
     clip = tmp_path / "clip.mp4"
-    result = interpolate(src, "--levels", 2, "-o", clip, "--json")
+    result = interpolate(src, "--levels", 2, "-o", clip, "--json", "--method", "recursive")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["frames"] == 42 and summary["model_runs"] == 7 and summary["fps"] == 21
@@ -406,7 +406,9 @@ def test_interpolate_mp4_level_2(tmp_path):
     again = interpolate(src, "-o", clip)
     assert again.exit_code == 1
     _one_error_line(again, str(clip), "--force")
-    assert interpolate(src, "-o", clip, "--force", "--boomerang", "--fps", 10).exit_code == 0
+    again = interpolate(src, "-o", clip, "--force", "--boomerang", "--fps", 10, "--json")
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["method"] == "flow"  # the default: it measures best
     assert imageio_ffmpeg.count_frames_and_secs(str(clip))[0] == 82
 
 

@@ -124,3 +124,15 @@ def test_bad_input(func):
         func(np.zeros((4, 4)))
     with pytest.raises(ValueError):
         func(np.zeros(()))
+
+
+@pytest.mark.parametrize("shape", [(7, 13, 17), (9, 4), (1, 1, 1)])
+def test_merge_y_float32_fast_path_matches_float64(shape):
+    rng = np.random.default_rng(3)
+    y = rng.uniform(-0.2, 1.2, shape)  # out of range too: the result is clipped
+    ycc = rng.uniform(0, 1, shape[-2:] + (3,))
+    reference = merge_y(y, ycc)  # float64: the numpy path
+    fast = merge_y(y.astype(np.float32), ycc.astype(np.float32))
+    assert fast.dtype == np.float32 and fast.shape == reference.shape
+    np.testing.assert_allclose(fast, reference, atol=2e-6)
+    assert fast.min() >= 0 and fast.max() <= 1

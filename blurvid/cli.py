@@ -11,7 +11,6 @@ import functools
 import json
 import os
 import platform
-import sys
 import time
 from enum import Enum
 from pathlib import Path

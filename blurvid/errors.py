@@ -8,6 +8,14 @@ names the offending file or option, so it can be shown to a user as is.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first line of an exception's message (or its type), at most ``limit`` characters:
+    foreign errors (ONNX Runtime, PyTorch) become part of one-line blurvid messages."""
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 class BlurvidError(Exception):
     """Base class of every error blurvid reports to a user."""
 

@@ -452,6 +452,31 @@ def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95) -> N
         _fsync_dir(parent)
 
 
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a hidden temporary file beside it (fsynced,
+    permissions from the umask), then a rename. :class:`OutputError` on failure, and nothing
+    left behind."""
+    path = Path(path)
+    tmp = _write_temp(path, data)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files (by suffix, :data:`IMAGE_SUFFIXES`) directly in ``folder``, hidden files
+    skipped, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                  and p.is_file())
+
+
 def _write_temp(path: Path, data: bytes) -> Path:
     """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced)."""
     parent = path.parent

@@ -194,7 +194,7 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
 
     targets = [*frame_paths, *([sheet_path] if sheet_path is not None else [])]
     write_images(targets, frames(), bit_depth=bit_depth)
-    del luma
+    luma = None  # the frames are written: free them before the reblur check
     squared = 0.0
     for rows in _strips(h):  # reblur PSNR against the input (rebuilt from its YCbCr)
         reblurred = from_linear(linear_sum[rows] / NUM_FRAMES)

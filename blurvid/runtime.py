@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from blurvid.errors import DependencyError, InputError, ModelError, RuntimeUnavailableError
+from blurvid.errors import (DependencyError, InputError, ModelError, RuntimeUnavailableError,
+                            first_line)
 
 BUNDLED_MODEL = "blurvid-fast.onnx"
 DEVICES = ("auto", "cpu", "cuda")
@@ -34,7 +35,7 @@ def import_onnxruntime():
         if isinstance(exc, ModuleNotFoundError) and exc.name == "onnxruntime":
             raise DependencyError("ONNX Runtime is not installed: run pip install 'blurvid[cpu]' "
                                   "(or 'blurvid[gpu]' for CUDA)") from None
-        raise DependencyError(f"ONNX Runtime could not be imported ({_first_line(exc)}): "
+        raise DependencyError(f"ONNX Runtime could not be imported ({first_line(exc)}): "
                               "reinstall it with pip install --force-reinstall 'blurvid[cpu]' "
                               "(or 'blurvid[gpu]' for CUDA)") from None
     return onnxruntime
@@ -125,10 +126,10 @@ class GeneratorSession:
         cuda_failure = ""
         if isinstance(session, Exception) and CUDA in requested:
             # Tell a CUDA provider that fails to start apart from a bad model file.
-            cuda_failure = f": {_first_line(session)}"
+            cuda_failure = f": {first_line(session)}"
             session = create([CPU])
         if isinstance(session, Exception):
-            raise ModelError(f"{path} is not a valid ONNX model: {_first_line(session)}")
+            raise ModelError(f"{path} is not a valid ONNX model: {first_line(session)}")
         active = list(session.get_providers())
         if device == "cuda" and CUDA not in active:
             raise RuntimeUnavailableError(
@@ -179,7 +180,7 @@ class GeneratorSession:
         except Exception as exc:  # out of memory, provider failure, ...
             raise RuntimeUnavailableError(
                 f"ONNX Runtime failed to run {self.model_path.name} on a {x.shape[2]}x"
-                f"{x.shape[3]} image ({self.device}): {_first_line(exc)}") from None
+                f"{x.shape[3]} image ({self.device}): {first_line(exc)}") from None
         expected = (x.shape[0], self.num_frames, x.shape[2], x.shape[3])
         if out.shape != expected:
             raise ModelError(f"{self.model_path} returned shape {out.shape} for input {x.shape}; "
@@ -239,12 +240,6 @@ def _check_model_file(path: Path) -> None:
                          f"'blurvid export {path} -o model.onnx'")
     if suffix != ".onnx":
         raise ModelError(f"{path} is not an ONNX model (expected a .onnx file)")
-
-
-def _first_line(exc: BaseException, limit: int = 240) -> str:
-    lines = str(exc).strip().splitlines()
-    line = lines[0] if lines else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _sha256(path: Path) -> str:

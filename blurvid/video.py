@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from blurvid.errors import DependencyError, InputError, OutputError
-from blurvid.io import check_outputs_free, frame_paths, named_output, to_uint, write_images
+from blurvid.io import (check_outputs_free, frame_paths, named_output, to_uint,
+                        write_bytes_atomic, write_images)
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
@@ -116,20 +117,6 @@ def write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = _temp_beside(path)
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        _commit(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def frames_outputs(folder: Path, stem: str, count: int) -> tuple[list[Path], Path]:
     """The PNG paths and the timeline JSON path for ``count`` frames in ``folder``."""
     return frame_paths(folder, stem, "png", count), named_output(folder, stem, "timeline.json")
@@ -166,7 +153,7 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, fps: float, times=No
             {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
             for p, t in zip(pngs, times if times is not None else [None] * len(pngs))]}
         try:
-            _write_text_atomic(timeline, json.dumps(record, indent=2) + "\n")
+            write_bytes_atomic(timeline, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
         except BaseException:
             for p in pngs:
                 p.unlink(missing_ok=True)

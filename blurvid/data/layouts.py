@@ -39,7 +39,7 @@ import numpy as np
 
 from blurvid.color import from_linear, to_linear
 from blurvid.errors import InputError
-from blurvid.io import IMAGE_SUFFIXES, check_outputs_free, read_image, write_images
+from blurvid.io import check_outputs_free, list_images, read_image, write_images
 
 NUM_FRAMES = 7
 LAYOUTS = ("blurvid", "gopro-pairs", "gopro", "dvd", "frames")
@@ -53,12 +53,6 @@ class Sample:
     name: str
     blur: np.ndarray
     frames: np.ndarray
-
-
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                  and not p.name.startswith("."))
 
 
 def _videos_in(folder: Path) -> list[Path]:
@@ -93,11 +87,11 @@ def detect_layout(root: str | Path) -> str:
             if (seq / "sharp").is_dir() and ((seq / "blur").is_dir()
                                              or (seq / "blur_gamma").is_dir()):
                 return "gopro-pairs"
-            if _images_in(seq):
+            if list_images(seq):
                 return "gopro"
     if (root / "quantitative_datasets").is_dir() or _videos_in(root):
         return "dvd"
-    if len(_images_in(root)) >= NUM_FRAMES:
+    if len(list_images(root)) >= NUM_FRAMES:
         return "frames"
     raise InputError(
         f"{root} matches no known dataset layout: blurvid (blur/ + gt/), gopro-pairs "
@@ -114,10 +108,10 @@ def blurvid_names(root: str | Path) -> list[tuple[str, Path, list[Path]]]:
     root = Path(root)
     if not is_blurvid_layout(root):
         raise InputError(f"{root} is not in the blurvid layout (blur/ and gt/)")
-    blurs = _images_in(root / "blur")
+    blurs = list_images(root / "blur")
     if not blurs:
         raise InputError(f"{root / 'blur'} holds no images")
-    gt = {p.stem: p for p in _images_in(root / "gt")}
+    gt = {p.stem: p for p in list_images(root / "gt")}
     out = []
     for blur in blurs:
         frames = [gt.get(f"{blur.stem}_{i:02d}") for i in range(1, NUM_FRAMES + 1)]
@@ -166,8 +160,8 @@ def _gopro_pairs(root: Path, gamma: bool) -> list[tuple[str, Path, Path]]:
             blur_dir = seq / ("blur_gamma" if gamma else "blur")
             if not blur_dir.is_dir() or not (seq / "sharp").is_dir():
                 continue
-            sharp = {p.stem: p for p in _images_in(seq / "sharp")}
-            for b in _images_in(blur_dir):
+            sharp = {p.stem: p for p in list_images(seq / "sharp")}
+            for b in list_images(blur_dir):
                 if b.stem in sharp:
                     pairs.append((f"{split.name}_{seq.name}_{b.stem}", b, sharp[b.stem]))
     return pairs
@@ -179,8 +173,8 @@ def _dvd_pairs(root: Path) -> list[tuple[str, Path, Path]]:
     for video in _subdirs(base) if base.is_dir() else []:
         if not (video / "input").is_dir() or not (video / "GT").is_dir():
             continue
-        gt = {p.stem: p for p in _images_in(video / "GT")}
-        for b in _images_in(video / "input"):
+        gt = {p.stem: p for p in list_images(video / "GT")}
+        for b in list_images(video / "input"):
             if b.stem in gt:
                 pairs.append((f"{video.name}_{b.stem}", b, gt[b.stem]))
     return pairs
@@ -260,7 +254,7 @@ def _frame_sources(root: Path, layout: str) -> list[tuple[str, object]]:
         return [(root.stem, root)]
     if layout == "gopro":
         return [(f"{split.name}_{seq.name}", seq) for split in _splits(root)
-                for seq in _subdirs(split) if _images_in(seq)]
+                for seq in _subdirs(split) if list_images(seq)]
     if layout == "dvd":
         return [(v.stem, v) for v in _videos_in(root)]
     return [(root.name, root)]
@@ -269,7 +263,7 @@ def _frame_sources(root: Path, layout: str) -> list[tuple[str, object]]:
 def _source_frames(source, on_skip):
     if Path(source).is_file():
         return _video_frames(Path(source), on_skip)
-    return _image_frames(sorted(_images_in(Path(source)), key=_natural_key), on_skip)
+    return _image_frames(sorted(list_images(Path(source)), key=_natural_key), on_skip)
 
 
 # ------------------------------------------------------------------------------ entry

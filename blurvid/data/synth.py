@@ -32,9 +32,9 @@ import cv2
 import numpy as np
 
 from blurvid.color import from_linear, to_linear
+from blurvid.io import IMAGE_SUFFIXES, list_images  # noqa: F401 (re-exported)
 
 NUM_FRAMES = 7
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,6 @@ def load_photo(path: str | Path, max_side: int = 1600) -> np.ndarray:
         bgr = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
     return to_linear(rgb)
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def output_size(cfg: SynthConfig) -> tuple[int, int]:
@@ -304,7 +299,7 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     from dataclasses import asdict
 
     from blurvid.data.layouts import sample_paths, write_sample
-    from blurvid.io import check_outputs_free, contact_sheet, write_image
+    from blurvid.io import check_outputs_free, contact_sheet, write_bytes_atomic, write_image
 
     out = Path(out)
     paths = list(photo_paths)
@@ -338,5 +333,6 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
               "blur_px": {"min": min(lengths), "median": float(np.median(lengths)),
                           "max": max(lengths)},
               "per_sample": motions}
-    (out / "synth.json").write_text(json.dumps(record, indent=2, default=list) + "\n")
+    write_bytes_atomic(out / "synth.json",
+                       (json.dumps(record, indent=2, default=list) + "\n").encode("utf-8"))
     return record

@@ -37,7 +37,8 @@ import torch
 
 from blurvid._version import __version__
 from blurvid.color import STANDARD
-from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError
+from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError, first_line
+from blurvid.io import write_bytes_atomic
 from blurvid.train.models import ARCHES, NUM_FRAMES, build_generator
 
 OPSET = 17
@@ -64,12 +65,6 @@ def _prop_value(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
-def _first_line(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
 def _load_error(exc: BaseException) -> str:
     """The informative line of a torch.load error (weights_only errors start with advice)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
@@ -77,30 +72,8 @@ def _load_error(exc: BaseException) -> str:
         rest = text.split("WeightsUnpickler error:", 1)[1].strip()
         line = rest.splitlines()[0].split(". Please use", 1)[0] if rest else ""
         return f"{type(exc).__name__}: {line.strip()[:200]}"
-    detail = _first_line(Exception(text)) if text.strip() else ""
+    detail = first_line(Exception(text)) if text.strip() else ""
     return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _atomic_write_bytes(data: bytes, path: Path) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename
-    (permissions follow the umask, like any new file)."""
-    from blurvid.io import _write_temp
-
-    tmp = _write_temp(path, data)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _to_onnx_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
@@ -172,10 +145,10 @@ def export_model(model: torch.nn.Module, path: str | Path, metadata: dict | None
         onnx.checker.check_model(proto, full_check=True)
     except Exception as exc:  # onnx raises ValidationError / InferenceError
         raise ModelError(f"the exported ONNX graph does not pass onnx.checker: "
-                         f"{_first_line(exc)}") from exc
+                         f"{first_line(exc)}") from exc
     data = proto.SerializeToString()
     try:
-        _atomic_write_bytes(data, path)
+        write_bytes_atomic(path, data)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return hashlib.sha256(data).hexdigest()
@@ -256,7 +229,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
         model.load_state_dict(state["model"])
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{path}: the weights do not fit a {arch!r} generator with "
-                         f"{arch_kwargs}: {_first_line(exc)}") from None
+                         f"{arch_kwargs}: {first_line(exc)}") from None
     return model.eval(), state
 
 
@@ -328,8 +301,8 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool =
                                      f"{parity:.2e} > 1e-3); {out_path} was not written")
         os.replace(staging, out_path)
         # The checksum travels with the model (sha256sum format); blurvid.runtime checks it.
-        _atomic_write_bytes(f"{digest}  {out_path.name}\n".encode("ascii"),
-                            out_path.with_name(out_path.name + ".sha256"))
+        write_bytes_atomic(out_path.with_name(out_path.name + ".sha256"),
+                           f"{digest}  {out_path.name}\n".encode("ascii"))
     except OSError as exc:
         raise OutputError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
     finally:

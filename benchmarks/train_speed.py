@@ -2,12 +2,17 @@
 """Training speed (iterations/s) of the recipes, stage 1 and stage 2, data included.
 
     python benchmarks/train_speed.py --images ~/.cache/blurvid/photos/train [--steps 20]
-        [--threads 2] [--device cpu]
+        [--threads 2] [--device cpu] [--objects DIR] [--pipeline]
 
 For train/fast.yaml and train/paper.yaml (batch and crop as in the recipes): builds the
 trainer, renders batches with the synthesiser, runs 2 warm-up steps, then times ``--steps``
 generator steps (with the discriminator step in stage 2) and, separately, the batch rendering.
 Prints a Markdown table.
+
+``--pipeline``: the fast recipe end to end (batches and steps together, as in training) for the
+basic and realistic synthesiser, with the batches rendered in the training process
+(``data.workers: 0``) or by one spawned worker, at 1 and ``--threads`` torch threads: which
+setting keeps the model busy on this machine.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import torch
 
 from blurvid.train.config import load_config
-from blurvid.train.trainer import SyntheticBatches, Trainer
+from blurvid.train.trainer import Trainer, make_data
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,12 +36,13 @@ def measure(recipe: str, stage: int, args) -> dict:
                       device=args.device, threads=args.threads, data__images=args.images)
     torch.set_num_threads(cfg.threads)
     trainer = Trainer(cfg)
-    batches = SyntheticBatches(cfg, np.random.default_rng(0))
-    data = [batches.next() for _ in range(args.steps + 2)]
+    batches, _ = make_data(cfg)
+    data = [tuple(map(torch.from_numpy, batches.next())) for _ in range(args.steps + 2)]
     start = time.perf_counter()
     for _ in range(args.steps):
         batches.next()
     data_s = (time.perf_counter() - start) / args.steps
+    batches.close()
     for batch in data[:2]:
         trainer.optimize_parameters(*batch)
     if trainer.device.type == "cuda":
@@ -51,13 +57,46 @@ def measure(recipe: str, stage: int, args) -> dict:
             "crop": cfg.data.crop, "step_s": step_s, "data_s": data_s}
 
 
+def pipeline(synth: str, workers: int, threads: int, args) -> dict:
+    cfg = load_config(ROOT / "train" / "fast.yaml", [f"data.synth={synth}"], device=args.device,
+                      threads=threads, data__images=args.images, data__val_samples=1,
+                      data__objects=args.objects if synth == "realistic" else None,
+                      data__workers=workers)
+    torch.set_num_threads(threads)
+    trainer = Trainer(cfg)
+    batches, _ = make_data(cfg)
+    try:
+        for _ in range(3):  # warm-up (and the workers' start)
+            trainer.optimize_parameters(*map(torch.from_numpy, batches.next()))
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            trainer.optimize_parameters(*map(torch.from_numpy, batches.next()))
+        seconds = time.perf_counter() - start
+    finally:
+        batches.close()
+    return {"synth": synth, "workers": workers, "threads": threads, "its": args.steps / seconds}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", required=True)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--objects", default=None, help="cut-outs for the realistic synthesiser")
+    p.add_argument("--pipeline", action="store_true", help="end-to-end it/s of the fast recipe")
     args = p.parse_args()
+    if args.pipeline:
+        rows = [pipeline(s, w, t, args) for s in ("basic", "realistic") for w in (0, 1)
+                for t in sorted({1, args.threads})]
+        print(f"`python benchmarks/train_speed.py --images ... --objects ... --pipeline --steps "
+              f"{args.steps} --threads {args.threads}` on {platform.machine()}, torch "
+              f"{torch.__version__}\n")
+        print("| synthesiser | data workers | torch threads | it/s (fast recipe, end to end) |")
+        print("|---|---:|---:|---:|")
+        for r in rows:
+            print(f"| {r['synth']} | {r['workers']} | {r['threads']} | {r['its']:.2f} |")
+        return
     rows = [measure("fast.yaml", 1, args), measure("paper.yaml", 1, args),
             measure("paper.yaml", 2, args)]
     print(f"`python benchmarks/train_speed.py --images ... --steps {args.steps} --threads "

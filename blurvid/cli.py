@@ -23,6 +23,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from blurvid import __version__
 from blurvid.errors import BlurvidError, DependencyError, InputError
+from blurvid.pipeline import DEFAULT_PROJECTION
 
 app = typer.Typer(
     add_completion=False,
@@ -37,6 +38,16 @@ class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
     cuda = "cuda"
+
+
+class Projection(str, Enum):
+    none = "none"
+    lowpass = "lowpass"
+    exact = "exact"
+
+
+PROJECTION_HELP = ("Make the frames average back to the photo: none, lowpass (brightness "
+                   "drifts only) or exact (also noise; the reblur check then passes exactly).")
 
 
 class ImageFormat(str, Enum):
@@ -138,6 +149,7 @@ def extract(
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
     tile: Optional[int] = typer.Option(None, "--tile", min=0,
                                        help="Tiled inference window in px (0: off; default: "
                                             "tiles of 1024 above 4 megapixels)."),
@@ -167,7 +179,8 @@ def extract(
         check_outputs_free(targets, force)
         plans.append((path, frames, targets[-1] if sheet else None))
 
-    extractor = Extractor(model, device=device.value, threads=threads, tile=tile)
+    extractor = Extractor(model, device=device.value, threads=threads, tile=tile,
+                          projection=projection.value)
     if device is Device.auto:
         say(f"blurvid: note: --device auto: running on {extractor.session.device} "
             f"({', '.join(extractor.session.providers)})")
@@ -238,6 +251,7 @@ def interpolate(
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -264,7 +278,8 @@ def interpolate(
     plays = count * loop if not boomerang else (2 * count - 2) * loop
     # Refuse to clobber before any work (the model runs can take a while).
     check_outputs_free(planned_outputs(output, image_path.stem, plays), force)
-    extractor = Extractor(model, device=device.value, threads=threads)
+    extractor = Extractor(model, device=device.value, threads=threads,
+                          projection=projection.value)
     runs = model_runs(levels, method.value)
     start = time.perf_counter()
     progress = progress_bar(show=runs > 1)
@@ -340,6 +355,7 @@ def bench(
     model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> None:
     """Quality against ground truth (--data DIR) or speed and memory (--speed)."""
@@ -386,7 +402,8 @@ def bench(
 
     total = count_samples(data, layout.value)
     total = min(total, max_samples) if max_samples and total is not None else total
-    extractor = Extractor(model, device=device.value, threads=threads)
+    extractor = Extractor(model, device=device.value, threads=threads,
+                          projection=projection.value)
     skipped: list[str] = []
 
     def skip(message: str) -> None:
@@ -520,6 +537,8 @@ def train(
     images: Optional[Path] = typer.Option(None, "--images", help="Training photos (synthetic)."),
     val_images: Optional[Path] = typer.Option(None, "--val-images",
                                               help="Held-out photos for validation (synthetic)."),
+    objects: Optional[Path] = typer.Option(None, "--objects",
+                                           help="Cut-outs with alpha (realistic synthesiser)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (logs, checkpoints)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", "--steps", min=1,
                                             help="Total generator steps."),
@@ -539,7 +558,8 @@ def train(
     cfg = load_config(config, overrides, out=str(out) if out else None, steps=max_steps,
                       device=device, threads=threads, max_minutes=max_minutes,
                       data__source=data, data__images=str(images) if images else None,
-                      data__val_images=str(val_images) if val_images else None)
+                      data__val_images=str(val_images) if val_images else None,
+                      data__objects=str(objects) if objects else None)
     if cfg.data.source == "synthetic" and cfg.data.val_images is None:
         say("blurvid: note: no --val-images: every 5th photo of --images is held out for "
             "validation")

@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from blurvid.color import from_linear, rgb_to_ycbcr, to_linear, merge_y
+from blurvid.consistency import PROJECTIONS, project
 from blurvid.errors import InputError
 from blurvid.metrics import psnr
+
+DEFAULT_PROJECTION = "none"  # Extractor.projection unless told (see docs/model-card.md)
 
 NUM_FRAMES = 7
 
@@ -71,12 +74,15 @@ class Extractor:
     ``auto``, ``cpu`` or ``cuda``; ``threads``: ONNX Runtime intra-op threads (None: default);
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels), 0 = never, N = always tiles of N px (N >= 64).
+    ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
+    ``none``, ``lowpass`` or ``exact``.
     """
 
     model: str | Path | None = None
     device: str = "auto"
     threads: int | None = None
     tile: int | None = None
+    projection: str = DEFAULT_PROJECTION
     session: object = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +91,9 @@ class Extractor:
         if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int)
                                       or (self.tile != 0 and self.tile < 64)):
             raise InputError(f"tile must be 0 (off) or a whole number >= 64, got {self.tile!r}")
+        if self.projection not in PROJECTIONS:
+            raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got "
+                             f"{self.projection!r}")
         self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
@@ -102,7 +111,24 @@ class Extractor:
                              progress=progress)
         else:
             luma = self.session.run(y)
-        return np.clip(luma, 0.0, 1.0, out=luma)
+        np.clip(luma, 0.0, 1.0, out=luma)
+        if self.projection != "none":
+            self._project_in_strips(luma, y)
+        return luma
+
+    def _project_in_strips(self, luma: np.ndarray, y: np.ndarray, margin: int = 16) -> None:
+        """:func:`blurvid.consistency.project` in place, a strip of rows at a time (bounded
+        temporary memory); each strip sees ``margin`` rows of unprojected context."""
+        h = luma.shape[1]
+        above = None  # the unprojected rows just above the current strip
+        for rows in _strips(h):
+            top, bottom = max(0, rows.start - margin), min(h, rows.stop + margin)
+            block = luma[:, top:bottom].copy()
+            if above is not None:
+                block[:, : rows.start - top] = above
+            above = luma[:, max(rows.start, rows.stop - margin): rows.stop].copy()
+            done = project(block, y[top:bottom], self.projection)
+            luma[:, rows] = done[:, rows.start - top: min(h, rows.stop) - top]
 
     def extract(self, image) -> np.ndarray:
         """One image (path or array) -> ``(7, H, W, 3)`` float32 RGB frames in [0, 1]."""
@@ -118,7 +144,7 @@ class Extractor:
 
     def _extract_rgb(self, rgb: np.ndarray) -> np.ndarray:
         ycbcr = rgb_to_ycbcr(rgb)
-        return merge_y(self.luma_frames(ycbcr), ycbcr).astype(np.float32)
+        return merge_y(self.luma_frames(ycbcr), ycbcr).astype(np.float32, copy=False)
 
 
 SHEET_MAX_HEIGHT = 1080  # contact sheets of larger photos are scaled down to this height
@@ -217,28 +243,34 @@ def _load_rgb(image) -> np.ndarray:
 _default: dict[tuple, Extractor] = {}
 
 
-def get_extractor(model=None, device: str = "auto", threads: int | None = None) -> Extractor:
-    """A cached :class:`Extractor` per (model, device, threads): the session is built once."""
-    key = (str(model) if model is not None else None, device, threads)
+def get_extractor(model=None, device: str = "auto", threads: int | None = None,
+                  projection: str = DEFAULT_PROJECTION) -> Extractor:
+    """A cached :class:`Extractor` per (model, device, threads, projection): the session is
+    built once."""
+    key = (str(model) if model is not None else None, device, threads, projection)
     if key not in _default:
-        _default[key] = Extractor(model, device=device, threads=threads)
+        _default[key] = Extractor(model, device=device, threads=threads, projection=projection)
     return _default[key]
 
 
-def extract(image, *, model=None, device: str = "auto", threads: int | None = None) -> np.ndarray:
+def extract(image, *, model=None, device: str = "auto", threads: int | None = None,
+            projection: str = DEFAULT_PROJECTION) -> np.ndarray:
     """Turn one blurry photo into its 7 sharp frames.
 
     ``image``: a file path or an array ``(H, W[, 3|4])`` (uint8, uint16 or float in [0, 1]).
-    Returns float32 ``(7, H, W, 3)`` RGB frames in [0, 1], in temporal order.
+    Returns float32 ``(7, H, W, 3)`` RGB frames in [0, 1], in temporal order. ``projection``:
+    ``none``, ``lowpass`` or ``exact`` (the frames then average back to the photo exactly; see
+    :mod:`blurvid.consistency`).
     """
-    return get_extractor(model, device, threads).extract(image)
+    return get_extractor(model, device, threads, projection).extract(image)
 
 
 def interpolate(image, levels: int = 2, *, method: str = "flow", model=None,
-                device: str = "auto", threads: int | None = None):
+                device: str = "auto", threads: int | None = None,
+                projection: str = DEFAULT_PROJECTION):
     """More frames than 7: a :class:`blurvid.interpolation.Clip` (``frames`` float32
     ``(N, H, W, 3)``, ``times`` within the exposure [0, 1]) for ``levels`` (1: the 7 frames,
     2: 42 frames, L: 7 * 6^(L-1)); ``method``: ``flow`` (the default: it measures best),
     ``recursive`` (the paper's) or ``blend``. See :mod:`blurvid.interpolation` for the exact
     timeline and docs/interpolation.md for the measurements."""
-    return get_extractor(model, device, threads).interpolate(image, levels, method)
+    return get_extractor(model, device, threads, projection).interpolate(image, levels, method)

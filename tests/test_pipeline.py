@@ -112,3 +112,27 @@ def test_extract_to_files_matches_extract_and_reblur(extractor, tmp_path):
     for path, frame in zip(paths, frames):
         assert np.abs(read_image(path).rgb - frame).max() <= 0.5 / 65535 + 1e-6
     assert read_image(tmp_path / "x_sheet.png").rgb.shape == (37, 8 * 29 + 7 * 4, 3)
+
+
+@pytest.mark.parametrize("mode", ["lowpass", "exact"])
+def test_projection_in_strips_equals_one_pass(mode):
+    from blurvid.consistency import project
+
+    image = cv2.GaussianBlur(RNG.random((600, 40, 3), dtype=np.float32), (0, 0), 2)
+    plain = Extractor(TINY, device="cpu", threads=1)
+    projected = Extractor(TINY, device="cpu", threads=1, projection=mode)
+    y = rgb_to_ycbcr(image)[..., 0]
+    expected = project(plain.luma_frames(rgb_to_ycbcr(image)), y, mode)
+    got = projected.luma_frames(rgb_to_ycbcr(image))  # 600 rows: three strips
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_exact_projection_passes_the_reblur_check(extractor):
+    image = cv2.GaussianBlur(RNG.random((40, 56, 3), dtype=np.float32), (0, 0), 1.5)
+    exact = Extractor(TINY, device="cpu", threads=1, projection="exact").extract(image)
+    assert reblur_psnr(exact, image) > reblur_psnr(extractor.extract(image), image) + 10
+    assert reblur_psnr(exact, image) > 45
+    api = blurvid.extract(image, model=TINY, device="cpu", projection="exact")
+    np.testing.assert_array_equal(api, exact)
+    with pytest.raises(InputError, match="projection must be one of"):
+        Extractor(TINY, device="cpu", projection="sharpen")

@@ -78,6 +78,38 @@ def test_resume_continues_exactly(tiny_cfg, tmp_path):
         assert torch.allclose(a, b, atol=1e-6), name  # same data stream, same weights
 
 
+def test_worker_processes_train_the_same_weights(tiny_cfg, tmp_path):
+    inline = Trainer(tiny_cfg("a", steps=4))
+    inline.run()
+    pooled = Trainer(tiny_cfg("b", steps=4, **{"data.workers": 2}))
+    pooled.run(stop_at=2)
+    resumed = Trainer(tiny_cfg("b", steps=4, **{"data.workers": 2}))
+    resumed.run(resume=True)  # workers restart at the saved data position
+    assert load_checkpoint(tmp_path / "b" / "last.pt")[1]["data_position"] == [4]
+    for (name, a), b in zip(inline.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_init_from_checkpoint_and_training_only_synth_overrides(tiny_cfg, tmp_path):
+    first = Trainer(tiny_cfg("a", steps=2))
+    first.run()
+    cfg = tiny_cfg("b", steps=2, **{"model.init": str(tmp_path / "a" / "last.pt"),
+                                    "data.synth_overrides": "{p_sharp: 0.5}"})
+    tuned = Trainer(cfg)
+    assert tuned.step == 0  # a fine-tune starts its own schedule
+    for a, b in zip(first.net.state_dict().values(), tuned.net.state_dict().values()):
+        assert torch.equal(a, b)
+    from blurvid.train.trainer import synth_configs
+
+    train_synth, val_synth = synth_configs(cfg)
+    assert train_synth.p_sharp == 0.5 and val_synth.p_sharp == 0.05
+    with pytest.raises(InputError, match="unknown key.*p_sharpp"):
+        synth_configs(tiny_cfg("c", **{"data.synth_overrides": "{p_sharpp: 0.5}"}))
+    with pytest.raises(InputError, match="model.init.*generator"):
+        Trainer(tiny_cfg("d", **{"model.init": str(tmp_path / "a" / "last.pt"),
+                                 "model.kwargs": "{width: 8, blocks: [1, 1, 1]}"}))
+
+
 def test_recipes_load_and_validate(tmp_path):
     fast = load_config(ROOT / "train" / "fast.yaml")
     paper = load_config(ROOT / "train" / "paper.yaml")

@@ -277,15 +277,17 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     return blur.astype(np.float32), frames.astype(np.float32)
 
 
-def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234):
+def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234,
+               objects: list[np.ndarray] | None = None):
     """A fixed list of ``count`` samples (a validation set): photo ``i % len(photo_paths)``
-    for sample ``i``, one generator seeded with ``seed``, so the same call gives the same set."""
+    for sample ``i``, one generator seeded with ``seed``, so the same call gives the same set
+    (the same samples as ``synthesise_dataset`` with that seed)."""
     paths = list(photo_paths)
     if not paths:
         raise ValueError("render_set needs at least one photo")
     photos = [load_photo(p) for p in paths]
     rng = np.random.default_rng(seed)
-    return [render(photos[i % len(photos)], rng, cfg) for i in range(count)]
+    return [render(photos[i % len(photos)], rng, cfg, objects=objects) for i in range(count)]
 
 
 def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthConfig(),

@@ -29,12 +29,17 @@ class DataConfig:
     synth: str = "basic"  # "basic" (camera motion) or "realistic" (+ perspective, parallax
     # layers, moving objects, JPEG: blurvid.data.synth.SynthConfig.realistic)
     objects: str | None = None  # folder of cut-outs with alpha (realistic synth's objects)
+    synth_overrides: dict = field(default_factory=dict)  # SynthConfig fields for training only
+    # (e.g. {p_sharp: 0.2}); the validation set keeps the mode's documented settings
+    workers: int = 0  # spawned processes rendering synthetic batches (0: in the training process)
 
 
 @dataclass
 class ModelConfig:
     arch: str = "fast"
     kwargs: dict = field(default_factory=dict)
+    init: str | None = None  # start from this checkpoint's generator weights (a fine-tune;
+    # the optimiser, schedule and step start fresh)
 
 
 @dataclass

@@ -22,6 +22,7 @@ states (the synthetic data stream continues exactly where it was) and the config
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import os
@@ -32,10 +33,10 @@ import numpy as np
 import torch
 
 from blurvid.color import rgb_to_y
-from blurvid.data.synth import (IMAGE_SUFFIXES, SynthConfig, list_images, load_photo, render,
-                                render_set)
+from blurvid.data.synth import IMAGE_SUFFIXES, SynthConfig, list_images, load_object, render_set
 from blurvid.errors import InputError
 from blurvid.metrics import score_samples
+from blurvid.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
 from blurvid.train.config import TrainConfig, to_dict
 from blurvid.train.export import read_checkpoint
 from blurvid.train.models import build_generator
@@ -57,16 +58,15 @@ def atomic_torch_save(obj, path: Path) -> None:
 
 def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
     """[(blur HxWx3, frames 7xHxWx3)] -> (N x 1 x H x W, N x 7 x H x W) luma tensors."""
-    blur = np.stack([rgb_to_y(b) for b, _ in samples])[:, None]
-    frames = np.stack([rgb_to_y(f) for _, f in samples])
-    return torch.from_numpy(blur.astype(np.float32)), torch.from_numpy(frames.astype(np.float32))
+    blur, frames = to_luma_arrays(samples)
+    return torch.from_numpy(blur), torch.from_numpy(frames)
 
 
 def photo_paths(folder: str | None, option: str) -> list[Path]:
     """The photos in ``folder``, or an InputError naming the option when there are none."""
     if folder is None:
         raise InputError(f"{option} is required for synthetic data")
-    path = Path(folder)
+    path = Path(folder).expanduser()
     if not path.is_dir():
         raise InputError(f"{option} {folder}: not a folder")
     photos = list_images(path)
@@ -75,54 +75,34 @@ def photo_paths(folder: str | None, option: str) -> list[Path]:
     return photos
 
 
-class SyntheticBatches:
-    """Batches rendered on the fly; the numpy generator is the data position."""
-
-    def __init__(self, cfg: TrainConfig, rng: np.random.Generator,
-                 photos: list[Path] | None = None) -> None:
-        from blurvid.data.synth import load_object
-
-        paths = photos if photos is not None else photo_paths(cfg.data.images, "--images")
-        self.photos = [load_photo(p) for p in paths]
-        if cfg.data.synth not in ("basic", "realistic"):
-            raise InputError(f"data.synth must be basic or realistic, got {cfg.data.synth!r}")
-        make = SynthConfig.realistic if cfg.data.synth == "realistic" else SynthConfig
-        self.synth = make(size=cfg.data.crop, blur_range=tuple(cfg.data.blur_range))
-        self.objects = []
-        if cfg.data.objects:
-            folder = Path(cfg.data.objects)
-            if not folder.is_dir():
-                raise InputError(f"data.objects {folder}: not a folder")
-            self.objects = [load_object(p) for p in list_images(folder)]
-        self.batch = cfg.data.batch
-        self.rng = rng
-
-    def next(self):
-        return to_luma_batch([render(self.photos[self.rng.integers(len(self.photos))], self.rng,
-                                     self.synth, objects=self.objects)
-                              for _ in range(self.batch)])
+def synth_configs(cfg: TrainConfig) -> tuple[SynthConfig, SynthConfig]:
+    """(training, validation) synthesiser settings: ``data.synth`` picks the engine's mode
+    (basic or realistic); ``data.synth_overrides`` change the training settings only, so the
+    validation set always has the mode's documented settings."""
+    if cfg.data.synth not in ("basic", "realistic"):
+        raise InputError(f"data.synth must be basic or realistic, got {cfg.data.synth!r}")
+    make = SynthConfig.realistic if cfg.data.synth == "realistic" else SynthConfig
+    known = {f.name for f in dataclasses.fields(SynthConfig)} - {"size", "blur_range"}
+    unknown = sorted(set(cfg.data.synth_overrides) - known)
+    if unknown:
+        raise InputError(f"data.synth_overrides: unknown key(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sorted(known))}")
+    overrides = {k: tuple(v) if isinstance(v, list) else v
+                 for k, v in cfg.data.synth_overrides.items()}
+    try:
+        train = make(size=cfg.data.crop, blur_range=tuple(cfg.data.blur_range), **overrides)
+    except TypeError as exc:
+        raise InputError(f"data.synth_overrides: {exc}") from None
+    return train, make(size=cfg.data.val_crop)
 
 
-class DatasetBatches:
-    """Random crops (and flips) of samples read from a dataset folder."""
-
-    def __init__(self, samples, cfg: TrainConfig, rng: np.random.Generator) -> None:
-        self.samples, self.crop, self.batch, self.rng = samples, cfg.data.crop, cfg.data.batch, rng
-
-    def next(self):
-        picked = []
-        for _ in range(self.batch):
-            blur, frames = self.samples[self.rng.integers(len(self.samples))]
-            h, w = blur.shape[:2]
-            c = min(self.crop, h, w)
-            y0, x0 = self.rng.integers(0, h - c + 1), self.rng.integers(0, w - c + 1)
-            blur, frames = blur[y0:y0 + c, x0:x0 + c], frames[:, y0:y0 + c, x0:x0 + c]
-            if self.rng.random() < 0.5:
-                blur, frames = blur[:, ::-1], frames[:, :, ::-1]
-            if self.rng.random() < 0.5:
-                blur, frames = blur[::-1], frames[:, ::-1]
-            picked.append((np.ascontiguousarray(blur), np.ascontiguousarray(frames)))
-        return to_luma_batch(picked)
+def object_paths(cfg: TrainConfig) -> list[Path]:
+    if not cfg.data.objects:
+        return []
+    folder = Path(cfg.data.objects).expanduser()
+    if not folder.is_dir():
+        raise InputError(f"data.objects {folder}: not a folder")
+    return list_images(folder)
 
 
 def _centre_crop(sample, size: int):
@@ -133,8 +113,9 @@ def _centre_crop(sample, size: int):
     return blur[y0:y0 + c, x0:x0 + c], frames[:, y0:y0 + c, x0:x0 + c]
 
 
-def make_data(cfg: TrainConfig, rng: np.random.Generator):
-    """(batches, validation samples) for ``cfg.data``."""
+def make_data(cfg: TrainConfig, start: int = 0, rank: int = 0):
+    """(batches from index ``start``, validation samples) for ``cfg.data``; close the batches
+    when done (they may own worker processes)."""
     if cfg.data.source == "synthetic":
         train_photos = photo_paths(cfg.data.images, "--images")
         if cfg.data.val_images is not None:
@@ -142,9 +123,14 @@ def make_data(cfg: TrainConfig, rng: np.random.Generator):
         else:  # hold out every 5th photo (by photo, never by crop); one photo serves both
             val_photos = train_photos[4::5] or train_photos[:1]
             train_photos = [p for p in train_photos if p not in val_photos] or train_photos
-        val = render_set(val_photos, cfg.data.val_samples, SynthConfig(size=cfg.data.val_crop),
-                         seed=VAL_SEED)
-        return SyntheticBatches(cfg, rng, train_photos), val
+        train_synth, val_synth = synth_configs(cfg)
+        objects = object_paths(cfg)
+        val = render_set(val_photos, cfg.data.val_samples, val_synth, seed=VAL_SEED,
+                         objects=[load_object(p) for p in objects])
+        spec = synthetic_spec(train_photos, train_synth, objects, cfg.data.batch, cfg.seed, rank)
+        if cfg.data.workers < 0:
+            raise InputError(f"data.workers must be >= 0, got {cfg.data.workers}")
+        return Batches(spec=spec, workers=cfg.data.workers, start=start), val
     from blurvid.data.layouts import read_dataset
 
     samples = [(s.blur, s.frames) for s in read_dataset(cfg.data.source)]
@@ -155,7 +141,8 @@ def make_data(cfg: TrainConfig, rng: np.random.Generator):
                          "dataset); train on 7-frame windows (gopro, dvd videos, frames)")
     val = [_centre_crop(s, cfg.data.val_crop) for s in samples[::10]][: cfg.data.val_samples]
     train = [s for i, s in enumerate(samples) if i % 10 or len(samples) < 2]
-    return DatasetBatches(train, cfg, rng), val
+    source = DatasetSource(train, cfg.data.crop, cfg.data.batch, cfg.seed, rank)
+    return Batches(source=source, start=start), val
 
 
 @torch.no_grad()
@@ -284,8 +271,17 @@ class Trainer:
         self.step, self.seconds_before, self.best = 0, 0.0, -math.inf
         self.lr = cfg.optim.lr if cfg.optim.schedule == "plateau" else lr_at(0, cfg)
         self.plateau_bad = 0
-        # Each rank draws its own data (the shard); the generator state is the data position.
-        self.rng = np.random.default_rng(cfg.seed + 1_000_003 * self.rank)
+        # Each rank draws its own batches (the shard); the data position is the next batch
+        # index (blurvid.train.batches: batch i is a function of (seed, rank, i)).
+        self.data_position = 0
+        if cfg.model.init:
+            init = read_checkpoint(Path(cfg.model.init).expanduser())
+            if init.get("arch") != cfg.model.arch or \
+                    dict(init.get("arch_kwargs") or {}) != dict(cfg.model.kwargs):
+                raise InputError(f"model.init {cfg.model.init}: a {init.get('arch')} "
+                                 f"{init.get('arch_kwargs') or {}} generator, the config asks "
+                                 f"for {cfg.model.arch} {cfg.model.kwargs}")
+            self.net.load_state_dict(init["model"])
 
     def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         if self.world == 1:
@@ -363,7 +359,7 @@ class Trainer:
         return logs
 
     # ------------------------------------------------------------- checkpoints
-    def state(self, metrics: dict, seconds: float, rng_states: list[str]) -> dict:
+    def state(self, metrics: dict, seconds: float, positions: list[int]) -> dict:
         return {
             "arch": self.cfg.model.arch,
             "arch_kwargs": dict(self.cfg.model.kwargs),
@@ -377,7 +373,7 @@ class Trainer:
             "lr": self.lr,
             "plateau_bad": self.plateau_bad,
             "torch_rng": torch.get_rng_state(),
-            "numpy_rng": rng_states,  # one per rank
+            "data_position": positions,  # the next batch index, one per rank
             "config": json.loads(json.dumps(to_dict(self.cfg))),
             "metrics": metrics,
             "torch": str(torch.__version__),
@@ -396,11 +392,9 @@ class Trainer:
         self.plateau_bad = state.get("plateau_bad", 0)
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
-        rngs = state.get("numpy_rng") or []
-        if isinstance(rngs, str):
-            rngs = [rngs]
-        if len(rngs) == self.world:  # else (another world size) each rank keeps a fresh stream
-            self.rng.bit_generator.state = json.loads(rngs[self.rank])
+        positions = state.get("data_position") or []
+        # Another world size (or an older checkpoint): each rank continues at the step count.
+        self.data_position = positions[self.rank] if len(positions) == self.world else self.step
 
     def _schedule_after_validation(self, psnr: float) -> None:
         o = self.cfg.optim
@@ -429,7 +423,7 @@ class Trainer:
             self.load(last)
             if lead:
                 _truncate_logs(out, self.step)
-        batches, val_set = make_data(cfg, self.rng)
+        batches, val_set = make_data(cfg, start=self.data_position, rank=self.rank)
         jsonl = csv_file = writer = None
         if lead:
             (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
@@ -447,7 +441,8 @@ class Trainer:
                     self.lr = lr_at(self.step, cfg)
                 for g in self.opt.param_groups:
                     g["lr"] = self.lr
-                logs = self.optimize_parameters(*batches.next())
+                blur, truth = batches.next()
+                logs = self.optimize_parameters(torch.from_numpy(blur), torch.from_numpy(truth))
                 self.step += 1
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -458,7 +453,7 @@ class Trainer:
                     bool(cfg.max_minutes) and (time.time() - start) / 60 >= cfg.max_minutes)
                 if self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time:
                     # Every rank: its data position, and a fingerprint of its weights.
-                    rng_states = self._all_gather(json.dumps(self.rng.bit_generator.state))
+                    positions = self._all_gather(batches.position)
                     prints = self._all_gather(
                         [float(p.detach().double().sum()) for p in self.net.parameters()])
                     if lead:
@@ -483,15 +478,16 @@ class Trainer:
                         self._schedule_after_validation(metrics["psnr_mean"])
                         if metrics["psnr_mean"] > self.best:
                             self.best = metrics["psnr_mean"]
-                            atomic_torch_save(self.state(metrics, seconds, rng_states),
+                            atomic_torch_save(self.state(metrics, seconds, positions),
                                               out / "best.pt")
-                        atomic_torch_save(self.state(metrics, seconds, rng_states), last)
+                        atomic_torch_save(self.state(metrics, seconds, positions), last)
                     sums, count = {}, 0
                     # The plateau schedule is decided on rank 0: share the learning rate.
                     self.lr = self._all_gather(self.lr)[0]
                 if out_of_time:
                     break
         finally:
+            batches.close()
             if jsonl is not None:
                 jsonl.close()
                 csv_file.close()

@@ -22,7 +22,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from blurvid.train.config import load_config

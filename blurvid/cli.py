@@ -530,6 +530,30 @@ def export(
 
 @app.command()
 @reports_errors
+def quantize(
+    model: Path = typer.Argument(..., help="A blurvid ONNX generator (float32)."),
+    output: Path = typer.Option(..., "-o", "--output", help="The int8 ONNX file to write."),
+    calib_images: Path = typer.Option(..., "--calib-images",
+                                      help="Photos to calibrate on (training photos, never "
+                                           "validation ones)."),
+    samples: int = typer.Option(48, "--samples", min=1, help="Calibration crops."),
+    size: int = typer.Option(256, "--size", min=32, help="Calibration crop side."),
+    calibration: str = typer.Option("percentile", "--calibration",
+                                    help="minmax, percentile or entropy."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Quantise a generator to int8 with ONNX Runtime (needs the 'train' extra); measure it
+    with `blurvid bench` before using it."""
+    train_extra("quantisation")
+    from blurvid.train.quantize import quantize_model
+
+    summary = quantize_model(model, output, calib_images, samples=samples, size=size,
+                             calibration=calibration, force=force)
+    typer.echo(json.dumps(summary, indent=2))
+
+
+@app.command()
+@reports_errors
 def train(
     config: Optional[Path] = typer.Option(None, "--config", help="A YAML recipe (train/*.yaml)."),
     data: Optional[str] = typer.Option(None, "--data",

@@ -12,7 +12,6 @@ import pytest
 from blurvid.errors import InputError, OutputExistsError
 from blurvid.interpolation import (blend, flow, frame_count, interpolate_frames, model_runs,
                                    recursive, timeline)
-from blurvid.pipeline import reblur
 from blurvid.video import clip_kind, default_fps, sequence, write_clip
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blurvid.color import rgb_to_y
 from blurvid.data.synth import IMAGE_SUFFIXES, SynthConfig, list_images, load_object, render_set
 from blurvid.errors import InputError
 from blurvid.metrics import score_samples

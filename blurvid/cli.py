@@ -40,6 +40,10 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+MODEL_HELP = ("An ONNX generator file, or a bundled model by name: fast (the default) or "
+              "fast-int8 (int8, faster; docs/model-card.md).")
+
+
 class Projection(str, Enum):
     none = "none"
     lowpass = "lowpass"
@@ -146,7 +150,7 @@ def _root(
 def extract(
     inputs: List[Path] = typer.Argument(..., help="Blurry photos, or folders of them."),
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the frames."),
-    model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
@@ -248,7 +252,7 @@ def interpolate(
     max_side: int = typer.Option(1920, "--max-side", min=0,
                                  help="Scale the photo down to this long side first "
                                       "(0: full size; every frame is held in memory)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
@@ -352,7 +356,7 @@ def bench(
     speed: bool = typer.Option(False, "--speed", help="Measure speed and memory instead."),
     size: str = typer.Option("1280x720", "--size", help="Photo size for --speed (WxH)."),
     repeats: int = typer.Option(5, "--repeats", min=1, help="Timed runs per model (--speed)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="ONNX generator (default: bundled)."),
+    model: Optional[Path] = typer.Option(None, "--model", help=MODEL_HELP),
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),

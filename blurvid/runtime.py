@@ -21,6 +21,8 @@ from blurvid.errors import (DependencyError, InputError, ModelError, RuntimeUnav
                             first_line)
 
 BUNDLED_MODEL = "blurvid-fast.onnx"
+# Models shipped in blurvid/models, by the name --model accepts (docs/model-card.md).
+BUNDLED_MODELS = {"fast": BUNDLED_MODEL, "fast-int8": "blurvid-fast-int8.onnx"}
 DEVICES = ("auto", "cpu", "cuda")
 NUM_FRAMES = 7
 CPU = "CPUExecutionProvider"
@@ -41,14 +43,30 @@ def import_onnxruntime():
     return onnxruntime
 
 
-def bundled_model_path() -> Path:
-    """Path of the model shipped inside the package (``blurvid/models/blurvid-fast.onnx``)."""
-    resource = importlib.resources.files("blurvid.models") / BUNDLED_MODEL
+def bundled_model_path(name: str = "fast") -> Path:
+    """Path of a model shipped inside the package (``blurvid/models/``): ``fast`` (the
+    default) or another name of :data:`BUNDLED_MODELS`."""
+    if name not in BUNDLED_MODELS:
+        raise InputError(f"unknown bundled model {name!r}; choose one of "
+                         f"{', '.join(BUNDLED_MODELS)} or pass a .onnx file")
+    filename = BUNDLED_MODELS[name]
+    resource = importlib.resources.files("blurvid.models") / filename
     if not resource.is_file():
-        raise ModelError(f"the bundled model {BUNDLED_MODEL} is missing from this installation "
+        raise ModelError(f"the bundled model {filename} is missing from this installation "
                          f"of blurvid ({resource}); reinstall blurvid or pass a model file "
                          "with --model")
     return Path(str(resource))
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """``None`` -> the default bundled model; a bundled name (``fast``, ``fast-int8``) -> its
+    file; anything else is a path to a ``.onnx`` file."""
+    if model is None:
+        return bundled_model_path()
+    text = str(model)
+    if text in BUNDLED_MODELS and not Path(text).exists():
+        return bundled_model_path(text)
+    return Path(text).expanduser()
 
 
 def providers_for(device: str) -> list[str]:
@@ -106,7 +124,7 @@ class GeneratorSession:
             raise InputError(f"threads must be a whole number >= 0, got {threads!r}")
         ort = import_onnxruntime()
         self._ort = ort
-        path = bundled_model_path() if model_path is None else Path(model_path).expanduser()
+        path = resolve_model(model_path)
         _check_model_file(path)
         self.checksum_verified = verify_checksum(path)
         requested = providers_for(device)

@@ -303,3 +303,16 @@ def test_checksum_file_is_verified(tmp_path):
     model.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="corrupt: its sha256"):
         GeneratorSession(model, device="cpu")
+
+
+def test_bundled_models_by_name(tmp_path, monkeypatch):
+    from blurvid.runtime import BUNDLED_MODELS, bundled_model_path, resolve_model
+
+    assert resolve_model(None) == bundled_model_path() == resolve_model("fast")
+    assert bundled_model_path().name == BUNDLED_MODELS["fast"]
+    with pytest.raises(InputError, match="unknown bundled model 'nope'.*fast-int8"):
+        bundled_model_path("nope")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").write_bytes(b"")  # a file of that name in the working folder wins
+    assert resolve_model("fast") == Path("fast")
+    assert resolve_model("~/m.onnx") == Path.home() / "m.onnx"

@@ -2,6 +2,7 @@
 """Extract time and peak memory for one photo: the bundled `fast` model vs the `paper` arch.
 
     python benchmarks/extract_speed.py [--size 1280x720] [--threads 2] [--repeats 5] [--torch]
+        [--also fast-int8 ...]
 
 The measurement is :func:`blurvid.bench.bench_speed` (what `blurvid bench --speed` runs): each
 model in its own subprocess (so peak RSS is that model's alone), ONNX Runtime on the CPU, one
@@ -28,6 +29,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--fast-model", default=None, help="default: the bundled model")
     p.add_argument("--paper-model", default=None)
+    p.add_argument("--also", action="append", default=[],
+                   help="another model (a bundled name or a file) to time; repeatable")
     p.add_argument("--torch", action="store_true", help="also time PyTorch eager")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -39,22 +42,26 @@ def main() -> None:
             paper = str(Path(tmp) / "paper-untrained.onnx")
             export_model(build_generator("paper"), paper,
                          {"training": {"steps": 0, "note": "untrained, for timing"}})
-        result = bench_speed([args.fast_model, paper], args.size, args.threads, args.repeats,
-                             with_torch=args.torch)
+        result = bench_speed([args.fast_model, *args.also, paper], args.size, args.threads,
+                             args.repeats, with_torch=args.torch)
     cmd = (f"python benchmarks/extract_speed.py --size {args.size} --threads {args.threads} "
-           f"--repeats {args.repeats}" + (" --torch" if args.torch else ""))
+           f"--repeats {args.repeats}" + (" --torch" if args.torch else "")
+           + "".join(f" --also {m}" for m in args.also))
     print(f"`{cmd}` on {result['machine']}\n")
     print("| model | arch | engine | median s | min s | megapixels/s | peak RSS MB |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in result["rows"]:
         print(f"| {Path(r['model']).name} | {r['arch']} | {r['engine']} | {r['median_s']:.3f} | "
               f"{r['min_s']:.3f} | {r['megapixels_per_s']:.2f} | {r['peak_rss_mb']:.0f} |")
-    fast, paper_row = result["rows"][0], next(r for r in result["rows"] if r["arch"] == "paper"
-                                              and r["engine"] == "onnxruntime")
-    print(f"\nfast is {paper_row['median_s'] / fast['median_s']:.1f}x faster than paper "
-          f"(ONNX Runtime, median of {args.repeats} runs, same run); rough machine peak "
-          f"(numpy float32 matmul, {args.threads} threads): {result['rough_peak_gflops']:.0f} "
-          "GFLOP/s")
+    paper_row = next(r for r in result["rows"] if r["arch"] == "paper"
+                     and r["engine"] == "onnxruntime")
+    print()
+    for row in result["rows"]:
+        if row["arch"] != "paper" and row["engine"] == "onnxruntime":
+            print(f"{Path(row['model']).name} is {paper_row['median_s'] / row['median_s']:.1f}x "
+                  f"faster than paper (ONNX Runtime, median of {args.repeats} runs, same run)")
+    print(f"rough machine peak (numpy float32 matmul, {args.threads} threads): "
+          f"{result['rough_peak_gflops']:.0f} GFLOP/s")
 
 
 if __name__ == "__main__":

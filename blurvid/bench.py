@@ -99,6 +99,8 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
     start = time.perf_counter()
     extractor = Extractor(model, device="cpu", threads=threads)
     meta = extractor.session.metadata
+    if engine == "torch" and meta.get("precision", "float32") != "float32":
+        return {"skip": True}  # PyTorch eager would time the float network, not this model
     if engine == "torch":
         import torch
 
@@ -187,6 +189,8 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
             if progress is not None:
                 progress(f"{Path(model).name if model else 'bundled model'} ({engine})")
             row = _run_worker(model, size, threads, repeats, engine)
+            if row.get("skip"):
+                continue
             row["megapixels_per_s"] = w * h / 1e6 / row["median_s"]
             rows.append(row)
     peak = rough_peak_gflops(threads)

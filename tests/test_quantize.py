@@ -65,3 +65,15 @@ def test_refusals(photos, tmp_path):
     with pytest.raises(InputError, match="no photos"):
         quantize_model(TINY, tmp_path / "z.onnx", empty)
     assert not (tmp_path / "z.onnx").exists() and not (tmp_path / "x.onnx").exists()
+
+
+def test_speed_bench_times_an_int8_model_with_onnxruntime_only(photos, tmp_path):
+    pytest.importorskip("torch")
+    from blurvid.bench import bench_speed
+
+    out = tmp_path / "int8.onnx"
+    quantize_model(TINY, out, photos, samples=2, size=32)
+    result = bench_speed([str(out), str(TINY)], "48x32", threads=1, repeats=1, with_torch=True)
+    engines = [(Path(r["model"]).name, r["engine"]) for r in result["rows"]]
+    assert engines == [("int8.onnx", "onnxruntime"), ("tiny-fast.onnx", "onnxruntime"),
+                       ("tiny-fast.onnx", "torch")]

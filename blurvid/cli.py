@@ -574,6 +574,9 @@ def train(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0,
                                                 help="Stop (and save) after this long."),
+    stop_at: Optional[int] = typer.Option(None, "--stop-at", min=1,
+                                          help="Stop (validated and saved) after this step; "
+                                               "the schedule still spans all steps."),
     overrides: List[str] = typer.Option([], "--set", help="Override: section.key=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     no_export: bool = typer.Option(False, "--no-export", help="Skip the ONNX export at the end."),
@@ -598,7 +601,8 @@ def train(
         def report(step: int, logs: dict) -> None:
             progress.update(task, completed=step, info=f"loss {logs['loss']:.4g}")
 
-        best = run_training(cfg, resume=resume, export=not no_export, progress=report)
+        best = run_training(cfg, resume=resume, export=not no_export, progress=report,
+                            stop_at=stop_at)
     say(f"blurvid: best checkpoint {best}" + ("" if no_export else
                                               f", exported to {best.with_suffix('.onnx')}"))
 

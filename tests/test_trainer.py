@@ -164,13 +164,27 @@ def test_cli_train_paper_recipe_and_resume(tmp_path):
     first = runner.invoke(app, [*args, "--max-steps", "2"])
     assert first.exit_code == 0, first.stderr
     assert (tmp_path / "run" / "best.onnx").is_file()
-    again = runner.invoke(app, [*args, "--max-steps", "4", "--resume"])
+    again = runner.invoke(app, [*args, "--max-steps", "5", "--resume", "--stop-at", "4"])
     assert again.exit_code == 0, again.stderr
     assert [r["step"] for r in _log(tmp_path / "run")] == [2, 4]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")[1]["config"]["steps"] == 5
     assert "adversarial" in _log(tmp_path / "run")[-1]  # stage 2 with the paper's losses
     missing = runner.invoke(app, ["train", "--images", str(tmp_path / "nope"),
                                   "--val-images", str(tmp_path / "photos")])
     assert missing.exit_code == 1 and "not a folder" in missing.stderr
+
+
+def test_stop_at_saves_an_odd_step_and_resumes_on_the_same_schedule(tiny_cfg, tmp_path):
+    straight = Trainer(tiny_cfg("a", steps=6))
+    straight.run()
+    train(tiny_cfg("b", steps=6), export=False, stop_at=3)  # 3 is not a validation step
+    assert [r["step"] for r in _log(tmp_path / "b")] == [2, 3]
+    assert load_checkpoint(tmp_path / "b" / "last.pt")[1]["step"] == 3
+    resumed = Trainer(tiny_cfg("b", steps=6))
+    resumed.run(resume=True)
+    assert [r["step"] for r in _log(tmp_path / "b")] == [2, 3, 4, 6]
+    for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
 
 
 def test_bf16_autocast_on_cpu(tiny_cfg, tmp_path):

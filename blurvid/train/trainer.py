@@ -409,7 +409,7 @@ class Trainer:
 
     # -------------------------------------------------------------------- loop
     def run(self, resume: bool = False, progress=None, stop_at: int | None = None) -> Path:
-        """Train up to ``cfg.steps`` (or ``stop_at``, to simulate an interruption in tests)."""
+        """Train up to ``cfg.steps``, or stop (validated and saved) after step ``stop_at``."""
         cfg = self.cfg
         torch.set_num_threads(cfg.threads)
         out = Path(cfg.out)
@@ -450,7 +450,8 @@ class Trainer:
                     progress(self.step, logs)
                 out_of_time = self._any_rank(
                     bool(cfg.max_minutes) and (time.time() - start) / 60 >= cfg.max_minutes)
-                if self.step % cfg.val_every == 0 or self.step == cfg.steps or out_of_time:
+                if self.step % cfg.val_every == 0 or self.step in (cfg.steps, stop_at) \
+                        or out_of_time:
                     # Every rank: its data position, and a fingerprint of its weights.
                     positions = self._all_gather(batches.position)
                     prints = self._all_gather(
@@ -495,11 +496,14 @@ class Trainer:
         return out / "best.pt"
 
 
-def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=None) -> Path:
-    """Run training; export ``best.pt`` to ``best.onnx`` at the end. Returns ``best.pt``."""
+def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=None,
+          stop_at: int | None = None) -> Path:
+    """Run training; export ``best.pt`` to ``best.onnx`` at the end. Returns ``best.pt``.
+    ``stop_at``: validate, save and stop after that step (the schedule still runs to
+    ``cfg.steps``; ``resume`` goes on from there)."""
     trainer = Trainer(cfg)
     try:
-        best = trainer.run(resume=resume, progress=progress)
+        best = trainer.run(resume=resume, progress=progress, stop_at=stop_at)
         if export and trainer.rank == 0 and best.exists():
             from blurvid.train.export import export_checkpoint
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Still photos: a sharp photo taken without motion should come back as 7 copies of itself.
+
+    python benchmarks/still_photos.py --images ~/.cache/blurvid/photos/val \\
+        [--model fast --model other.onnx] [--max-side 768] [--soften 0 0.7 1.2] [--threads 2]
+
+For every photo (read at up to ``--max-side`` px, optionally softened by a Gaussian of
+``--soften`` px to mimic a soft lens, then quantised to 8 bits), runs the model and reports the
+Y PSNR of the 7 frames against the photo itself (higher is better; identical frames would be
+infinite): how much a model alters a scene that did not move. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import cv2
+import numpy as np
+
+from blurvid.color import from_linear, rgb_to_y
+from blurvid.data.synth import list_images, load_photo
+from blurvid.metrics import psnr
+from blurvid.pipeline import Extractor
+
+
+def still_psnr(extractor: Extractor, photos: list[np.ndarray]) -> float:
+    scores = []
+    for img in photos:
+        frames = rgb_to_y(extractor.extract(img))
+        y = rgb_to_y(img)
+        scores.append(float(np.mean([psnr(f, y) for f in frames])))
+    return float(np.mean(scores))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", required=True)
+    p.add_argument("--model", action="append", default=None,
+                   help="a bundled name or an ONNX file (repeatable; default: fast)")
+    p.add_argument("--max-side", type=int, default=768)
+    p.add_argument("--soften", type=float, nargs="+", default=[0.0, 0.7, 1.2])
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    models = args.model or ["fast"]
+    sharp = [from_linear(load_photo(path, max_side=args.max_side)).astype(np.float32)
+             for path in list_images(args.images)]
+    print(f"`python benchmarks/still_photos.py --images {args.images} --max-side "
+          f"{args.max_side} --soften {' '.join(map(str, args.soften))}"
+          + "".join(f" --model {m}" for m in models) + f"` on {platform.machine()}, "
+          f"{len(sharp)} photos\n")
+    print("| model | " + " | ".join(f"soften {s} px" for s in args.soften) + " |")
+    print("|---|" + "---:|" * len(args.soften))
+    for model in models:
+        extractor = Extractor(model, device="cpu", threads=args.threads)
+        row = []
+        for sigma in args.soften:
+            photos = [np.round(np.clip(cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img,
+                                       0, 1) * 255) / 255 for img in sharp]
+            row.append(still_psnr(extractor, [p.astype(np.float32) for p in photos]))
+        print(f"| {model} | " + " | ".join(f"{v:.2f} dB" for v in row) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -64,9 +64,15 @@ def resolve_model(model: str | Path | None) -> Path:
     if model is None:
         return bundled_model_path()
     text = str(model)
-    if text in BUNDLED_MODELS and not Path(text).exists():
+    path = Path(text).expanduser()
+    if path.exists():
+        return path
+    if text in BUNDLED_MODELS:
         return bundled_model_path(text)
-    return Path(text).expanduser()
+    if not path.suffix and len(path.parts) == 1:  # a name, not a path: say what names exist
+        raise InputError(f"no model file or bundled model named {text!r}; bundled models: "
+                         f"{', '.join(BUNDLED_MODELS)}")
+    return path
 
 
 def providers_for(device: str) -> list[str]:

@@ -316,3 +316,5 @@ def test_bundled_models_by_name(tmp_path, monkeypatch):
     (tmp_path / "fast").write_bytes(b"")  # a file of that name in the working folder wins
     assert resolve_model("fast") == Path("fast")
     assert resolve_model("~/m.onnx") == Path.home() / "m.onnx"
+    with pytest.raises(InputError, match="no model file or bundled model named 'fastt'.*fast-int8"):
+        resolve_model("fastt")

@@ -203,3 +203,21 @@ def test_synth_blur_lengths_span_the_range(tmp_path):
     assert record["blur_px"]["max"] <= 40.5
     saved = __import__("json").loads((tmp_path / "out" / "synth.json").read_text())
     assert saved["per_sample"] == record["per_sample"]
+
+
+def test_a_still_camera_does_not_pan_or_tilt():
+    """p_sharp samples are still: the perspective term (camera pan/tilt) is off for them."""
+    photo = np.random.default_rng(2).random((120, 140, 3)).astype(np.float32)
+    still = SynthConfig.realistic(size=48, p_sharp=1.0, p_layer=0.0, max_objects=0, p_jpeg=0.0)
+    flat = SynthConfig.realistic(size=48, p_sharp=1.0, p_layer=0.0, max_objects=0, p_jpeg=0.0,
+                                 perspective_px=0.0)
+    for seed in range(3):
+        a = render(photo, np.random.default_rng(seed), still)
+        b = render(photo, np.random.default_rng(seed), flat)
+        np.testing.assert_array_equal(a[1], b[1])
+    moving = SynthConfig.realistic(size=48, p_sharp=0.0, p_layer=0.0, max_objects=0, p_jpeg=0.0)
+    flat_moving = SynthConfig.realistic(size=48, p_sharp=0.0, p_layer=0.0, max_objects=0,
+                                        p_jpeg=0.0, perspective_px=0.0)
+    a = render(photo, np.random.default_rng(0), moving)
+    b = render(photo, np.random.default_rng(0), flat_moving)
+    assert not np.array_equal(a[1], b[1])  # a moving camera does

@@ -94,10 +94,12 @@ def output_size(cfg: SynthConfig) -> tuple[int, int]:
 
 
 def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
-    """Per-instant (dx, dy, angle, log_zoom), displacement in output pixels at the crop centre."""
+    """Per-instant (dx, dy, angle, log_zoom), displacement in output pixels at the crop centre,
+    and whether this is an almost-still camera (``p_sharp``)."""
     w, h = output_size(cfg)
     corner = np.hypot(w, h) / 2
-    if rng.random() < cfg.p_sharp:
+    still = rng.random() < cfg.p_sharp
+    if still:
         length = rng.uniform(0.0, 2.0)
         rot_px, zoom_px, shake = 0.0, 0.0, 0.0
     else:
@@ -119,7 +121,7 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     path *= length / max(steps, 1e-6)
     angle = times * rot_px / corner  # radians
     log_zoom = times * zoom_px / corner
-    return path, angle, log_zoom
+    return path, angle, log_zoom, still
 
 
 def load_object(path: str | Path, max_side: int = 512) -> np.ndarray:
@@ -168,7 +170,7 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     """
     m = NUM_FRAMES * cfg.subframes_per_frame
     times = (np.arange(m) + 0.5) / m - 0.5
-    path, angle, log_zoom = _camera_path(rng, cfg, times)
+    path, angle, log_zoom, still = _camera_path(rng, cfg, times)
     # Cut a window with room for the motion from the photo, then scale it (cheap: only the window).
     out_w, out_h = output_size(cfg)
     margin = int(np.ceil(np.abs(path).max() + max(out_w, out_h) * 0.1 + 4))
@@ -193,7 +195,9 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     persp = (0.0, 0.0)
     if cfg.perspective_px > 0:
         radius2 = (max(out_w, out_h) / 2) ** 2
-        persp = tuple(rng.uniform(-1, 1, 2) * 2 * cfg.perspective_px / radius2)
+        # (drawn either way, so the random stream does not depend on `still`; a still camera
+        # does not pan or tilt either)
+        persp = tuple(rng.uniform(-1, 1, 2) * 2 * cfg.perspective_px / radius2 * (not still))
     layer = None
     if cfg.p_layer > 0 and rng.random() < cfg.p_layer:
         ly, lx = (int(rng.integers(0, photo.shape[k] - side + 1)) for k in (0, 1))

@@ -218,3 +218,31 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+def markdown_table(result: dict, channel: str = "y") -> str:
+    """A :func:`bench_quality` result as a Markdown table (per frame, mean; model, INPUT, gain,
+    SSIM) plus one line with the order wins and the reblur PSNR: what the docs quote."""
+    block = result[channel]
+    n = len(block["psnr_frames"])
+    middle = n // 2
+    head = " | ".join(f"{i + 1}" + (" (middle)" if i == middle and n > 1 else "")
+                      for i in range(n))
+    label = channel.upper() if channel == "y" else "RGB"
+    lines = [f"| {label} | {head} | mean |", "|---|" + "---:|" * (n + 1)]
+
+    def row(name, values, mean, fmt):
+        return f"| {name} | " + " | ".join(fmt.format(v) for v in values) + " | " + \
+            fmt.format(mean) + " |"
+
+    gains = [a - b for a, b in zip(block["psnr_frames"], block["input_frames"])]
+    lines += [row("model PSNR", block["psnr_frames"], block["psnr_mean"], "{:.2f}"),
+              row("INPUT PSNR", block["input_frames"], block["input_mean"], "{:.2f}"),
+              row("gain (dB)", gains, block["psnr_mean"] - block["input_mean"], "{:+.2f}"),
+              row("model SSIM", block["ssim_frames"], block["ssim_mean"], "{:.3f}"),
+              row("INPUT SSIM", block["input_ssim_frames"], block["input_ssim_mean"], "{:.3f}")]
+    wins = result.get("order_wins", {})
+    lines.append("")
+    lines.append(f"{result['samples']} samples; order: forward {wins.get('forward', 0)}, "
+                 f"reversed {wins.get('reversed', 0)}; reblur PSNR {result['reblur_psnr']:.2f} dB")
+    return "\n".join(lines)

@@ -361,6 +361,8 @@ def bench(
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    markdown: bool = typer.Option(False, "--markdown",
+                                  help="Print the quality tables as Markdown (Y, then RGB)."),
 ) -> None:
     """Quality against ground truth (--data DIR) or speed and memory (--speed)."""
     from rich.console import Console
@@ -425,6 +427,10 @@ def bench(
                    "device": extractor.session.device, "skipped": skipped})
     if as_json:
         typer.echo(json.dumps(result, indent=2))
+        return
+    if markdown:
+        typer.echo(benchmarks.markdown_table(result, "y") + "\n\n"
+                   + benchmarks.markdown_table(result, "rgb"))
         return
     stdout.print(_quality_table(result, f"{data}: {result['samples']} samples, "
                                         "order-invariant"))

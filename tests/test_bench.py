@@ -96,6 +96,14 @@ def test_bench_cli_json_and_table(tmp_path):
     assert "1 samples" in table.stdout
     bad = runner.invoke(app, ["bench", "--data", str(tmp_path)])
     assert bad.exit_code == 1 and "no known dataset layout" in bad.stderr
+    md = runner.invoke(app, ["bench", "--data", str(root), "--model", str(TINY), "--markdown"])
+    assert md.exit_code == 0, md.stderr
+    lines = md.stdout.splitlines()
+    assert lines[0] == "| Y | 1 | 2 | 3 | 4 (middle) | 5 | 6 | 7 | mean |"
+    assert lines[1] == "|---|" + "---:|" * 8 and lines[2].startswith("| model PSNR |")
+    assert any(line.startswith("| RGB |") for line in lines) and "reblur PSNR" in md.stdout
+    gains = next(line for line in lines if line.startswith("| gain (dB) |"))
+    assert len(gains.split("|")) == 11
     nothing = runner.invoke(app, ["bench"])
     assert nothing.exit_code == 1 and "--data" in nothing.stderr
 

@@ -2,7 +2,7 @@
 """Extract time and peak memory for one photo: the bundled `fast` model vs the `paper` arch.
 
     python benchmarks/extract_speed.py [--size 1280x720] [--threads 2] [--repeats 5] [--torch]
-        [--also fast-int8 ...]
+        [--also fast-int8 ...] [--projection none|lowpass|exact]
 
 The measurement is :func:`blurvid.bench.bench_speed` (what `blurvid bench --speed` runs): each
 model in its own subprocess (so peak RSS is that model's alone), ONNX Runtime on the CPU, one
@@ -32,6 +32,8 @@ def main() -> None:
     p.add_argument("--also", action="append", default=[],
                    help="another model (a bundled name or a file) to time; repeatable")
     p.add_argument("--torch", action="store_true", help="also time PyTorch eager")
+    p.add_argument("--projection", default=None,
+                   help="none, lowpass or exact (default: the extractor's default)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paper = args.paper_model
@@ -43,11 +45,12 @@ def main() -> None:
             export_model(build_generator("paper"), paper,
                          {"training": {"steps": 0, "note": "untrained, for timing"}})
         result = bench_speed([args.fast_model, *args.also, paper], args.size, args.threads,
-                             args.repeats, with_torch=args.torch)
+                             args.repeats, with_torch=args.torch, projection=args.projection)
     cmd = (f"python benchmarks/extract_speed.py --size {args.size} --threads {args.threads} "
            f"--repeats {args.repeats}" + (" --torch" if args.torch else "")
-           + "".join(f" --also {m}" for m in args.also))
-    print(f"`{cmd}` on {result['machine']}\n")
+           + "".join(f" --also {m}" for m in args.also)
+           + (f" --projection {args.projection}" if args.projection else ""))
+    print(f"`{cmd}` on {result['machine']}, projection {result['projection']}\n")
     print("| model | arch | engine | median s | min s | megapixels/s | peak RSS MB |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in result["rows"]:

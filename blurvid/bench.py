@@ -90,14 +90,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def speed_worker(model: str | None, size: str, threads: int, repeats: int, engine: str) -> dict:
+def speed_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
+                 projection: str = "none") -> dict:
     """One measurement (runs inside the subprocess): see the module docstring."""
     w, h = parse_size(size)
     image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
     from blurvid.pipeline import Extractor
 
     start = time.perf_counter()
-    extractor = Extractor(model, device="cpu", threads=threads)
+    extractor = Extractor(model, device="cpu", threads=threads, projection=projection)
     meta = extractor.session.metadata
     if engine == "torch" and meta.get("precision", "float32") != "float32":
         return {"skip": True}  # PyTorch eager would time the float network, not this model
@@ -128,9 +129,10 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
             "model": str(extractor.session.model_path)}
 
 
-def _run_worker(model: str | None, size: str, threads: int, repeats: int, engine: str) -> dict:
+def _run_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
+                projection: str) -> dict:
     cmd = [sys.executable, "-m", "blurvid.bench", "--speed-worker", model or "", size,
-           str(threads), str(repeats), engine]
+           str(threads), str(repeats), engine, projection]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -176,9 +178,15 @@ def torch_available() -> bool:
 
 def bench_speed(models: list[str | None], size: str = "1280x720", threads: int = 2,
                 repeats: int = 5, with_torch: bool | None = None,
-                progress: Callable[[str], None] | None = None) -> dict:
+                progress: Callable[[str], None] | None = None,
+                projection: str | None = None) -> dict:
     """Speed rows for every model (None: the bundled one), ONNX Runtime and, when torch is
-    installed (or ``with_torch``), PyTorch eager; plus the machine's rough peak."""
+    installed (or ``with_torch``), PyTorch eager; plus the machine's rough peak. The pipeline
+    includes ``projection`` (default: the extractor's default)."""
+    if projection is None:
+        from blurvid.pipeline import DEFAULT_PROJECTION
+
+        projection = DEFAULT_PROJECTION
     w, h = parse_size(size)
     if with_torch is None:
         with_torch = torch_available()
@@ -188,7 +196,7 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
         for engine in engines:
             if progress is not None:
                 progress(f"{Path(model).name if model else 'bundled model'} ({engine})")
-            row = _run_worker(model, size, threads, repeats, engine)
+            row = _run_worker(model, size, threads, repeats, engine, projection)
             if row.get("skip"):
                 continue
             row["megapixels_per_s"] = w * h / 1e6 / row["median_s"]
@@ -201,23 +209,20 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
             macs = _macs(GeneratorSession(row["model"], device="cpu").metadata, w, h)
             row["gmac"] = macs
             row["gflops_achieved"] = 2 * macs / row["median_s"] if macs else None
-    return {"size": f"{w}x{h}", "threads": threads, "repeats": repeats,
+    return {"size": f"{w}x{h}", "threads": threads, "repeats": repeats, "projection": projection,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                        f"Python {platform.python_version()}",
             "rough_peak_gflops": round(peak, 1), "rows": rows}
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) == 6 and argv[0] == "--speed-worker":
-        _, model, size, threads, repeats, engine = argv
-        print(json.dumps(speed_worker(model or None, size, int(threads), int(repeats), engine)))
+    if len(argv) == 7 and argv[0] == "--speed-worker":
+        _, model, size, threads, repeats, engine, projection = argv
+        print(json.dumps(speed_worker(model or None, size, int(threads), int(repeats), engine,
+                                      projection)))
         return
     raise SystemExit("usage: python -m blurvid.bench --speed-worker MODEL SIZE THREADS "
-                     "REPEATS ENGINE (use `blurvid bench`)")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+                     "REPEATS ENGINE PROJECTION (use `blurvid bench`)")
 
 
 def markdown_table(result: dict, channel: str = "y") -> str:
@@ -246,3 +251,8 @@ def markdown_table(result: dict, channel: str = "y") -> str:
     lines.append(f"{result['samples']} samples; order: forward {wins.get('forward', 0)}, "
                  f"reversed {wins.get('reversed', 0)}; reblur PSNR {result['reblur_psnr']:.2f} dB")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+

@@ -379,14 +379,16 @@ def bench(
         models = [None] + ([str(model)] if model is not None else [])
         with stderr.status("measuring") as status:
             result = benchmarks.bench_speed(models, size, threads or 2, repeats,
-                                            progress=lambda what: status.update(f"measuring {what}"))
+                                            progress=lambda what: status.update(f"measuring {what}"),
+                                            projection=projection.value)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
             return
         from rich.table import Table
 
-        table = Table(title=f"{result['size']}, {result['threads']} threads, median of "
-                            f"{repeats} ({result['machine']})", title_justify="left")
+        table = Table(title=f"{result['size']}, {result['threads']} threads, projection "
+                            f"{result['projection']}, median of {repeats} "
+                            f"({result['machine']})", title_justify="left")
         for col in ("model", "arch", "engine", "median s", "min s", "MP/s", "peak RSS MB",
                     "GMAC", "GFLOP/s"):
             table.add_column(col, justify="left" if col in ("model", "arch", "engine") else "right")

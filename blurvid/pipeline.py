@@ -21,7 +21,7 @@ from blurvid.consistency import PROJECTIONS, project
 from blurvid.errors import InputError
 from blurvid.metrics import psnr
 
-DEFAULT_PROJECTION = "none"  # Extractor.projection unless told (see docs/model-card.md)
+DEFAULT_PROJECTION = "exact"  # Extractor.projection unless told (see docs/model-card.md)
 
 NUM_FRAMES = 7
 
@@ -120,6 +120,10 @@ class Extractor:
         """:func:`blurvid.consistency.project` in place, a strip of rows at a time (bounded
         temporary memory); each strip sees ``margin`` rows of unprojected context."""
         h = luma.shape[1]
+        if self.projection == "exact":  # pixel by pixel: no context needed
+            for rows in _strips(h):
+                luma[:, rows] = project(luma[:, rows], y[rows], "exact")
+            return
         above = None  # the unprojected rows just above the current strip
         for rows in _strips(h):
             top, bottom = max(0, rows.start - margin), min(h, rows.stop + margin)

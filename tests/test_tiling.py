@@ -66,8 +66,8 @@ def test_tiled_extraction_matches_untiled():
     rng = np.random.default_rng(1)
     image = cv2.GaussianBlur(rng.random((300, 420, 3)).astype(np.float32), (0, 0), 3)
     ycc = rgb_to_ycbcr(image)
-    whole = Extractor(TINY, device="cpu", threads=1, tile=0).luma_frames(ycc)
-    tiled = Extractor(TINY, device="cpu", threads=1, tile=256).luma_frames(ycc)
+    whole = Extractor(TINY, device="cpu", threads=1, tile=0, projection="none").luma_frames(ycc)
+    tiled = Extractor(TINY, device="cpu", threads=1, tile=256, projection="none").luma_frames(ycc)
     diff = np.abs(whole - tiled)
     # Aligned windows see the whole image's grid; differences come only from the context a
     # window lacks near its inner edges, which the blend weights down: no seams.

@@ -252,3 +252,16 @@ def test_cli_without_val_images_holds_photos_out(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "every 5th photo" in result.stderr
     assert _log(tmp_path / "run")[-1]["samples"] == 2
+
+
+def test_the_shipped_checkpoint_starts_a_fine_tune_and_matches_the_bundled_model(tiny_cfg):
+    shipped = ROOT / "train" / "checkpoints" / "blurvid-fast.pt"
+    cfg = tiny_cfg("ft", **{"model.kwargs": "{}", "model.init": str(shipped)})
+    trainer = Trainer(cfg)
+    from blurvid.runtime import GeneratorSession
+
+    y = np.random.default_rng(0).random((40, 56), dtype=np.float32)
+    with torch.no_grad():
+        ours = trainer.net.eval()(torch.from_numpy(y)[None, None]).numpy()[0]
+    bundled = GeneratorSession(None, device="cpu").run(y)
+    np.testing.assert_allclose(ours, bundled, atol=1e-4)

@@ -77,3 +77,15 @@ def test_speed_bench_times_an_int8_model_with_onnxruntime_only(photos, tmp_path)
     engines = [(Path(r["model"]).name, r["engine"]) for r in result["rows"]]
     assert engines == [("int8.onnx", "onnxruntime"), ("tiny-fast.onnx", "onnxruntime"),
                        ("tiny-fast.onnx", "torch")]
+
+
+def test_cli_prints_only_json_on_stdout(photos, tmp_path):
+    from typer.testing import CliRunner
+
+    from blurvid.cli import app
+
+    out = tmp_path / "int8.onnx"
+    result = CliRunner().invoke(app, ["quantize", str(TINY), "-o", str(out), "--calib-images",
+                                      str(photos), "--samples", "2", "--size", "32"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["path"] == str(out)

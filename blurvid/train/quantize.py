@@ -11,8 +11,10 @@ lists both).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -93,13 +95,15 @@ def quantize_model(model_path: str | Path, out_path: str | Path, calib_images: s
         prepared = Path(tmp) / "prepared.onnx"
         quantised = Path(tmp) / "int8.onnx"
         quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(quantised), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=list(keep_float),
-                        op_types_to_quantize=["Conv"],
-                        calibrate_method={"minmax": CalibrationMethod.MinMax,
-                                          "percentile": CalibrationMethod.Percentile,
-                                          "entropy": CalibrationMethod.Entropy}[calibration])
+        # ONNX Runtime prints its calibration progress on stdout; stdout carries only results.
+        with contextlib.redirect_stdout(sys.stderr):
+            quantize_static(str(prepared), str(quantised), Reader(), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8, nodes_to_exclude=list(keep_float),
+                            op_types_to_quantize=["Conv"],
+                            calibrate_method={"minmax": CalibrationMethod.MinMax,
+                                              "percentile": CalibrationMethod.Percentile,
+                                              "entropy": CalibrationMethod.Entropy}[calibration])
         proto = onnx.load(str(quantised))
     props.update({
         "precision": "int8",

@@ -3,6 +3,7 @@
 
     python benchmarks/still_photos.py --images ~/.cache/blurvid/photos/val \\
         [--model fast --model other.onnx] [--max-side 768] [--soften 0 0.7 1.2] [--threads 2]
+        [--projection none|lowpass|exact]
 
 For every photo (read at up to ``--max-side`` px, optionally softened by a Gaussian of
 ``--soften`` px to mimic a soft lens, then quantised to 8 bits), runs the model and reports the
@@ -41,18 +42,21 @@ def main() -> None:
     p.add_argument("--max-side", type=int, default=768)
     p.add_argument("--soften", type=float, nargs="+", default=[0.0, 0.7, 1.2])
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--projection", default="exact", choices=["none", "lowpass", "exact"])
     args = p.parse_args()
     models = args.model or ["fast"]
     sharp = [from_linear(load_photo(path, max_side=args.max_side)).astype(np.float32)
              for path in list_images(args.images)]
     print(f"`python benchmarks/still_photos.py --images {args.images} --max-side "
           f"{args.max_side} --soften {' '.join(map(str, args.soften))}"
-          + "".join(f" --model {m}" for m in models) + f"` on {platform.machine()}, "
+          + "".join(f" --model {m}" for m in models) + f" --projection {args.projection}` on "
+          f"{platform.machine()}, "
           f"{len(sharp)} photos\n")
     print("| model | " + " | ".join(f"soften {s} px" for s in args.soften) + " |")
     print("|---|" + "---:|" * len(args.soften))
     for model in models:
-        extractor = Extractor(model, device="cpu", threads=args.threads)
+        extractor = Extractor(model, device="cpu", threads=args.threads,
+                              projection=args.projection)
         row = []
         for sigma in args.soften:
             photos = [np.round(np.clip(cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img,

@@ -50,8 +50,9 @@ class Projection(str, Enum):
     exact = "exact"
 
 
-PROJECTION_HELP = ("Make the frames average back to the photo: none, lowpass (brightness "
-                   "drifts only) or exact (also noise; the reblur check then passes exactly).")
+PROJECTION_HELP = ("Make the frames average back to the photo: exact (the default; the "
+                   "photo's noise comes back too), lowpass (brightness drifts only) or none "
+                   "(the generator's frames as they are; better for noisy photos).")
 
 
 class ImageFormat(str, Enum):

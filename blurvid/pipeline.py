@@ -75,7 +75,7 @@ class Extractor:
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels), 0 = never, N = always tiles of N px (N >= 64).
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
-    ``none``, ``lowpass`` or ``exact``.
+    ``exact`` (the default), ``lowpass`` or ``none``.
     """
 
     model: str | Path | None = None

@@ -460,14 +460,11 @@ def synth(
 ) -> None:
     """Write synthetic blur samples in the blurvid layout (blur/, gt/, preview.png)."""
     from blurvid.bench import parse_size
-    from blurvid.data.synth import SynthConfig, list_images, load_object, synthesise_dataset
+    from blurvid.data.synth import SynthConfig, load_object, synthesise_dataset
+    from blurvid.io import list_images, photos_in
 
     w, h = parse_size(size)
-    if not images.is_dir():
-        raise InputError(f"--images {images}: not a folder")
-    photos = list_images(images)
-    if not photos:
-        raise InputError(f"--images {images}: no photos")
+    photos = photos_in(images, "--images")
     if objects is not None and not objects.is_dir():
         raise InputError(f"--objects {objects}: not a folder")
     progress = progress_bar()

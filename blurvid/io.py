@@ -477,6 +477,20 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
                   and p.is_file())
 
 
+def photos_in(folder: str | os.PathLike | None, option: str) -> list[Path]:
+    """:func:`list_images` of ``folder`` (``~`` expanded), or an :class:`InputError` naming
+    the command-line ``option`` when it is missing, not a folder, or has no images."""
+    if folder is None:
+        raise InputError(f"{option} is required")
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise InputError(f"{option} {folder}: not a folder")
+    photos = list_images(path)
+    if not photos:
+        raise InputError(f"{option} {folder}: no photos ({', '.join(IMAGE_SUFFIXES)})")
+    return photos
+
+
 def _write_temp(path: Path, data: bytes) -> Path:
     """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced)."""
     parent = path.parent

@@ -630,3 +630,18 @@ def test_sheet_written_round_trip(tmp_path):
     p = sheet_path(tmp_path, "shot", "png")
     write_image(p, contact_sheet(frames))
     assert read_image(p).rgb.shape == (12, 8 * 9 + 7 * 4, 3)
+
+
+def test_photos_in_names_the_option(tmp_path):
+    from blurvid.io import photos_in
+
+    with pytest.raises(InputError, match="--images is required"):
+        photos_in(None, "--images")
+    with pytest.raises(InputError, match="--images .*: not a folder"):
+        photos_in(tmp_path / "none", "--images")
+    with pytest.raises(InputError, match="--calib-images .*: no photos"):
+        photos_in(tmp_path, "--calib-images")
+    (tmp_path / "b.png").write_bytes(b"x")
+    (tmp_path / "a.JPG").write_bytes(b"x")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in photos_in(tmp_path, "--images")] == ["a.JPG", "b.png"]

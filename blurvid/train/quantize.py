@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError
-from blurvid.io import list_images, write_bytes_atomic
+from blurvid.io import photos_in, write_bytes_atomic
 
 FLOAT_NODES = ("/stem/Conv", "/head/Conv")
 
@@ -66,12 +66,7 @@ def quantize_model(model_path: str | Path, out_path: str | Path, calib_images: s
         raise OutputExistsError(f"{out_path} already exists; pass --force to overwrite it")
     if not model_path.is_file():
         raise InputError(f"{model_path}: no such model file")
-    folder = Path(calib_images).expanduser()
-    if not folder.is_dir():
-        raise InputError(f"--calib-images {folder}: not a folder")
-    photos = list_images(folder)
-    if not photos:
-        raise InputError(f"--calib-images {folder}: no photos")
+    photos = photos_in(calib_images, "--calib-images")
     source = onnx.load(str(model_path))
     props = {p.key: p.value for p in source.metadata_props}
     if "blurvid_format" not in props:

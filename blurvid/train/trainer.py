@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blurvid.data.synth import IMAGE_SUFFIXES, SynthConfig, list_images, load_object, render_set
+from blurvid.data.synth import SynthConfig, load_object, render_set
+from blurvid.io import list_images, photos_in
 from blurvid.errors import InputError
 from blurvid.metrics import score_samples
 from blurvid.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
@@ -61,19 +62,6 @@ def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(blur), torch.from_numpy(frames)
 
 
-def photo_paths(folder: str | None, option: str) -> list[Path]:
-    """The photos in ``folder``, or an InputError naming the option when there are none."""
-    if folder is None:
-        raise InputError(f"{option} is required for synthetic data")
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise InputError(f"{option} {folder}: not a folder")
-    photos = list_images(path)
-    if not photos:
-        raise InputError(f"{option} {folder}: no photos ({', '.join(IMAGE_SUFFIXES)})")
-    return photos
-
-
 def synth_configs(cfg: TrainConfig) -> tuple[SynthConfig, SynthConfig]:
     """(training, validation) synthesiser settings: ``data.synth`` picks the engine's mode
     (basic or realistic); ``data.synth_overrides`` change the training settings only, so the
@@ -96,6 +84,7 @@ def synth_configs(cfg: TrainConfig) -> tuple[SynthConfig, SynthConfig]:
 
 
 def object_paths(cfg: TrainConfig) -> list[Path]:
+    """The cut-outs of ``data.objects`` (none when unset; an empty folder gives none)."""
     if not cfg.data.objects:
         return []
     folder = Path(cfg.data.objects).expanduser()
@@ -116,9 +105,9 @@ def make_data(cfg: TrainConfig, start: int = 0, rank: int = 0):
     """(batches from index ``start``, validation samples) for ``cfg.data``; close the batches
     when done (they may own worker processes)."""
     if cfg.data.source == "synthetic":
-        train_photos = photo_paths(cfg.data.images, "--images")
+        train_photos = photos_in(cfg.data.images, "--images")
         if cfg.data.val_images is not None:
-            val_photos = photo_paths(cfg.data.val_images, "--val-images")
+            val_photos = photos_in(cfg.data.val_images, "--val-images")
         else:  # hold out every 5th photo (by photo, never by crop); one photo serves both
             val_photos = train_photos[4::5] or train_photos[:1]
             train_photos = [p for p in train_photos if p not in val_photos] or train_photos

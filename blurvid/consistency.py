@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from blurvid.color import GAMMA
+from blurvid.color import from_linear, to_linear
 
 PROJECTIONS = ("none", "lowpass", "exact")
 LOWPASS_SIGMA = 2.0  # pixels
@@ -57,24 +57,15 @@ def project(frames: np.ndarray, photo: np.ndarray, mode: str = "exact",
     clipped = np.clip(frames, 0.0, 1.0)
     if mode == "none":
         return clipped
-    linear = _power(clipped, GAMMA)
-    goal = _power(np.clip(target, 0.0, 1.0), GAMMA)
+    linear = to_linear(clipped)
+    goal = to_linear(target)
     residual = goal - linear.mean(axis=frame_axis, keepdims=True)
     if mode == "lowpass":
         residual = _lowpass(residual.astype(np.float32), sigma)
     linear = np.clip(linear + residual, 0.0, 1.0)
     if mode == "exact":
         _settle_clipped(linear, goal, frame_axis)
-    return _power(linear, 1.0 / GAMMA)
-
-
-def _power(x: np.ndarray, exponent: float) -> np.ndarray:
-    """``x ** exponent`` for x >= 0 as float32 (OpenCV's vectorised pow: several times faster
-    than numpy's on large float32 arrays)."""
-    import cv2
-
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return cv2.pow(x.reshape(-1, x.shape[-1]), exponent).reshape(x.shape)
+    return from_linear(linear).astype(np.float32, copy=False)
 
 
 def _settle_clipped(linear: np.ndarray, goal: np.ndarray, frame_axis: int,

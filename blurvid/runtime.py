@@ -217,7 +217,7 @@ class GeneratorSession:
         return {
             "model": str(self.model_path),
             "model_bytes": self.model_path.stat().st_size,
-            "model_sha256": _sha256(self.model_path),
+            "model_sha256": file_sha256(self.model_path),
             "checksum_verified": self.checksum_verified,
             "device": self.device,
             "providers_active": list(self.providers),
@@ -235,6 +235,15 @@ def checksum_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".sha256")
 
 
+def write_checksum(model_path: Path, digest: str) -> None:
+    """Write ``<model>.sha256`` (``sha256sum`` format) beside a model, atomically: the file
+    :func:`verify_checksum` checks when the model is loaded."""
+    from blurvid.io import write_bytes_atomic
+
+    write_bytes_atomic(checksum_path(model_path),
+                       f"{digest}  {model_path.name}\n".encode("ascii"))
+
+
 def verify_checksum(model_path: Path) -> bool:
     """Check ``model_path`` against its ``.sha256`` file if there is one (written by
     ``blurvid export`` and shipped with the bundled model). Returns whether a checksum was
@@ -246,7 +255,7 @@ def verify_checksum(model_path: Path) -> bool:
         expected = sums.read_text(encoding="ascii").split()[0].lower()
     except (OSError, UnicodeDecodeError, IndexError):
         raise ModelError(f"cannot read the checksum file {sums}") from None
-    actual = _sha256(model_path)
+    actual = file_sha256(model_path)
     if actual != expected:
         raise ModelError(f"{model_path} is corrupt: its sha256 is {actual[:12]}..., {sums.name} "
                          f"says {expected[:12]}...; reinstall blurvid or re-export the model")
@@ -266,7 +275,8 @@ def _check_model_file(path: Path) -> None:
         raise ModelError(f"{path} is not an ONNX model (expected a .onnx file)")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 (hex) of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

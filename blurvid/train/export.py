@@ -39,6 +39,7 @@ from blurvid._version import __version__
 from blurvid.color import STANDARD
 from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError, first_line
 from blurvid.io import write_bytes_atomic
+from blurvid.runtime import write_checksum
 from blurvid.train.models import ARCHES, NUM_FRAMES, build_generator
 
 OPSET = 17
@@ -300,9 +301,8 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool =
                     raise ModelError(f"the exported model disagrees with PyTorch (max abs diff "
                                      f"{parity:.2e} > 1e-3); {out_path} was not written")
         os.replace(staging, out_path)
-        # The checksum travels with the model (sha256sum format); blurvid.runtime checks it.
-        write_bytes_atomic(out_path.with_name(out_path.name + ".sha256"),
-                           f"{digest}  {out_path.name}\n".encode("ascii"))
+        # The checksum travels with the model; blurvid.runtime checks it at load.
+        write_checksum(out_path, digest)
     except OSError as exc:
         raise OutputError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
     finally:

@@ -12,6 +12,7 @@ lists both).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ import numpy as np
 
 from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError
 from blurvid.io import photos_in, write_bytes_atomic
+from blurvid.runtime import file_sha256, write_checksum
 
 FLOAT_NODES = ("/stem/Conv", "/head/Conv")
 
@@ -107,26 +109,18 @@ def quantize_model(model_path: str | Path, out_path: str | Path, calib_images: s
                                     "calibration": calibration, "float_nodes": list(keep_float),
                                     "calibration_samples": samples, "calibration_size": size,
                                     "calibration_photos": len(photos), "seed": seed,
-                                    "float_model_sha256": _sha256(model_path)}),
+                                    "float_model_sha256": file_sha256(model_path)}),
     })
     del proto.metadata_props[:]
     onnx.helper.set_model_props(proto, props)
     data = proto.SerializeToString()
-    import hashlib
-
     digest = hashlib.sha256(data).hexdigest()
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(out_path, data)
-        write_bytes_atomic(out_path.with_name(out_path.name + ".sha256"),
-                           f"{digest}  {out_path.name}\n".encode("ascii"))
+        write_checksum(out_path, digest)
     except OSError as exc:
         raise OutputError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
     return {"path": str(out_path), "bytes": len(data), "sha256": digest,
             "float_bytes": os.path.getsize(model_path), "calibration_samples": samples}
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()

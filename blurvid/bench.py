@@ -91,7 +91,7 @@ def _peak_rss_mb() -> float:
 
 
 def speed_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
-                 projection: str = "none") -> dict:
+                 projection: str) -> dict:
     """One measurement (runs inside the subprocess): see the module docstring."""
     w, h = parse_size(size)
     image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)

@@ -23,7 +23,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 
 from blurvid import __version__
 from blurvid.errors import BlurvidError, DependencyError, InputError
-from blurvid.pipeline import DEFAULT_PROJECTION
+from blurvid.pipeline import DEFAULT_PROJECTION, PROJECTIONS
 
 app = typer.Typer(
     add_completion=False,
@@ -44,10 +44,8 @@ MODEL_HELP = ("An ONNX generator file, or a bundled model by name: fast (the def
               "fast-int8 (int8, faster; docs/model-card.md).")
 
 
-class Projection(str, Enum):
-    none = "none"
-    lowpass = "lowpass"
-    exact = "exact"
+# The choices of --projection are the pipeline's (blurvid.consistency.PROJECTIONS).
+Projection = Enum("Projection", {name: name for name in PROJECTIONS}, type=str)
 
 
 PROJECTION_HELP = ("Make the frames average back to the photo: exact (the default; the "

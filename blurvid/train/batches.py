@@ -109,9 +109,9 @@ def _worker_main(spec, worker: int, workers: int, start: int, out, stop) -> None
     import cv2
 
     cv2.setNumThreads(1)
+    index = start + (worker - start) % workers
     try:
         source = spec.build()
-        index = start + (worker - start) % workers
         while not stop.is_set():
             item = ("ok", index, source.batch(index))
             while not stop.is_set():
@@ -122,8 +122,7 @@ def _worker_main(spec, worker: int, workers: int, start: int, out, stop) -> None
                     continue
             index += workers
     except BaseException as exc:  # report, do not hang the trainer
-        out.put(("error", index if "index" in locals() else start,
-                 f"{type(exc).__name__}: {exc}"))
+        out.put(("error", index, f"{type(exc).__name__}: {exc}"))
 
 
 class Batches:

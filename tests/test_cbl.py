@@ -138,3 +138,15 @@ def test_discriminator_shapes_and_losses():
     assert discriminator_loss(real, fake) < 0.02  # D is right about both
     assert generator_adversarial_loss(fake) > 4.9  # -log D(G) is large when D wins
     assert generator_adversarial_loss(real) < 0.01
+
+
+def test_coordinates_shared_by_the_batch_give_the_same_similarity():
+    x, _ = _features(b=3, seed=3)
+    y, coords = _features(b=3, seed=4)
+    one = coords[:1]
+    shared = contextual_similarity(x, y, one, one, spatial_weight=0.2)
+    expanded = contextual_similarity(x, y, one.expand(3, -1, -1), one.expand(3, -1, -1),
+                                     spatial_weight=0.2)
+    torch.testing.assert_close(shared, expanded, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="coordinates"):
+        contextual_similarity(x, y, coords[:2], coords[:2], spatial_weight=0.2)

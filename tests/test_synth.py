@@ -221,3 +221,52 @@ def test_a_still_camera_does_not_pan_or_tilt():
     a = render(photo, np.random.default_rng(0), moving)
     b = render(photo, np.random.default_rng(0), flat_moving)
     assert not np.array_equal(a[1], b[1])  # a moving camera does
+
+
+def test_a_static_camera_does_not_move_at_all():
+    """p_static samples: the 7 frames of a scene without moving objects are identical (a
+    tripod), and the blur is that frame plus the noise; p_sharp samples move up to 2 px."""
+    photo = np.random.default_rng(3).random((120, 140, 3)).astype(np.float32)
+    static = SynthConfig.realistic(size=48, p_static=1.0, max_objects=0, p_jpeg=0.0,
+                                   noise_shot=(0.0, 0.0), noise_read=(0.0, 0.0))
+    for seed in range(4):
+        info: dict = {}
+        blur, frames = render(photo, np.random.default_rng(seed), static, info=info)
+        assert info["length"] == 0.0
+        for frame in frames[1:]:
+            np.testing.assert_array_equal(frame, frames[0])
+        np.testing.assert_allclose(blur, frames[3], atol=1.5 / 255)
+    almost = SynthConfig.realistic(size=48, p_sharp=1.0, max_objects=0, p_jpeg=0.0)
+    lengths = [_length(photo, seed, almost) for seed in range(8)]
+    assert max(lengths) > 0.1 and max(lengths) <= 2.0 + 1e-6
+
+
+def test_static_camera_objects_still_move(tmp_path):
+    """A static camera with moving cut-outs: the background stays, the objects move."""
+    photo = np.random.default_rng(4).random((120, 140, 3)).astype(np.float32)
+    cut = np.zeros((30, 30, 4), np.float32)
+    cut[5:25, 5:25] = (0.9, 0.1, 0.1, 1.0)
+    cfg = SynthConfig.realistic(size=64, p_static=1.0, max_objects=2, p_jpeg=0.0,
+                                object_speed=(20.0, 30.0))
+    moved = 0
+    for seed in range(6):
+        info: dict = {}
+        _, frames = render(photo, np.random.default_rng(seed), cfg, objects=[cut], info=info)
+        assert info["length"] == 0.0
+        if info["objects"]:
+            moved += 1
+            assert not np.array_equal(frames[0], frames[6])
+    assert moved > 0
+
+
+def test_p_static_off_keeps_the_random_stream():
+    photo = np.random.default_rng(5).random((100, 100, 3)).astype(np.float32)
+    a = render(photo, np.random.default_rng(7), SynthConfig(size=32))
+    b = render(photo, np.random.default_rng(7), SynthConfig(size=32, p_static=0.0))
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def _length(photo, seed, cfg):
+    info: dict = {}
+    render(photo, np.random.default_rng(seed), cfg, info=info)
+    return info["length"]

@@ -17,7 +17,9 @@ The camera path (per sample, a function of the time ``t`` in [-1/2, 1/2]):
 * in-plane rotation ``omega * t`` about a random centre and zoom ``exp(z * t)``.
 
 The blur length (the path length of the image centre, in output pixels) is drawn from
-``blur_range``; ``p_sharp`` of the samples are almost still (<= 2 px).
+``blur_range``; ``p_sharp`` of the samples are almost still (<= 2 px), and ``p_static`` of them
+(off by default) come from a camera that does not move at all (a tripod, a CCTV camera): only
+the moving objects, if any, move.
 
 Contract: :func:`render` takes a linear-light float32 photo ``(H, W, 3)`` and returns
 ``blur (h, w, 3)`` and ``frames (7, h, w, 3)``, float32 gamma-encoded in [0, 1].
@@ -44,7 +46,8 @@ class SynthConfig:
     size: int | tuple[int, int] = 128  # output crop side, or (width, height)
     subframes_per_frame: int = 3  # k: M = 7 * k sub-frames
     blur_range: tuple[float, float] = (2.0, 40.0)  # path length of the image centre
-    p_sharp: float = 0.05  # share of almost-still samples
+    p_sharp: float = 0.05  # share of almost-still samples (0-2 px camera path)
+    p_static: float = 0.0  # share of samples whose camera does not move at all (drawn first)
     max_rotation_px: float = 6.0  # rotation: extra displacement at the crop corner
     max_zoom_px: float = 6.0  # zoom: extra displacement at the crop corner
     max_shake_px: float = 2.0  # amplitude of the high-frequency shake
@@ -98,9 +101,11 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     and whether this is an almost-still camera (``p_sharp``)."""
     w, h = output_size(cfg)
     corner = np.hypot(w, h) / 2
-    still = rng.random() < cfg.p_sharp
+    # p_static draws only when on, so the default settings keep their random stream
+    static = cfg.p_static > 0 and rng.random() < cfg.p_static
+    still = static or rng.random() < cfg.p_sharp
     if still:
-        length = rng.uniform(0.0, 2.0)
+        length = 0.0 if static else rng.uniform(0.0, 2.0)
         rot_px, zoom_px, shake = 0.0, 0.0, 0.0
     else:
         length = rng.uniform(*cfg.blur_range)

@@ -45,7 +45,9 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, coords_x: torch.Tens
     """CX(X, Y) per batch item (see the module docstring).
 
     ``x``: (B, N, C) and ``y``: (B, M, C) features; ``coords_x``: (B, N, 2) and ``coords_y``:
-    (B, M, 2) positions in [0, 1] (needed when ``spatial_weight > 0``). Returns (B,) in (0, 1].
+    (B, M, 2) positions in [0, 1] (needed when ``spatial_weight > 0``), or (1, N, 2) and
+    (1, M, 2) positions shared by the whole batch (the spatial similarity is then computed once
+    and broadcast: the same result, B times less work). Returns (B,) in (0, 1].
     """
     if x.dim() != 3 or y.dim() != 3 or x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
         raise ValueError(f"expected features (B, N, C) and (B, M, C), got {tuple(x.shape)} "
@@ -62,6 +64,9 @@ def contextual_similarity(x: torch.Tensor, y: torch.Tensor, coords_x: torch.Tens
     if spatial_weight > 0:
         if coords_x is None or coords_y is None:
             raise ValueError("spatial_weight > 0 needs coords_x and coords_y")
+        if coords_x.shape[0] != coords_y.shape[0] or coords_x.shape[0] not in (1, x.shape[0]):
+            raise ValueError(f"coordinates (B or 1, N, 2) expected, got {tuple(coords_x.shape)} "
+                             f"and {tuple(coords_y.shape)} for a batch of {x.shape[0]}")
         spatial = _relative_similarity(torch.cdist(coords_x, coords_y), bandwidth)
         cx = (1.0 - spatial_weight) * cx + spatial_weight * spatial
     return cx.max(dim=1).values.mean(dim=1)  # max over i, mean over j
@@ -116,4 +121,5 @@ def contiguous_blurry_loss(pred: torch.Tensor, target: torch.Tensor, patch: int 
     b, f, h, w = pred.shape
     fx, fy, coords = patch_features(pred.reshape(b * f, 1, h, w), target.reshape(b * f, 1, h, w),
                                     patch, stride, max_features, generator)
-    return contextual_loss(fx, fy, coords, coords, bandwidth, spatial_weight)
+    shared = coords[:1]  # the same positions in every frame: one spatial similarity for all
+    return contextual_loss(fx, fy, shared, shared, bandwidth, spatial_weight)

@@ -8,7 +8,9 @@
 For every photo (read at up to ``--max-side`` px, optionally softened by a Gaussian of
 ``--soften`` px to mimic a soft lens, then quantised to 8 bits), runs the model and reports the
 Y PSNR of the 7 frames against the photo itself (higher is better; identical frames would be
-infinite): how much a model alters a scene that did not move. Prints a Markdown table.
+infinite): how much a model alters a scene that did not move. The last column, "1 vs 7", is
+the Y PSNR between the first and the last frame on the photos as read (no softening): the
+motion the model invents (a still scene has none: infinite). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from blurvid.metrics import psnr
 from blurvid.pipeline import Extractor
 
 
-def still_psnr(extractor: Extractor, photos: list[np.ndarray]) -> float:
-    scores = []
+def still_psnr(extractor: Extractor, photos: list[np.ndarray]) -> tuple[float, float]:
+    """(mean Y PSNR of the 7 frames against the photo, mean Y PSNR of frame 1 against frame
+    7), averaged over the photos."""
+    scores, ends = [], []
     for img in photos:
         frames = rgb_to_y(extractor.extract(img))
         y = rgb_to_y(img)
         scores.append(float(np.mean([psnr(f, y) for f in frames])))
-    return float(np.mean(scores))
+        ends.append(psnr(frames[0], frames[-1]))
+    return float(np.mean(scores)), float(np.mean(ends))
 
 
 def main() -> None:
@@ -52,17 +57,21 @@ def main() -> None:
           + "".join(f" --model {m}" for m in models) + f" --projection {args.projection}` on "
           f"{platform.machine()}, "
           f"{len(sharp)} photos\n")
-    print("| model | " + " | ".join(f"soften {s} px" for s in args.soften) + " |")
-    print("|---|" + "---:|" * len(args.soften))
+    print("| model | " + " | ".join(f"soften {s} px" for s in args.soften) + " | 1 vs 7 |")
+    print("|---|" + "---:|" * (len(args.soften) + 1))
     for model in models:
         extractor = Extractor(model, device="cpu", threads=args.threads,
                               projection=args.projection)
-        row = []
-        for sigma in args.soften:
+        row, ends = [], None
+        for sigma in sorted(set(args.soften) | {0.0}):
             photos = [np.round(np.clip(cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img,
                                        0, 1) * 255) / 255 for img in sharp]
-            row.append(still_psnr(extractor, [p.astype(np.float32) for p in photos]))
-        print(f"| {model} | " + " | ".join(f"{v:.2f} dB" for v in row) + " |")
+            score, end = still_psnr(extractor, [p.astype(np.float32) for p in photos])
+            ends = end if sigma == 0 else ends
+            if sigma in args.soften:
+                row.append((args.soften.index(sigma), score))
+        row = [score for _, score in sorted(row)]
+        print(f"| {model} | " + " | ".join(f"{v:.2f} dB" for v in row) + f" | {ends:.2f} dB |")
 
 
 if __name__ == "__main__":

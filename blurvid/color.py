@@ -102,11 +102,16 @@ def _merge_y_float32(y: np.ndarray, ycbcr: np.ndarray) -> np.ndarray:
     return out[0] if single else out
 
 
-def to_linear(encoded: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
-    """Display-encoded values in [0, 1] -> linear light (pure power law). Negative input -> 0."""
-    return np.power(np.clip(encoded, 0.0, None), gamma)
+def to_linear(encoded: np.ndarray, gamma: float = GAMMA, out: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Display-encoded values in [0, 1] -> linear light (pure power law). Negative input -> 0.
+    ``out``: an array of the same shape to write into (may be ``encoded`` itself)."""
+    out = np.clip(encoded, 0.0, None, out=out)
+    return np.power(out, gamma, out=out)
 
 
-def from_linear(linear: np.ndarray, gamma: float = GAMMA) -> np.ndarray:
-    """Linear light -> display-encoded values (inverse of :func:`to_linear`)."""
-    return np.power(np.clip(linear, 0.0, None), 1.0 / gamma)
+def from_linear(linear: np.ndarray, gamma: float = GAMMA, out: np.ndarray | None = None
+                ) -> np.ndarray:
+    """Linear light -> display-encoded values (inverse of :func:`to_linear`); ``out`` as there."""
+    out = np.clip(linear, 0.0, None, out=out)
+    return np.power(out, 1.0 / gamma, out=out)

@@ -54,18 +54,19 @@ def project(frames: np.ndarray, photo: np.ndarray, mode: str = "exact",
     if frames.shape[-2:] != photo.shape[-2:] or (frames.ndim == 4 and
                                                   frames.shape[0] != photo.shape[0]):
         raise ValueError(f"frames {frames.shape} and photo {photo.shape} do not match")
-    clipped = np.clip(frames, 0.0, 1.0)
+    clipped = np.clip(frames, 0.0, 1.0)  # a new array: worked on in place from here
     if mode == "none":
         return clipped
-    linear = to_linear(clipped)
+    linear = to_linear(clipped, out=clipped)
     goal = to_linear(target)
     residual = goal - linear.mean(axis=frame_axis, keepdims=True)
     if mode == "lowpass":
         residual = _lowpass(residual.astype(np.float32), sigma)
-    linear = np.clip(linear + residual, 0.0, 1.0)
+    linear += residual
+    np.clip(linear, 0.0, 1.0, out=linear)
     if mode == "exact":
         _settle_clipped(linear, goal, frame_axis)
-    return from_linear(linear).astype(np.float32, copy=False)
+    return from_linear(linear, out=linear)
 
 
 def _settle_clipped(linear: np.ndarray, goal: np.ndarray, frame_axis: int,

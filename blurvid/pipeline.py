@@ -41,7 +41,7 @@ def as_rgb_float(image: np.ndarray) -> np.ndarray:
     elif np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all():
             raise InputError("the image contains NaN or infinite values")
-        out = np.clip(image.astype(np.float32), 0.0, 1.0)
+        out = np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
     else:
         raise InputError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float")
     if out.shape[2] == 1:

@@ -136,3 +136,16 @@ def test_merge_y_float32_fast_path_matches_float64(shape):
     assert fast.dtype == np.float32 and fast.shape == reference.shape
     np.testing.assert_allclose(fast, reference, atol=2e-6)
     assert fast.min() >= 0 and fast.max() <= 1
+
+
+def test_linear_transforms_write_in_place_when_asked():
+    x = np.linspace(-0.2, 1.0, 50, dtype=np.float32)
+    expected = to_linear(x)
+    assert x[0] == np.float32(-0.2)  # the default leaves the input alone
+    buf = x.copy()
+    out = to_linear(buf, out=buf)
+    assert out is buf
+    np.testing.assert_array_equal(buf, expected)
+    back = from_linear(buf, out=buf)
+    assert back is buf
+    np.testing.assert_allclose(back, np.clip(x, 0, None), atol=1e-6)

@@ -2,7 +2,7 @@
 """Training speed (iterations/s) of the recipes, stage 1 and stage 2, data included.
 
     python benchmarks/train_speed.py --images ~/.cache/blurvid/photos/train [--steps 20]
-        [--threads 2] [--device cpu] [--objects DIR] [--pipeline]
+        [--threads 2] [--device cpu] [--objects DIR] [--pipeline | --ablation]
 
 For train/fast.yaml and train/paper.yaml (batch and crop as in the recipes): builds the
 trainer, renders batches with the synthesiser, runs 2 warm-up steps, then times ``--steps``
@@ -13,6 +13,11 @@ Prints a Markdown table.
 basic and realistic synthesiser, with the batches rendered in the training process
 (``data.workers: 0``) or by one spawned worker, at 1 and ``--threads`` torch threads: which
 setting keeps the model busy on this machine.
+
+``--ablation``: seconds per generator step (with the discriminator step where the GAN is on) of
+the arms of train/ablation.yaml: content only, + CBL (beta = 0.1), + CBL + GAN (alpha = 0.001)
+with the recipe's quarter-width discriminator and with Table 2's full width; model time only
+(the batches are rendered beforehand). The weights do not matter: no checkpoint is loaded.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from blurvid.train.trainer import Trainer, make_data
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(recipe: str, stage: int, args) -> dict:
-    cfg = load_config(ROOT / "train" / recipe, [f"content_only_steps={0 if stage == 2 else 10**9}"],
+def measure(recipe: str, stage: int, args, extra: tuple[str, ...] = ()) -> dict:
+    cfg = load_config(ROOT / "train" / recipe, [f"content_only_steps={0 if stage == 2 else 10**9}",
+                                                "model.init=null", *extra],
                       device=args.device, threads=args.threads, data__images=args.images)
     torch.set_num_threads(cfg.threads)
     trainer = Trainer(cfg)
@@ -57,7 +63,8 @@ def measure(recipe: str, stage: int, args) -> dict:
 
 
 def pipeline(synth: str, workers: int, threads: int, args) -> dict:
-    cfg = load_config(ROOT / "train" / "fast.yaml", [f"data.synth={synth}"], device=args.device,
+    cfg = load_config(ROOT / "train" / "fast.yaml", [f"data.synth={synth}", "model.init=null"],
+                      device=args.device,
                       threads=threads, data__images=args.images, data__val_samples=1,
                       data__objects=args.objects if synth == "realistic" else None,
                       data__workers=workers)
@@ -84,7 +91,21 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--objects", default=None, help="cut-outs for the realistic synthesiser")
     p.add_argument("--pipeline", action="store_true", help="end-to-end it/s of the fast recipe")
+    p.add_argument("--ablation", action="store_true", help="s/step of the loss ablation's arms")
     args = p.parse_args()
+    if args.ablation:
+        arms = [("content only", ()), ("+ CBL (beta 0.1)", ("loss.beta=0.1",)),
+                ("+ CBL + GAN, discriminator width 0.25", ("loss.beta=0.1", "loss.alpha=0.001")),
+                ("+ CBL + GAN, discriminator width 1 (Table 2)",
+                 ("loss.beta=0.1", "loss.alpha=0.001", "loss.disc_width=1.0"))]
+        print(f"`python benchmarks/train_speed.py --images ... --ablation --steps {args.steps} "
+              f"--threads {args.threads}` on {platform.machine()}, torch {torch.__version__}\n")
+        print("| arm of train/ablation.yaml | s / step (model) |")
+        print("|---|---:|")
+        for name, extra in arms:
+            r = measure("ablation.yaml", 2, args, ("data.objects=null", *extra))
+            print(f"| {name} | {r['step_s']:.3f} |", flush=True)
+        return
     if args.pipeline:
         rows = [pipeline(s, w, t, args) for s in ("basic", "realistic") for w in (0, 1)
                 for t in sorted({1, args.threads})]

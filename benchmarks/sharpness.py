@@ -24,6 +24,7 @@ import numpy as np
 
 from blurvid.color import rgb_to_y
 from blurvid.data.layouts import read_dataset
+from blurvid.consistency import PROJECTIONS
 from blurvid.pipeline import Extractor
 
 
@@ -45,7 +46,7 @@ def main() -> None:
     p.add_argument("--data", required=True, help="a dataset blurvid bench reads")
     p.add_argument("--model", action="append", default=None,
                    help="a bundled name or an ONNX file (repeatable; default: fast)")
-    p.add_argument("--projection", default="none", choices=["none", "lowpass", "exact"])
+    p.add_argument("--projection", default="none", choices=PROJECTIONS)
     p.add_argument("--max-samples", type=int, default=200)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--smooth", type=float, default=0.0, help="Gaussian blur (px) before")
@@ -53,6 +54,7 @@ def main() -> None:
     models = args.model or ["fast"]
     samples = [s for s in read_dataset(args.data, max_samples=args.max_samples)
                if s.frames.shape[0] == 7]
+
     def energy(rgb: np.ndarray) -> float:
         return gradient_energy(rgb_to_y(rgb), args.smooth)
 

@@ -24,7 +24,8 @@ import numpy as np
 from blurvid.color import from_linear, rgb_to_y
 from blurvid.data.synth import list_images, load_photo
 from blurvid.metrics import psnr
-from blurvid.pipeline import Extractor
+from blurvid.consistency import PROJECTIONS
+from blurvid.pipeline import DEFAULT_PROJECTION, Extractor
 
 
 def still_psnr(extractor: Extractor, photos: list[np.ndarray]) -> tuple[float, float]:
@@ -47,7 +48,7 @@ def main() -> None:
     p.add_argument("--max-side", type=int, default=768)
     p.add_argument("--soften", type=float, nargs="+", default=[0.0, 0.7, 1.2])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--projection", default="exact", choices=["none", "lowpass", "exact"])
+    p.add_argument("--projection", default=DEFAULT_PROJECTION, choices=PROJECTIONS)
     args = p.parse_args()
     models = args.model or ["fast"]
     sharp = [from_linear(load_photo(path, max_side=args.max_side)).astype(np.float32)
@@ -62,15 +63,13 @@ def main() -> None:
     for model in models:
         extractor = Extractor(model, device="cpu", threads=args.threads,
                               projection=args.projection)
-        row, ends = [], None
-        for sigma in sorted(set(args.soften) | {0.0}):
+        scores = {}  # sigma -> (mean PSNR to the photo, frame 1 vs 7); 0 is always measured
+        for sigma in dict.fromkeys([0.0, *args.soften]):
             photos = [np.round(np.clip(cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img,
                                        0, 1) * 255) / 255 for img in sharp]
-            score, end = still_psnr(extractor, [p.astype(np.float32) for p in photos])
-            ends = end if sigma == 0 else ends
-            if sigma in args.soften:
-                row.append((args.soften.index(sigma), score))
-        row = [score for _, score in sorted(row)]
+            scores[sigma] = still_psnr(extractor, [p.astype(np.float32) for p in photos])
+        row = [scores[sigma][0] for sigma in args.soften]
+        ends = scores[0.0][1]
         print(f"| {model} | " + " | ".join(f"{v:.2f} dB" for v in row) + f" | {ends:.2f} dB |")
 
 

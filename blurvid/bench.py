@@ -255,4 +255,3 @@ def markdown_table(result: dict, channel: str = "y") -> str:
 
 if __name__ == "__main__":
     main(sys.argv[1:])
-

@@ -123,4 +123,3 @@ def quantize_model(model_path: str | Path, out_path: str | Path, calib_images: s
         raise OutputError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
     return {"path": str(out_path), "bytes": len(data), "sha256": digest,
             "float_bytes": os.path.getsize(model_path), "calibration_samples": samples}
-

@@ -11,6 +11,8 @@ array (float in [0, 1], or uint8 / uint16); the result is a float32 ``(7, H, W, 
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +86,7 @@ class Extractor:
     tile: int | None = None
     projection: str = DEFAULT_PROJECTION
     session: object = field(init=False, repr=False)
+    _pool: ThreadPoolExecutor | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
         from blurvid.runtime import GeneratorSession
@@ -111,18 +114,45 @@ class Extractor:
                              progress=progress)
         else:
             luma = self.session.run(y)
-        np.clip(luma, 0.0, 1.0, out=luma)
-        if self.projection != "none":
-            self._project_in_strips(luma, y)
+        self._finish_in_strips(luma, y)
         return luma
 
-    def _project_in_strips(self, luma: np.ndarray, y: np.ndarray, margin: int = 16) -> None:
-        """:func:`blurvid.consistency.project` in place, a strip of rows at a time (bounded
-        temporary memory); each strip sees ``margin`` rows of unprojected context."""
+    def _post_workers(self) -> int:
+        """Threads for the numpy/OpenCV work after the generator: ``threads`` (else every core)."""
+        return max(1, self.threads or os.cpu_count() or 1)
+
+    def _map_strips(self, work, height: int) -> None:
+        """``work(rows)`` for every strip of :data:`_PARALLEL_STRIP_ROWS` rows, on
+        :meth:`_post_workers` threads (numpy and OpenCV release the GIL on whole strips).
+        ``work`` must only touch its own rows."""
+        strips = list(_strips(height, _PARALLEL_STRIP_ROWS))
+        workers = min(self._post_workers(), len(strips))
+        if workers == 1:
+            for rows in strips:
+                work(rows)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._post_workers(),
+                                            thread_name_prefix="blurvid-post")
+        futures = [self._pool.submit(work, rows) for rows in strips]
+        wait(futures)  # every strip finishes (no thread still writes) before an error is raised
+        for future in futures:
+            future.result()  # re-raises a worker's error here
+
+    def _finish_in_strips(self, luma: np.ndarray, y: np.ndarray, margin: int = 16) -> None:
+        """Clip the generator's frames to [0, 1] and :func:`blurvid.consistency.project` them,
+        in place, a strip of rows at a time (bounded temporary memory; ``none`` and ``exact``
+        work pixel by pixel, so their strips run in parallel); each ``lowpass`` strip sees
+        ``margin`` rows of unprojected context."""
         h = luma.shape[1]
-        if self.projection == "exact":  # pixel by pixel: no context needed
-            for rows in _strips(h):
-                luma[:, rows] = project(luma[:, rows], y[rows], "exact")
+        if self.projection in ("none", "exact"):
+            def finish_rows(rows: slice) -> None:
+                if self.projection == "none":
+                    np.clip(luma[:, rows], 0.0, 1.0, out=luma[:, rows])
+                else:
+                    luma[:, rows] = project(luma[:, rows], y[rows], "exact")
+
+            self._map_strips(finish_rows, h)
             return
         above = None  # the unprojected rows just above the current strip
         for rows in _strips(h):
@@ -147,17 +177,30 @@ class Extractor:
         return interpolate_frames(self._extract_rgb, _load_rgb(image), levels, method, progress)
 
     def _extract_rgb(self, rgb: np.ndarray) -> np.ndarray:
-        ycbcr = rgb_to_ycbcr(rgb)
-        return merge_y(self.luma_frames(ycbcr), ycbcr).astype(np.float32, copy=False)
+        ycbcr = np.empty(rgb.shape, np.float32)
+
+        def convert_rows(rows: slice) -> None:
+            ycbcr[rows] = rgb_to_ycbcr(rgb[rows])
+
+        self._map_strips(convert_rows, rgb.shape[0])
+        luma = self.luma_frames(ycbcr)
+        out = np.empty(luma.shape + (3,), np.float32)
+
+        def merge_rows(rows: slice) -> None:
+            out[:, rows] = merge_y(luma[:, rows], ycbcr[rows])
+
+        self._map_strips(merge_rows, rgb.shape[0])
+        return out
 
 
 SHEET_MAX_HEIGHT = 1080  # contact sheets of larger photos are scaled down to this height
 _STRIP_ROWS = 256  # rows converted at a time when writing frames (bounds temporary memory)
+_PARALLEL_STRIP_ROWS = 64  # rows per task when the post-processing runs on several threads
 
 
-def _strips(height: int):
-    for r in range(0, height, _STRIP_ROWS):
-        yield slice(r, r + _STRIP_ROWS)
+def _strips(height: int, rows: int = _STRIP_ROWS):
+    for r in range(0, height, rows):
+        yield slice(r, r + rows)
 
 
 def _frame_pixels(luma: np.ndarray, ycbcr: np.ndarray, bit_depth: int,

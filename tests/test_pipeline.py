@@ -127,6 +127,30 @@ def test_projection_in_strips_equals_one_pass(mode):
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["none", "lowpass", "exact"])
+def test_post_processing_on_several_threads_equals_one(mode):
+    # 300 rows: five strips of 64 rows, the last one short, spread over three threads.
+    image = cv2.GaussianBlur(RNG.random((300, 48, 3), dtype=np.float32), (0, 0), 2)
+    one = Extractor(TINY, device="cpu", threads=1, projection=mode).extract(image)
+    several = Extractor(TINY, device="cpu", threads=3, projection=mode)
+    np.testing.assert_array_equal(several.extract(image), one)
+    np.testing.assert_array_equal(several.extract(image), one)  # the pool is reused
+
+
+def test_an_error_in_a_post_processing_thread_reaches_the_caller():
+    extractor = Extractor(TINY, device="cpu", threads=2, projection="none")
+    seen = []
+
+    def work(rows):
+        seen.append(rows.start)
+        if rows.start == 128:
+            raise ValueError("strip 128 failed")
+
+    with pytest.raises(ValueError, match="strip 128 failed"):
+        extractor._map_strips(work, 300)
+    assert sorted(seen) == [0, 64, 128, 192, 256]
+
+
 def test_exact_projection_passes_the_reblur_check(extractor):
     image = cv2.GaussianBlur(RNG.random((40, 56, 3), dtype=np.float32), (0, 0), 1.5)
     exact = Extractor(TINY, device="cpu", threads=1, projection="exact").extract(image)

@@ -24,7 +24,9 @@ import io
 import os
 import secrets
 import warnings
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -409,30 +411,49 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray, bit_depth: int = 8,
     write_images([path], [rgb], bit_depth, jpeg_quality)
 
 
-def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95) -> None:
+def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95,
+                 workers: int = 1) -> None:
     """Write several images as one unit: all of them, or none.
 
-    Each image is encoded as it comes (``images`` may be an iterator, so only one decoded image
-    is held at a time) and written to a hidden temporary file beside its target (fsynced);
-    only when every file is on disk are they renamed into place. An encoding error, a full
-    disk, a permission error or Ctrl-C before that removes the temporary files and leaves the
-    targets untouched, so an interrupted group never leaves some frames of a photo behind.
-    Failures are :class:`OutputError` (bad arrays: ``ValueError``).
+    Each image is encoded as it comes (``images`` may be an iterator, so at most ``workers +
+    1`` decoded images are held at a time) and written to a hidden temporary file beside its
+    target (fsynced); only when every file is on disk are they renamed into place. An encoding
+    error, a full disk, a permission error or Ctrl-C before that removes the temporary files
+    and leaves the targets untouched, so an interrupted group never leaves some frames of a
+    photo behind. ``workers`` > 1 encodes and writes that many images at once on threads (the
+    encoders release the GIL) while the next image is made. Failures are
+    :class:`OutputError` (bad arrays: ``ValueError``).
     """
     paths = [Path(p) for p in paths]
     if bit_depth not in (8, 16):
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     if not 0 <= int(jpeg_quality) <= 100:
         raise ValueError(f"jpeg_quality must be in 0..100, got {jpeg_quality}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
+
+    def store(path: Path, image) -> Path:
+        return _write_temp(path, _encode(path, image, bit_depth, jpeg_quality))
+
     temps: list[Path] = []
     committed: list[Path] = []
+    pending: deque[Future] = deque()  # in path order
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="blurvid-write") if workers > 1 else None
     try:
+        count = 0
         for image in images:
-            if len(temps) == len(paths):
+            if count == len(paths):
                 raise ValueError(f"more images than the {len(paths)} paths")
-            path = paths[len(temps)]
-            temps.append(_write_temp(path, _encode(path, image, bit_depth, jpeg_quality)))
+            if pool is None:
+                temps.append(store(paths[count], image))
+            else:
+                pending.append(pool.submit(store, paths[count], image))
+                if len(pending) > workers:  # bounds the images held
+                    temps.append(pending.popleft().result())
+            count += 1
             del image
+        while pending:
+            temps.append(pending.popleft().result())
         if len(temps) != len(paths):
             raise ValueError(f"{len(paths)} paths for {len(temps)} images")
         for tmp, path in zip(temps, paths):
@@ -442,12 +463,20 @@ def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95) -> N
                 raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
             committed.append(path)
     except BaseException:
+        for future in pending:  # let the writes in flight end, then remove what they wrote
+            try:
+                temps.append(future.result())
+            except BaseException:
+                pass
         for leftover in temps[len(committed):] + committed:
             try:
                 leftover.unlink()
             except OSError:
                 pass
         raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     for parent in {p.parent for p in paths}:
         _fsync_dir(parent)
 

@@ -266,7 +266,7 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
             yield contact_sheet(thumbs)
 
     targets = [*frame_paths, *([sheet_path] if sheet_path is not None else [])]
-    write_images(targets, frames(), bit_depth=bit_depth)
+    write_images(targets, frames(), bit_depth=bit_depth, workers=extractor._post_workers())
     luma = None  # the frames are written: free them before the reblur check
     squared = 0.0
     for rows in _strips(h):  # reblur PSNR against the input (rebuilt from its YCbCr)

@@ -448,7 +448,7 @@ def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95,
                 temps.append(store(paths[count], image))
             else:
                 pending.append(pool.submit(store, paths[count], image))
-                if len(pending) > workers:  # bounds the images held
+                if len(pending) >= workers:  # bounds the images held
                     temps.append(pending.popleft().result())
             count += 1
             del image

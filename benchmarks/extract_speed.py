@@ -2,7 +2,7 @@
 """Extract time and peak memory for one photo: the bundled `fast` model vs the `paper` arch.
 
     python benchmarks/extract_speed.py [--size 1280x720] [--threads 2] [--repeats 5] [--torch]
-        [--also fast-int8 ...] [--projection none|lowpass|exact]
+        [--also fast-int8 ...] [--projection none|lowpass|exact] [--ensemble 1|2|4|8]
 
 The measurement is :func:`blurvid.bench.bench_speed` (what `blurvid bench --speed` runs): each
 model in its own subprocess (so peak RSS is that model's alone), ONNX Runtime on the CPU, one
@@ -34,6 +34,8 @@ def main() -> None:
     p.add_argument("--torch", action="store_true", help="also time PyTorch eager")
     p.add_argument("--projection", default=None,
                    help="none, lowpass or exact (default: the extractor's default)")
+    p.add_argument("--ensemble", type=int, default=1,
+                   help="self-ensemble size for every model (1, 2, 4 or 8; blurvid.ensemble)")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paper = args.paper_model
@@ -45,11 +47,13 @@ def main() -> None:
             export_model(build_generator("paper"), paper,
                          {"training": {"steps": 0, "note": "untrained, for timing"}})
         result = bench_speed([args.fast_model, *args.also, paper], args.size, args.threads,
-                             args.repeats, with_torch=args.torch, projection=args.projection)
+                             args.repeats, with_torch=args.torch, projection=args.projection,
+                             ensemble=args.ensemble)
     cmd = (f"python benchmarks/extract_speed.py --size {args.size} --threads {args.threads} "
            f"--repeats {args.repeats}" + (" --torch" if args.torch else "")
            + "".join(f" --also {m}" for m in args.also)
-           + (f" --projection {args.projection}" if args.projection else ""))
+           + (f" --projection {args.projection}" if args.projection else "")
+           + (f" --ensemble {args.ensemble}" if args.ensemble != 1 else ""))
     print(f"`{cmd}` on {result['machine']}, projection {result['projection']}\n")
     print("| model | arch | engine | median s | min s | megapixels/s | peak RSS MB |")
     print("|---|---|---|---:|---:|---:|---:|")

@@ -91,14 +91,15 @@ def _peak_rss_mb() -> float:
 
 
 def speed_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
-                 projection: str) -> dict:
+                 projection: str, ensemble: int = 1) -> dict:
     """One measurement (runs inside the subprocess): see the module docstring."""
     w, h = parse_size(size)
     image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
     from blurvid.pipeline import Extractor
 
     start = time.perf_counter()
-    extractor = Extractor(model, device="cpu", threads=threads, projection=projection)
+    extractor = Extractor(model, device="cpu", threads=threads, projection=projection,
+                          ensemble=ensemble)
     meta = extractor.session.metadata
     if engine == "torch" and meta.get("precision", "float32") != "float32":
         return {"skip": True}  # PyTorch eager would time the float network, not this model
@@ -130,9 +131,9 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
 
 
 def _run_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
-                projection: str) -> dict:
+                projection: str, ensemble: int) -> dict:
     cmd = [sys.executable, "-m", "blurvid.bench", "--speed-worker", model or "", size,
-           str(threads), str(repeats), engine, projection]
+           str(threads), str(repeats), engine, projection, str(ensemble)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -179,10 +180,16 @@ def torch_available() -> bool:
 def bench_speed(models: list[str | None], size: str = "1280x720", threads: int = 2,
                 repeats: int = 5, with_torch: bool | None = None,
                 progress: Callable[[str], None] | None = None,
-                projection: str | None = None) -> dict:
+                projection: str | None = None, ensemble: int = 1) -> dict:
     """Speed rows for every model (None: the bundled one), ONNX Runtime and, when torch is
     installed (or ``with_torch``), PyTorch eager; plus the machine's rough peak. The pipeline
-    includes ``projection`` (default: the extractor's default)."""
+    includes ``projection`` (default: the extractor's default) and a self-ensemble of
+    ``ensemble`` runs (:mod:`blurvid.ensemble`)."""
+    from blurvid.ensemble import ENSEMBLE_SIZES, is_ensemble_size
+
+    if not is_ensemble_size(ensemble):
+        raise InputError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
+                         f"got {ensemble!r}")
     if projection is None:
         from blurvid.pipeline import DEFAULT_PROJECTION
 
@@ -196,7 +203,7 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
         for engine in engines:
             if progress is not None:
                 progress(f"{Path(model).name if model else 'bundled model'} ({engine})")
-            row = _run_worker(model, size, threads, repeats, engine, projection)
+            row = _run_worker(model, size, threads, repeats, engine, projection, ensemble)
             if row.get("skip"):
                 continue
             row["megapixels_per_s"] = w * h / 1e6 / row["median_s"]
@@ -207,22 +214,23 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
 
         for row in rows:
             macs = _macs(GeneratorSession(row["model"], device="cpu").metadata, w, h)
-            row["gmac"] = macs
-            row["gflops_achieved"] = 2 * macs / row["median_s"] if macs else None
+            row["gmac"] = macs * ensemble if macs else macs
+            row["gflops_achieved"] = 2 * row["gmac"] / row["median_s"] if macs else None
     return {"size": f"{w}x{h}", "threads": threads, "repeats": repeats, "projection": projection,
+            "ensemble": ensemble,
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
                        f"Python {platform.python_version()}",
             "rough_peak_gflops": round(peak, 1), "rows": rows}
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) == 7 and argv[0] == "--speed-worker":
-        _, model, size, threads, repeats, engine, projection = argv
+    if len(argv) == 8 and argv[0] == "--speed-worker":
+        _, model, size, threads, repeats, engine, projection, ensemble = argv
         print(json.dumps(speed_worker(model or None, size, int(threads), int(repeats), engine,
-                                      projection)))
+                                      projection, int(ensemble))))
         return
     raise SystemExit("usage: python -m blurvid.bench --speed-worker MODEL SIZE THREADS "
-                     "REPEATS ENGINE PROJECTION (use `blurvid bench`)")
+                     "REPEATS ENGINE PROJECTION ENSEMBLE (use `blurvid bench`)")
 
 
 def markdown_table(result: dict, channel: str = "y") -> str:

@@ -51,6 +51,8 @@ Projection = Enum("Projection", {name: name for name in PROJECTIONS}, type=str)
 PROJECTION_HELP = ("Make the frames average back to the photo: exact (the default; the "
                    "photo's noise comes back too), lowpass (brightness drifts only) or none "
                    "(the generator's frames as they are; better for noisy photos).")
+ENSEMBLE_HELP = ("Average the model over 1, 2, 4 or 8 flipped/transposed copies of the photo: "
+                 "better frames, that many times the model's time.")
 
 
 class ImageFormat(str, Enum):
@@ -153,6 +155,7 @@ def extract(
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
+    ensemble: int = typer.Option(1, "--ensemble", help=ENSEMBLE_HELP),
     tile: Optional[int] = typer.Option(None, "--tile", min=0,
                                        help="Tiled inference window in px (0: off; default: "
                                             "tiles of 1024 above 4 megapixels)."),
@@ -183,7 +186,7 @@ def extract(
         plans.append((path, frames, targets[-1] if sheet else None))
 
     extractor = Extractor(model, device=device.value, threads=threads, tile=tile,
-                          projection=projection.value)
+                          projection=projection.value, ensemble=ensemble)
     if device is Device.auto:
         say(f"blurvid: note: --device auto: running on {extractor.session.device} "
             f"({', '.join(extractor.session.providers)})")
@@ -216,6 +219,8 @@ def extract(
         typer.echo(json.dumps({
             "model": str(extractor.session.model_path),
             "device": extractor.session.device,
+            "projection": extractor.projection,
+            "ensemble": extractor.ensemble,
             "outputs": results,
             "failed": failures,
         }, indent=2))
@@ -255,6 +260,7 @@ def interpolate(
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
+    ensemble: int = typer.Option(1, "--ensemble", help=ENSEMBLE_HELP),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
@@ -282,7 +288,7 @@ def interpolate(
     # Refuse to clobber before any work (the model runs can take a while).
     check_outputs_free(planned_outputs(output, image_path.stem, plays), force)
     extractor = Extractor(model, device=device.value, threads=threads,
-                          projection=projection.value)
+                          projection=projection.value, ensemble=ensemble)
     runs = model_runs(levels, method.value)
     start = time.perf_counter()
     progress = progress_bar(show=runs > 1)
@@ -300,7 +306,8 @@ def interpolate(
     summary = {"input": str(image_path), "output": str(output), "files": len(written),
                "levels": levels, "method": method.value, "frames": int(len(order)),
                "distinct_frames": count, "fps": rate, "model_runs": runs,
-               "device": extractor.session.device, "seconds": round(seconds, 3)}
+               "device": extractor.session.device, "projection": extractor.projection,
+               "ensemble": extractor.ensemble, "seconds": round(seconds, 3)}
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
@@ -359,6 +366,7 @@ def bench(
     device: Device = typer.Option(Device.auto, "--device", help="Where ONNX Runtime runs."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     projection: Projection = typer.Option(DEFAULT_PROJECTION, "--projection", help=PROJECTION_HELP),
+    ensemble: int = typer.Option(1, "--ensemble", help=ENSEMBLE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     markdown: bool = typer.Option(False, "--markdown",
                                   help="Print the quality tables as Markdown (Y, then RGB)."),
@@ -379,14 +387,15 @@ def bench(
         with stderr.status("measuring") as status:
             result = benchmarks.bench_speed(models, size, threads or 2, repeats,
                                             progress=lambda what: status.update(f"measuring {what}"),
-                                            projection=projection.value)
+                                            projection=projection.value, ensemble=ensemble)
         if as_json:
             typer.echo(json.dumps(result, indent=2))
             return
         from rich.table import Table
 
         table = Table(title=f"{result['size']}, {result['threads']} threads, projection "
-                            f"{result['projection']}, median of {repeats} "
+                            f"{result['projection']}, ensemble {result['ensemble']}, "
+                            f"median of {repeats} "
                             f"({result['machine']})", title_justify="left")
         for col in ("model", "arch", "engine", "median s", "min s", "MP/s", "peak RSS MB",
                     "GMAC", "GFLOP/s"):
@@ -410,7 +419,7 @@ def bench(
     total = count_samples(data, layout.value)
     total = min(total, max_samples) if max_samples and total is not None else total
     extractor = Extractor(model, device=device.value, threads=threads,
-                          projection=projection.value)
+                          projection=projection.value, ensemble=ensemble)
     skipped: list[str] = []
 
     def skip(message: str) -> None:
@@ -425,7 +434,8 @@ def bench(
                                             on_skip=skip),
             progress=lambda: progress.advance(task))
     result.update({"data": str(data), "model": str(extractor.session.model_path),
-                   "device": extractor.session.device, "skipped": skipped})
+                   "device": extractor.session.device, "projection": projection.value,
+                   "ensemble": ensemble, "skipped": skipped})
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -20,6 +20,7 @@ import numpy as np
 
 from blurvid.color import from_linear, rgb_to_ycbcr, to_linear, merge_y
 from blurvid.consistency import PROJECTIONS, project
+from blurvid.ensemble import ENSEMBLE_SIZES, ensemble_run, is_ensemble_size
 from blurvid.errors import InputError
 from blurvid.metrics import psnr
 
@@ -77,7 +78,9 @@ class Extractor:
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels), 0 = never, N = always tiles of N px (N >= 64).
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
-    ``exact`` (the default), ``lowpass`` or ``none``.
+    ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: average the generator over
+    1 (the default), 2, 4 or 8 flips/transposes of the photo (:mod:`blurvid.ensemble`; that
+    many times the generator's time, better frames).
     """
 
     model: str | Path | None = None
@@ -85,6 +88,7 @@ class Extractor:
     threads: int | None = None
     tile: int | None = None
     projection: str = DEFAULT_PROJECTION
+    ensemble: int = 1
     session: object = field(init=False, repr=False)
     _pool: ThreadPoolExecutor | None = field(init=False, repr=False, default=None)
 
@@ -97,6 +101,9 @@ class Extractor:
         if self.projection not in PROJECTIONS:
             raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got "
                              f"{self.projection!r}")
+        if not is_ensemble_size(self.ensemble):
+            raise InputError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
+                             f"got {self.ensemble!r}")
         self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
@@ -109,11 +116,11 @@ class Extractor:
         if tile is None:
             tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
         y = np.ascontiguousarray(ycbcr[..., 0])
+        run = ensemble_run(self.session.run, self.ensemble)
         if tile:
-            luma = run_tiled(self.session.run, y, tile, min(DEFAULT_OVERLAP, tile // 4),
-                             progress=progress)
+            luma = run_tiled(run, y, tile, min(DEFAULT_OVERLAP, tile // 4), progress=progress)
         else:
-            luma = self.session.run(y)
+            luma = run(y)
         self._finish_in_strips(luma, y)
         return luma
 
@@ -291,33 +298,37 @@ _default: dict[tuple, Extractor] = {}
 
 
 def get_extractor(model=None, device: str = "auto", threads: int | None = None,
-                  projection: str = DEFAULT_PROJECTION) -> Extractor:
-    """A cached :class:`Extractor` per (model, device, threads, projection): the session is
-    built once."""
-    key = (str(model) if model is not None else None, device, threads, projection)
+                  projection: str = DEFAULT_PROJECTION, ensemble: int = 1) -> Extractor:
+    """A cached :class:`Extractor` per (model, device, threads, projection, ensemble): the
+    session is built once."""
+    key = (str(model) if model is not None else None, device, threads, projection, ensemble)
     if key not in _default:
-        _default[key] = Extractor(model, device=device, threads=threads, projection=projection)
+        _default[key] = Extractor(model, device=device, threads=threads, projection=projection,
+                                  ensemble=ensemble)
     return _default[key]
 
 
 def extract(image, *, model=None, device: str = "auto", threads: int | None = None,
-            projection: str = DEFAULT_PROJECTION) -> np.ndarray:
+            projection: str = DEFAULT_PROJECTION, ensemble: int = 1) -> np.ndarray:
     """Turn one blurry photo into its 7 sharp frames.
 
     ``image``: a file path or an array ``(H, W[, 3|4])`` (uint8, uint16 or float in [0, 1]).
     Returns float32 ``(7, H, W, 3)`` RGB frames in [0, 1], in temporal order. ``projection``:
     ``none``, ``lowpass`` or ``exact`` (the frames then average back to the photo exactly; see
-    :mod:`blurvid.consistency`).
+    :mod:`blurvid.consistency`); ``ensemble``: 1, 2, 4 or 8 flips/transposes averaged
+    (:mod:`blurvid.ensemble`: better frames, that many times the generator's time).
     """
-    return get_extractor(model, device, threads, projection).extract(image)
+    return get_extractor(model, device, threads, projection, ensemble).extract(image)
 
 
 def interpolate(image, levels: int = 2, *, method: str = "flow", model=None,
                 device: str = "auto", threads: int | None = None,
-                projection: str = DEFAULT_PROJECTION):
+                projection: str = DEFAULT_PROJECTION, ensemble: int = 1):
     """More frames than 7: a :class:`blurvid.interpolation.Clip` (``frames`` float32
     ``(N, H, W, 3)``, ``times`` within the exposure [0, 1]) for ``levels`` (1: the 7 frames,
     2: 42 frames, L: 7 * 6^(L-1)); ``method``: ``flow`` (the default: it measures best),
     ``recursive`` (the paper's) or ``blend``. See :mod:`blurvid.interpolation` for the exact
-    timeline and docs/interpolation.md for the measurements."""
-    return get_extractor(model, device, threads, projection).interpolate(image, levels, method)
+    timeline and docs/interpolation.md for the measurements; ``ensemble`` as in
+    :func:`extract`."""
+    return get_extractor(model, device, threads, projection, ensemble).interpolate(
+        image, levels, method)

@@ -135,6 +135,24 @@ def test_json_summary(tmp_path):
     assert (entry["width"], entry["height"]) == (56, 40)
     assert isinstance(entry["reblur_psnr"], float) and entry["reblur_psnr"] > 10
 
+    assert (summary["projection"], summary["ensemble"]) == ("exact", 1)
+
+
+def test_ensemble_option(tmp_path):
+    src = _photo(tmp_path / "a.png")
+    plain = extract(src, "-o", tmp_path / "plain", "--projection", "none")
+    assert plain.exit_code == 0, plain.stderr
+    result = extract(src, "-o", tmp_path / "e", "--projection", "none", "--ensemble", "4", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["ensemble"] == 4
+    first = [cv2.imread(str(p)) for p in _frames(tmp_path / "plain", "a")]
+    second = [cv2.imread(str(p)) for p in _frames(tmp_path / "e", "a")]
+    assert any((a != b).any() for a, b in zip(first, second))
+    bad = extract(src, "-o", tmp_path / "bad", "--ensemble", "3")
+    assert bad.exit_code == 1
+    _one_error_line(bad, "ensemble must be one of 1, 2, 4, 8")
+    assert not (tmp_path / "bad").exists()
+
 
 def test_sheet_and_jpg_format(tmp_path):
     src = _photo(tmp_path / "a.png", h=20, w=30)

@@ -25,6 +25,7 @@ from blurvid.color import from_linear, rgb_to_y
 from blurvid.data.synth import list_images, load_photo
 from blurvid.metrics import psnr
 from blurvid.consistency import PROJECTIONS
+from blurvid.ensemble import ENSEMBLE_SIZES
 from blurvid.pipeline import DEFAULT_PROJECTION, Extractor
 
 
@@ -49,20 +50,23 @@ def main() -> None:
     p.add_argument("--soften", type=float, nargs="+", default=[0.0, 0.7, 1.2])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--projection", default=DEFAULT_PROJECTION, choices=PROJECTIONS)
+    p.add_argument("--ensemble", type=int, default=1, choices=ENSEMBLE_SIZES,
+                   help="self-ensemble size (blurvid.ensemble)")
     args = p.parse_args()
     models = args.model or ["fast"]
     sharp = [from_linear(load_photo(path, max_side=args.max_side)).astype(np.float32)
              for path in list_images(args.images)]
     print(f"`python benchmarks/still_photos.py --images {args.images} --max-side "
           f"{args.max_side} --soften {' '.join(map(str, args.soften))}"
-          + "".join(f" --model {m}" for m in models) + f" --projection {args.projection}` on "
+          + "".join(f" --model {m}" for m in models) + f" --projection {args.projection}"
+          + (f" --ensemble {args.ensemble}" if args.ensemble != 1 else "") + "` on "
           f"{platform.machine()}, "
           f"{len(sharp)} photos\n")
     print("| model | " + " | ".join(f"soften {s} px" for s in args.soften) + " | 1 vs 7 |")
     print("|---|" + "---:|" * (len(args.soften) + 1))
     for model in models:
         extractor = Extractor(model, device="cpu", threads=args.threads,
-                              projection=args.projection)
+                              projection=args.projection, ensemble=args.ensemble)
         scores = {}  # sigma -> (mean PSNR to the photo, frame 1 vs 7); 0 is always measured
         for sigma in dict.fromkeys([0.0, *args.soften]):
             photos = [np.round(np.clip(cv2.GaussianBlur(img, (0, 0), sigma) if sigma else img,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blurvid.ensemble import (ENSEMBLE_SIZES, align_order, dihedral, dihedral_inverse,
-                              ensemble_run)
+from blurvid.ensemble import (ENSEMBLE_SIZES, TRANSFORMS, align_order, consensus_average,
+                              dihedral, dihedral_inverse, ensemble_run)
 
 RNG = np.random.default_rng(21)
 
@@ -18,13 +18,16 @@ def test_transforms_are_eight_distinct_and_invert():
     seen = []
     for index in range(8):
         t = dihedral(a, index)
-        assert t.shape == ((2, 1, 6, 5) if index & 4 else a.shape)
+        assert t.shape == ((2, 1, 6, 5) if TRANSFORMS[index][2] else a.shape)
         np.testing.assert_array_equal(dihedral_inverse(t, index), a)
         seen.append(t.tobytes())
     assert len(set(seen)) == 8
-    np.testing.assert_array_equal(dihedral(a, 0), a)
-    np.testing.assert_array_equal(dihedral(a, 1), a[..., ::-1])
-    np.testing.assert_array_equal(dihedral(a, 4), np.swapaxes(a, -1, -2))
+    # Rotations first (ensembles of 2 and 4 use no mirror image), then the mirror images.
+    for index, turns in zip(range(4), (0, 2, 1, 3)):
+        np.testing.assert_array_equal(dihedral(a, index), np.rot90(a, turns, axes=(-2, -1)))
+    np.testing.assert_array_equal(dihedral(a, 4), a[..., ::-1])
+    np.testing.assert_array_equal(dihedral(a, 5), a[..., ::-1, :])
+    np.testing.assert_array_equal(dihedral(a, 6), np.swapaxes(a, -1, -2))
     with pytest.raises(ValueError, match="0..7"):
         dihedral(a, 8)
     with pytest.raises(ValueError, match="0..7"):
@@ -41,6 +44,29 @@ def test_align_order_reverses_only_when_closer():
     np.testing.assert_array_equal(align_order(batch, refs), refs)
     with pytest.raises(ValueError, match="same"):
         align_order(ref, ref[:, :3])
+
+
+def test_consensus_average_mutes_an_outlier_copy():
+    truth = RNG.random((7, 6, 6), dtype=np.float32)
+    agreeing = np.stack([truth + RNG.normal(0, 0.01, truth.shape).astype(np.float32)
+                         for _ in range(7)])
+    outlier = 1.0 - truth  # a copy that got it all wrong
+    copies = np.concatenate([agreeing, outlier[None]])
+    combined = consensus_average(copies)
+    assert combined.shape == truth.shape and combined.dtype == np.float32
+    assert np.abs(combined - truth).mean() < 0.01  # the plain mean would be off by ~0.04
+    assert np.abs(copies.mean(0) - truth).mean() > 0.03
+    # Two copies, or copies that agree equally: the plain mean.
+    np.testing.assert_allclose(consensus_average(copies[:2]), copies[:2].mean(0), atol=1e-6)
+    same = np.stack([truth, truth, truth])
+    np.testing.assert_allclose(consensus_average(same), truth, atol=1e-6)
+    # Batches: weights per sample.
+    batch = np.stack([copies, np.concatenate([outlier[None], agreeing])], axis=1)  # (8, 2, 7, 6, 6)
+    out = consensus_average(batch)
+    assert out.shape == (2, 7, 6, 6)
+    assert np.abs(out[0] - truth).mean() < 0.01 and np.abs(out[1] - truth).mean() < 0.01
+    with pytest.raises(ValueError, match="expected copies"):
+        consensus_average(truth)
 
 
 def shift_run(y: np.ndarray) -> np.ndarray:
@@ -63,8 +89,8 @@ def test_ensemble_of_a_pointwise_generator_is_that_generator():
 
 
 def test_ensemble_puts_mirrored_answers_in_the_plain_order():
-    # Flipping columns mirrors the motion: without alignment the average of the plain and the
-    # flipped run would fold the frames onto each other (frame 1 = frame 7).
+    # Turning the photo 180 degrees reverses the motion: without alignment the average of the
+    # plain and the turned run would fold the frames onto each other (frame 1 = frame 7).
     y = RNG.random((8, 16), dtype=np.float32)
     plain = shift_run(y)
     two = ensemble_run(shift_run, 2)(y)

@@ -87,7 +87,8 @@ def consensus_average(copies: np.ndarray) -> np.ndarray:
     if copies.ndim < 4:
         raise ValueError(f"expected copies (K, ..., F, H, W), got shape {copies.shape}")
     median = np.median(copies, axis=0)
-    distance = np.mean((copies - median) ** 2, axis=(-3, -2, -1), keepdims=True)  # (K, ..., 1, 1, 1)
+    # (K, ..., 1, 1, 1): one distance per copy and sample
+    distance = np.mean((copies - median) ** 2, axis=(-3, -2, -1), keepdims=True)
     scale = np.maximum(np.median(distance, axis=0, keepdims=True), 1e-12)
     weights = np.exp(-distance / scale)
     weights /= weights.sum(axis=0, keepdims=True)

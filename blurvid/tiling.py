@@ -9,7 +9,9 @@ least context, so count least, and every pixel is covered.
 
 Contract: :func:`run_tiled` takes ``fn`` mapping a float32 ``(1, 1, h, w)`` luma window to
 ``(1, F, h, w)`` and a luma image ``(H, W)``; it returns float32 ``(F, H, W)``. With one window
-(the image fits a tile) it is exactly ``fn`` on the whole image. Windows start on multiples
+(the image fits a tile) it is exactly ``fn`` on the whole image. Each window's frames are put
+in the temporal order of the windows blended before it (where they overlap), so two windows
+that chose opposite orders do not cross-fade frame 1 into frame 7. Windows start on multiples
 of ``align`` (16: the ``fast`` generator's grid), so each sees the grid the whole image would.
 """
 
@@ -61,6 +63,20 @@ def ramp(start: int, end: int, length: int, overlap: int) -> np.ndarray:
     return w
 
 
+def _same_order(pred: np.ndarray, blended: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``pred`` (F, h, w) in the temporal order, forward or reversed, that agrees better with
+    the windows already blended where they overlap it (``blended`` / ``weight``): a blurred
+    photo does not say which way time ran, and each window decides on its own."""
+    seen = weight > 0
+    if not seen.any():
+        return pred
+    current = blended[:, seen] / weight[seen]
+    here = pred[:, seen]
+    keep = float(np.mean((here - current) ** 2))
+    swap = float(np.mean((here[::-1] - current) ** 2))
+    return pred[::-1] if swap < keep else pred
+
+
 def run_tiled(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray, tile: int = DEFAULT_TILE,
               overlap: int = DEFAULT_OVERLAP, align: int = ALIGN,
               progress: Callable[[], None] | None = None) -> np.ndarray:
@@ -80,6 +96,8 @@ def run_tiled(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray, tile: int =
             pred = fn(window)[0]
             if out is None:
                 out = np.zeros((pred.shape[0], h, w), np.float32)
+            else:
+                pred = _same_order(pred, out[:, r0:r1, c0:c1], weight[r0:r1, c0:c1])
             wgt = wr[:, None] * ramp(c0, c1, w, overlap)[None, :]
             out[:, r0:r1, c0:c1] += pred * wgt
             weight[r0:r1, c0:c1] += wgt

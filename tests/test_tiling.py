@@ -56,6 +56,24 @@ def test_run_tiled_of_a_pointwise_function_is_exact():
     np.testing.assert_allclose(out, fn(y[None, None])[0], rtol=1e-5, atol=1e-6)
 
 
+def test_windows_that_choose_the_other_temporal_order_are_put_back_in_line():
+    """A generator may answer one window forward and the next reversed (a blurred photo does
+    not say which way time ran); the blend must not mix frame 1 of one with frame 7 of the
+    other."""
+    y = np.random.default_rng(1).random((130, 200), dtype=np.float32)
+    fn = lambda x: np.concatenate([x * k for k in range(1, 8)], axis=1)  # noqa: E731
+    count = [0]
+
+    def fickle(x):
+        count[0] += 1
+        out = fn(x)
+        return out[:, ::-1] if count[0] % 2 == 0 else out  # every second window reversed
+
+    out = run_tiled(fickle, y, tile=64, overlap=16)
+    assert count[0] > 4
+    np.testing.assert_allclose(out, fn(y[None, None])[0], rtol=1e-5, atol=1e-6)
+
+
 def test_tiled_extraction_matches_untiled():
     pytest.importorskip("onnxruntime")
     from blurvid.color import rgb_to_ycbcr

@@ -185,11 +185,9 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
     installed (or ``with_torch``), PyTorch eager; plus the machine's rough peak. The pipeline
     includes ``projection`` (default: the extractor's default) and a self-ensemble of
     ``ensemble`` runs (:mod:`blurvid.ensemble`)."""
-    from blurvid.ensemble import ENSEMBLE_SIZES, is_ensemble_size
+    from blurvid.ensemble import check_ensemble_size
 
-    if not is_ensemble_size(ensemble):
-        raise InputError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
-                         f"got {ensemble!r}")
+    check_ensemble_size(ensemble, InputError)  # here, not as a failed subprocess
     if projection is None:
         from blurvid.pipeline import DEFAULT_PROJECTION
 

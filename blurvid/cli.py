@@ -51,8 +51,8 @@ Projection = Enum("Projection", {name: name for name in PROJECTIONS}, type=str)
 PROJECTION_HELP = ("Make the frames average back to the photo: exact (the default; the "
                    "photo's noise comes back too), lowpass (brightness drifts only) or none "
                    "(the generator's frames as they are; better for noisy photos).")
-ENSEMBLE_HELP = ("Average the model over 1, 2, 4 or 8 flipped/transposed copies of the photo: "
-                 "better frames, that many times the model's time.")
+ENSEMBLE_HELP = ("Combine the model's answers on 1, 2, 4 or 8 rotated/mirrored copies of the "
+                 "photo: better frames, that many times the model's time.")
 
 
 class ImageFormat(str, Enum):

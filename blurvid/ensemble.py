@@ -102,10 +102,14 @@ def consensus_average(copies: np.ndarray, sample_step: int = 4) -> np.ndarray:
     return out
 
 
-def is_ensemble_size(size) -> bool:
-    """Whether ``size`` is a whole number in :data:`ENSEMBLE_SIZES` (not a bool or a float)."""
-    return isinstance(size, (int, np.integer)) and not isinstance(size, bool) \
-        and int(size) in ENSEMBLE_SIZES
+def check_ensemble_size(size, error: type[Exception] = ValueError) -> int:
+    """``size`` if it is a whole number in :data:`ENSEMBLE_SIZES` (not a bool or a float),
+    else ``error`` with a one-line message."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) \
+            or int(size) not in ENSEMBLE_SIZES:
+        raise error(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
+                    f"got {size!r}")
+    return int(size)
 
 
 def ensemble_run(run: Callable[[np.ndarray], np.ndarray], size: int
@@ -113,10 +117,7 @@ def ensemble_run(run: Callable[[np.ndarray], np.ndarray], size: int
     """``run`` on the first ``size`` copies of :data:`TRANSFORMS`, put in one frame order and
     combined by :func:`consensus_average` (``size`` in :data:`ENSEMBLE_SIZES`; 1 returns
     ``run`` itself)."""
-    if not is_ensemble_size(size):
-        raise ValueError(f"ensemble size must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
-                         f"got {size!r}")
-    if size == 1:
+    if check_ensemble_size(size) == 1:
         return run
 
     def combined(y: np.ndarray) -> np.ndarray:

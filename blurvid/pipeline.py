@@ -20,7 +20,7 @@ import numpy as np
 
 from blurvid.color import from_linear, rgb_to_ycbcr, to_linear, merge_y
 from blurvid.consistency import PROJECTIONS, project
-from blurvid.ensemble import ENSEMBLE_SIZES, ensemble_run, is_ensemble_size
+from blurvid.ensemble import check_ensemble_size, ensemble_run
 from blurvid.errors import InputError
 from blurvid.metrics import psnr
 
@@ -78,9 +78,9 @@ class Extractor:
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels), 0 = never, N = always tiles of N px (N >= 64).
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
-    ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: average the generator over
-    1 (the default), 2, 4 or 8 flips/transposes of the photo (:mod:`blurvid.ensemble`; that
-    many times the generator's time, better frames).
+    ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: combine the generator's answers on
+    1 (the default), 2, 4 or 8 rotated/mirrored copies of the photo (:mod:`blurvid.ensemble`;
+    that many times the generator's time, better frames).
     """
 
     model: str | Path | None = None
@@ -101,9 +101,7 @@ class Extractor:
         if self.projection not in PROJECTIONS:
             raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got "
                              f"{self.projection!r}")
-        if not is_ensemble_size(self.ensemble):
-            raise InputError(f"ensemble must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
-                             f"got {self.ensemble!r}")
+        check_ensemble_size(self.ensemble, InputError)
         self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
@@ -315,8 +313,8 @@ def extract(image, *, model=None, device: str = "auto", threads: int | None = No
     ``image``: a file path or an array ``(H, W[, 3|4])`` (uint8, uint16 or float in [0, 1]).
     Returns float32 ``(7, H, W, 3)`` RGB frames in [0, 1], in temporal order. ``projection``:
     ``none``, ``lowpass`` or ``exact`` (the frames then average back to the photo exactly; see
-    :mod:`blurvid.consistency`); ``ensemble``: 1, 2, 4 or 8 flips/transposes averaged
-    (:mod:`blurvid.ensemble`: better frames, that many times the generator's time).
+    :mod:`blurvid.consistency`); ``ensemble``: 1, 2, 4 or 8 rotated/mirrored copies
+    combined (:mod:`blurvid.ensemble`: better frames, that many times the generator's time).
     """
     return get_extractor(model, device, threads, projection, ensemble).extract(image)
 

@@ -101,7 +101,7 @@ def test_ensemble_puts_mirrored_answers_in_the_plain_order():
 def test_ensemble_size_is_checked_and_one_is_the_plain_run():
     assert ensemble_run(shift_run, 1) is shift_run
     for bad in (0, 3, 16, True, 2.0):
-        with pytest.raises(ValueError, match="ensemble size must be one of 1, 2, 4, 8"):
+        with pytest.raises(ValueError, match="ensemble must be one of 1, 2, 4, 8"):
             ensemble_run(shift_run, bad)
 
 

@@ -587,7 +587,9 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or auto."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0,
-                                                help="Stop (and save) after this long."),
+                                                help="Time budget in minutes: stop (validated and "
+                                                     "saved) when spent; the cosine schedule "
+                                                     "ends by then."),
     stop_at: Optional[int] = typer.Option(None, "--stop-at", min=1,
                                           help="Stop (validated and saved) after this step; "
                                                "the schedule still spans all steps."),

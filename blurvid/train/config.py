@@ -32,6 +32,8 @@ class DataConfig:
     synth_overrides: dict = field(default_factory=dict)  # SynthConfig fields for training only
     # (e.g. {p_sharp: 0.2}); the validation set keeps the mode's documented settings
     workers: int = 0  # spawned processes rendering synthetic batches (0: in the training process)
+    reuse: int = 1  # steps per rendered batch (1..8): copy k > 0 is turned by a different
+    # rotation/mirror (blurvid.ensemble.TRANSFORMS); for a GPU, where rendering is the bottleneck
 
 
 @dataclass
@@ -75,7 +77,8 @@ class TrainConfig:
     device: str = "cpu"
     amp: str = "off"  # mixed precision: "off", "bf16" (CUDA or CPU) or "fp16" (CUDA, scaled)
     channels_last: bool = True  # NHWC memory layout on CUDA (faster convolutions)
-    max_minutes: float = 0.0  # 0: no limit; else stop (and save) after this long
+    max_minutes: float = 0.0  # 0: no limit; else a time budget (summed over resumes): stop
+    # (validated and saved) when it is spent, and the cosine schedule ends by then
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from blurvid.data.synth import SynthConfig, load_object, render_set
+from blurvid.ensemble import dihedral
 from blurvid.io import list_images, photos_in
 from blurvid.errors import InputError
 from blurvid.metrics import score_samples
@@ -146,13 +147,25 @@ def evaluate(model: torch.nn.Module, val_set) -> dict:
         model.train(was_training)
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Cosine schedule with linear warm-up (``optim.schedule: cosine``)."""
+def lr_at(step: int, cfg: TrainConfig, minutes: float = 0.0) -> float:
+    """Cosine schedule with linear warm-up (``optim.schedule: cosine``). With a time budget
+    (``max_minutes``), the schedule's progress is the larger of the steps' and the time's
+    (``minutes`` trained so far), so it ends by whichever runs out first."""
     o = cfg.optim
     if step < o.warmup:
         return o.lr * (step + 1) / o.warmup
     progress = min(1.0, (step - o.warmup) / max(1, cfg.steps - o.warmup))
+    if cfg.max_minutes > 0:
+        progress = max(progress, min(1.0, minutes / cfg.max_minutes))
     return o.lr_min + 0.5 * (o.lr - o.lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def reuse_transforms(seed: int, index: int, reuse: int) -> list[int]:
+    """The :data:`blurvid.ensemble.TRANSFORMS` indices under which rendered batch ``index`` is
+    trained ``reuse`` times: as rendered first, then distinct rotations/mirrors drawn from
+    ``(seed, index)`` (the same on a resume)."""
+    rng = np.random.default_rng([seed, 8, index])
+    return [0, *(1 + rng.permutation(7)[: reuse - 1]).tolist()]
 
 
 def oriented(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,6 +254,11 @@ class Trainer:
             raise InputError(f"amp must be off, bf16 or fp16, got {cfg.amp!r}")
         if cfg.amp == "fp16" and self.device.type != "cuda":
             raise InputError("amp fp16 needs --device cuda (use bf16 on the CPU)")
+        if not 1 <= cfg.data.reuse <= 8:
+            raise InputError(f"data.reuse must be 1..8, got {cfg.data.reuse}")
+        if cfg.val_every % cfg.data.reuse:
+            raise InputError(f"val_every ({cfg.val_every}) must be a multiple of data.reuse "
+                             f"({cfg.data.reuse}): a resume starts at a fresh batch")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.net = build_generator(cfg.model.arch, **cfg.model.kwargs).to(self.device)
         if self.device.type == "cuda" and cfg.channels_last:
@@ -423,13 +441,19 @@ class Trainer:
                 writer.writeheader()
         board = _tensorboard(out) if lead else None
         start, sums, count = time.time(), {}, 0
+        held, copies = None, []  # the rendered batch and its remaining transforms (data.reuse)
         try:
             while self.step < min(cfg.steps, stop_at or cfg.steps):
+                minutes = (self.seconds_before + time.time() - start) / 60
                 if cfg.optim.schedule == "cosine":
-                    self.lr = lr_at(self.step, cfg)
+                    self.lr = lr_at(self.step, cfg, minutes)
                 for g in self.opt.param_groups:
                     g["lr"] = self.lr
-                blur, truth = batches.next()
+                if not copies:
+                    held = batches.next()
+                    copies = reuse_transforms(cfg.seed, batches.position - 1, cfg.data.reuse)
+                k = copies.pop(0)
+                blur, truth = (np.ascontiguousarray(dihedral(a, k)) for a in held)
                 logs = self.optimize_parameters(torch.from_numpy(blur), torch.from_numpy(truth))
                 self.step += 1
                 for k, v in logs.items():
@@ -438,7 +462,8 @@ class Trainer:
                 if progress is not None and lead:
                     progress(self.step, logs)
                 out_of_time = self._any_rank(
-                    bool(cfg.max_minutes) and (time.time() - start) / 60 >= cfg.max_minutes)
+                    bool(cfg.max_minutes) and (self.seconds_before + time.time() - start) / 60
+                    >= cfg.max_minutes)
                 if self.step % cfg.val_every == 0 or self.step in (cfg.steps, stop_at) \
                         or out_of_time:
                     # Every rank: its data position, and a fingerprint of its weights.

@@ -13,7 +13,7 @@ OUT=${OUT:-runs/gpu-out}
 MINUTES=${MINUTES:-7}
 RECIPES=${RECIPES:-"paper-gpu fast-gpu"}
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-mkdir -p "$OUT"
+mkdir -p "$OUT" runs
 python3 -c "import torch, onnxruntime as ort; print('torch', torch.__version__, torch.cuda.get_device_name(0), '| onnxruntime', ort.__version__, ort.get_available_providers())"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 nproc

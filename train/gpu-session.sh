@@ -6,12 +6,13 @@
 #      also checks the CUDA paths (bf16, GAN, CBL, validation, checkpoints);
 #   3. both recipes at once, their steps set from the probe's rate to fill $MINUTES;
 #   4. the ONNX exports, generator-only checkpoints and logs to $OUT.
-# Usage: PHOTOS=.gpu/photos OUT=/tmp/out MINUTES=7 bash train/gpu-session.sh
+# Usage: PHOTOS=.gpu/photos OUT=/tmp/out MINUTES=7 [RECIPES=...] [EXTRA=...] bash train/gpu-session.sh
 set -euo pipefail
 PHOTOS=${PHOTOS:-$HOME/.cache/blurvid/photos}
 OUT=${OUT:-runs/gpu-out}
 MINUTES=${MINUTES:-7}
 RECIPES=${RECIPES:-"paper-gpu fast-gpu"}
+EXTRA=${EXTRA:-}  # --set overrides for every run, e.g. "--set loss.alpha=0 --set loss.beta=0"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 mkdir -p "$OUT" runs
 python3 -c "import torch, onnxruntime as ort; print('torch', torch.__version__, torch.cuda.get_device_name(0), '| onnxruntime', ort.__version__, ort.get_available_providers())"
@@ -23,7 +24,7 @@ rate() {  # steps per second of a probe run, from its log
 }
 for r in $RECIPES; do
   python3 -m blurvid.cli train --config train/$r.yaml $data --out runs/probe-$r --max-steps 600 \
-    --set val_every=600 --set data.val_samples=8 --set content_only_steps=0 --no-export \
+    --set val_every=600 --set data.val_samples=8 --set content_only_steps=0 --no-export $EXTRA \
     > runs/probe-$r.log 2>&1 &
 done
 wait
@@ -36,7 +37,7 @@ for r in $RECIPES; do
     extra="--set content_only_steps=$(( steps * 6 / 10 / 1000 * 1000 ))"
   fi
   python3 -m blurvid.cli train --config train/$r.yaml $data --out runs/$r --max-steps $steps \
-    --max-minutes $(python3 -c "print($MINUTES + 0.5)") $extra > runs/$r.log 2>&1 &
+    --max-minutes $(python3 -c "print($MINUTES + 0.5)") $extra $EXTRA > runs/$r.log 2>&1 &
 done
 wait
 for r in $RECIPES; do

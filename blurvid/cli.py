@@ -595,6 +595,8 @@ def train(
                                                "the schedule still spans all steps."),
     overrides: List[str] = typer.Option([], "--set", help="Override: section.key=value."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    force: bool = typer.Option(False, "--force", help="Start over in an OUT that holds a run "
+                                                      "(its checkpoints and logs are deleted)."),
     no_export: bool = typer.Option(False, "--no-export", help="Skip the ONNX export at the end."),
 ) -> None:
     """Train a generator (needs the 'train' extra): stage 1 content, stage 2 + GAN + CBL."""
@@ -618,7 +620,7 @@ def train(
             progress.update(task, completed=step, info=f"loss {logs['loss']:.4g}")
 
         best = run_training(cfg, resume=resume, export=not no_export, progress=report,
-                            stop_at=stop_at)
+                            stop_at=stop_at, force=force)
     say(f"blurvid: best checkpoint {best}" + ("" if no_export else
                                               f", exported to {best.with_suffix('.onnx')}"))
 

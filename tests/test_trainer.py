@@ -15,7 +15,8 @@ pytest.importorskip("onnx")
 from blurvid.errors import InputError  # noqa: E402
 from blurvid.train.config import load_config  # noqa: E402
 from blurvid.train.export import load_checkpoint  # noqa: E402
-from blurvid.train.trainer import Trainer, lr_at, oriented, train  # noqa: E402
+from blurvid.train.trainer import (Trainer, lr_at, oriented, reuse_transforms,  # noqa: E402
+                                   train)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,7 +184,8 @@ def test_cli_train_paper_recipe_and_resume(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")[1]["config"]["steps"] == 5
     assert "adversarial" in _log(tmp_path / "run")[-1]  # stage 2 with the paper's losses
     missing = runner.invoke(app, ["train", "--images", str(tmp_path / "nope"),
-                                  "--val-images", str(tmp_path / "photos")])
+                                  "--val-images", str(tmp_path / "photos"),
+                                  "--out", str(tmp_path / "fresh")])
     assert missing.exit_code == 1 and "not a folder" in missing.stderr
 
 
@@ -278,3 +280,69 @@ def test_the_shipped_checkpoint_starts_a_fine_tune_and_matches_the_bundled_model
         ours = trainer.net.eval()(torch.from_numpy(y)[None, None]).numpy()[0]
     bundled = GeneratorSession(None, device="cpu").run(y)
     np.testing.assert_allclose(ours, bundled, atol=1e-4)
+
+
+def test_a_folder_holding_a_run_is_refused_unless_resumed_or_forced(tiny_cfg, tmp_path):
+    from blurvid.errors import OutputExistsError
+
+    train(tiny_cfg("r", steps=2), export=False)
+    before = (tmp_path / "r" / "last.pt").read_bytes()
+    with pytest.raises(OutputExistsError, match="--resume to continue it or --force"):
+        Trainer(tiny_cfg("r", steps=4)).run()
+    assert (tmp_path / "r" / "last.pt").read_bytes() == before  # nothing touched
+    Trainer(tiny_cfg("r", steps=4)).run(force=True)
+    assert [r["step"] for r in _log(tmp_path / "r")] == [2, 4]  # the old rows are gone
+    assert load_checkpoint(tmp_path / "r" / "last.pt")[1]["step"] == 4
+
+
+def test_cli_train_refuses_a_run_folder_in_one_line(tiny_cfg, tmp_path):
+    from typer.testing import CliRunner
+
+    from blurvid.cli import app
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.jsonl").write_text("{}\n")
+    result = CliRunner().invoke(app, ["train", "--images", str(tmp_path / "train"),
+                                      "--val-images", str(tmp_path / "val"),
+                                      "--out", str(tmp_path / "run"), "--max-steps", "1"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().count("\n") == 0 and "already holds a run" in result.stderr
+    assert (tmp_path / "run" / "log.jsonl").read_text() == "{}\n"
+
+
+def test_reuse_transforms_are_distinct_and_reproducible():
+    for reuse in range(1, 9):
+        t = reuse_transforms(3, 17, reuse)
+        assert t[0] == 0 and len(t) == reuse and len(set(t)) == reuse
+        assert all(0 <= k < 8 for k in t) and t == reuse_transforms(3, 17, reuse)
+    assert reuse_transforms(3, 17, 8) != reuse_transforms(3, 18, 8)
+
+
+def test_reuse_trains_each_rendered_batch_several_times(tiny_cfg, tmp_path):
+    trainer = Trainer(tiny_cfg("reuse", steps=4, **{"data.reuse": 2}))
+    seen = []
+    original = trainer.optimize_parameters
+    trainer.optimize_parameters = lambda b, t: seen.append((b.clone(), t.clone())) or original(b, t)
+    trainer.run()
+    assert len(seen) == 4 and trainer.step == 4
+    k = reuse_transforms(trainer.cfg.seed, 0, 2)[1]
+    from blurvid.ensemble import dihedral
+
+    for a, b in zip(seen[0], seen[1]):  # step 2 is step 1's batch, turned by transform k
+        np.testing.assert_array_equal(dihedral(a.numpy(), k), b.numpy())
+    assert not torch.equal(seen[1][0], seen[2][0])  # step 3 is a new batch
+    assert load_checkpoint(tmp_path / "reuse" / "last.pt")[1]["data_position"] == [2]
+    with pytest.raises(InputError, match="multiple of data.reuse"):
+        Trainer(tiny_cfg("bad", steps=4, val_every=3, **{"data.reuse": 2}))
+    with pytest.raises(InputError, match="data.reuse must be 1..8"):
+        Trainer(tiny_cfg("bad", steps=4, **{"data.reuse": 9}))
+
+
+def test_time_budget_ends_the_cosine_schedule():
+    cfg = load_config(None, ["optim.warmup=10", "optim.lr=1e-3", "optim.lr_min=1e-6"],
+                      steps=100000, max_minutes=10.0)
+    assert lr_at(50, cfg, minutes=0.0) == pytest.approx(lr_at(50, load_config(None, [
+        "optim.warmup=10", "optim.lr=1e-3", "optim.lr_min=1e-6"], steps=100000)))
+    assert lr_at(50, cfg, minutes=5.0) == pytest.approx((1e-3 + 1e-6) / 2)  # half the time
+    assert lr_at(50, cfg, minutes=10.0) == pytest.approx(1e-6)
+    assert lr_at(50, cfg, minutes=20.0) == pytest.approx(1e-6)

@@ -35,7 +35,7 @@ import torch
 from blurvid.data.synth import SynthConfig, load_object, render_set
 from blurvid.ensemble import dihedral
 from blurvid.io import list_images, photos_in
-from blurvid.errors import InputError
+from blurvid.errors import InputError, OutputExistsError
 from blurvid.metrics import score_samples
 from blurvid.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
 from blurvid.train.config import TrainConfig, to_dict
@@ -43,6 +43,8 @@ from blurvid.train.export import read_checkpoint
 from blurvid.train.models import build_generator
 
 VAL_SEED = 1234  # the validation set is the same for every run (and for `blurvid synth`)
+RUN_FILES = ("last.pt", "best.pt", "best.onnx", "best.onnx.sha256", "log.jsonl", "log.csv",
+             "val.png", "config.json")  # what a run writes in its folder (tensorboard/ aside)
 LOG_FIELDS = ("step", "stage", "loss", "content", "adversarial", "cbl", "disc", "lr",
               "psnr_mean", "psnr_middle", "input_mean", "ssim_mean", "reversed_share", "seconds")
 
@@ -415,12 +417,25 @@ class Trainer:
                 self.plateau_bad = 0
 
     # -------------------------------------------------------------------- loop
-    def run(self, resume: bool = False, progress=None, stop_at: int | None = None) -> Path:
-        """Train up to ``cfg.steps``, or stop (validated and saved) after step ``stop_at``."""
+    def run(self, resume: bool = False, progress=None, stop_at: int | None = None,
+            force: bool = False) -> Path:
+        """Train up to ``cfg.steps``, or stop (validated and saved) after step ``stop_at``.
+        A folder that already holds a run is continued with ``resume``, started over (its
+        run files deleted) with ``force``, and otherwise refused (:class:`OutputExistsError`):
+        a new run never mixes its log with an old one or overwrites its checkpoints."""
         cfg = self.cfg
         torch.set_num_threads(cfg.threads)
         out = Path(cfg.out)
         lead = self.rank == 0
+        if not resume:
+            held = [n for n in RUN_FILES if (out / n).exists()]
+            if held and not force:
+                raise OutputExistsError(f"{out} already holds a run ({', '.join(held)}); pass "
+                                        "--resume to continue it or --force to start over")
+            self._all_gather(None)  # every rank has looked before the lead deletes
+            if held and lead:
+                for name in held:
+                    (out / name).unlink()
         if lead:
             out.mkdir(parents=True, exist_ok=True)
         self._all_gather(None)  # the folder exists before any rank looks
@@ -511,13 +526,14 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=None,
-          stop_at: int | None = None) -> Path:
+          stop_at: int | None = None, force: bool = False) -> Path:
     """Run training; export ``best.pt`` to ``best.onnx`` at the end. Returns ``best.pt``.
     ``stop_at``: validate, save and stop after that step (the schedule still runs to
-    ``cfg.steps``; ``resume`` goes on from there)."""
+    ``cfg.steps``; ``resume`` goes on from there). ``force``: start over in a folder that
+    holds a run (see :meth:`Trainer.run`)."""
     trainer = Trainer(cfg)
     try:
-        best = trainer.run(resume=resume, progress=progress, stop_at=stop_at)
+        best = trainer.run(resume=resume, progress=progress, stop_at=stop_at, force=force)
         if export and trainer.rank == 0 and best.exists():
             from blurvid.train.export import export_checkpoint
 

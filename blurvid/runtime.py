@@ -22,7 +22,8 @@ from blurvid.errors import (DependencyError, InputError, ModelError, RuntimeUnav
 
 BUNDLED_MODEL = "blurvid-fast.onnx"
 # Models shipped in blurvid/models, by the name --model accepts (docs/model-card.md).
-BUNDLED_MODELS = {"fast": BUNDLED_MODEL, "fast-int8": "blurvid-fast-int8.onnx"}
+BUNDLED_MODELS = {"fast": BUNDLED_MODEL, "fast-int8": "blurvid-fast-int8.onnx",
+                  "paper": "blurvid-paper.onnx"}  # the seed paper's network: docs/model-card-paper.md
 DEVICES = ("auto", "cpu", "cuda")
 NUM_FRAMES = 7
 CPU = "CPUExecutionProvider"
@@ -59,7 +60,8 @@ def bundled_model_path(name: str = "fast") -> Path:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """``None`` -> the default bundled model; a bundled name (``fast``, ``fast-int8``) -> its
+    """``None`` -> the default bundled model; a bundled name (``fast``, ``fast-int8``,
+    ``paper``) -> its
     file; anything else is a path to a ``.onnx`` file."""
     if model is None:
         return bundled_model_path()

@@ -318,3 +318,22 @@ def test_bundled_models_by_name(tmp_path, monkeypatch):
     assert resolve_model("~/m.onnx") == Path.home() / "m.onnx"
     with pytest.raises(InputError, match="no model file or bundled model named 'fastt'.*fast-int8"):
         resolve_model("fastt")
+
+
+def test_every_bundled_model_loads_checksummed_and_names_its_architecture():
+    from blurvid.runtime import BUNDLED_MODELS, bundled_model_path
+
+    import cv2
+
+    y = cv2.GaussianBlur(np.random.default_rng(0).random((24, 40), dtype=np.float32), (0, 0), 2)
+    y = (y - y.min()) / (y.max() - y.min())  # smooth, like a photo's luma, in [0, 1]
+    arches = {}
+    for name in BUNDLED_MODELS:
+        session = GeneratorSession(bundled_model_path(name), device="cpu", threads=1)
+        assert session.checksum_verified is True, name
+        frames = session.run(y)
+        assert frames.shape == (7, 24, 40) and np.isfinite(frames).all(), name
+        # each a trained model: the frames average back to about the input
+        assert np.abs(frames.mean(0) - y).mean() < 0.05, name
+        arches[name] = session.metadata.get("arch")
+    assert arches == {"fast": "fast", "fast-int8": "fast", "paper": "paper"}

@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# What ran on the lent GPU machine (one NVIDIA H100, 16 CPU cores) in one <= 10-minute call,
-# from the repository root, with the photo cache carried in $PHOTOS:
+# Training on a lent GPU machine (one NVIDIA H100, 16 CPU cores) in one <= 10-minute call of
+# the device tool, from the repository root, with the photo cache carried in $PHOTOS:
 #   1. facts (torch, GPU, ONNX Runtime providers);
-#   2. a probe: 600 steps of each recipe at once (stage 2 on for paper: its slower steps), which
-#      also checks the CUDA paths (bf16, GAN, CBL, validation, checkpoints);
-#   3. both recipes at once, their steps set from the probe's rate to fill $MINUTES;
+#   2. a probe: 600 steps of each recipe at once (stage 2 on: the slower steps), which also
+#      checks the CUDA paths (autocast, GAN, CBL, validation, checkpoints);
+#   3. the recipes at once, their steps set from the probe's rate to fill $MINUTES;
 #   4. the ONNX exports, generator-only checkpoints and logs to $OUT.
 # Usage: PHOTOS=.gpu/photos OUT=/tmp/out MINUTES=7 [RECIPES=...] [EXTRA=...] bash train/gpu-session.sh
+# The two calls of 2026-11-24 (docs/model-card.md, docs/model-card-paper.md), with the recipes
+# as they were then (train/fast-gpu.yaml started from train/checkpoints/blurvid-fast.pt, stage
+# C at the time; train/paper-gpu.yaml had the paper's stage 2 in its last 40 %):
+#   MINUTES=7 bash train/gpu-session.sh          # -> stage D (fast-gpu, 15000 steps) and a
+#                                                #    2000-step paper run, stage 2 abandoned
+#   MINUTES=7.5 RECIPES=paper-gpu EXTRA="--set loss.alpha=0 --set loss.beta=0 --set data.workers=14" \
+#       bash train/gpu-session.sh                # -> the bundled paper model (13000 steps)
 set -euo pipefail
 PHOTOS=${PHOTOS:-$HOME/.cache/blurvid/photos}
 OUT=${OUT:-runs/gpu-out}
@@ -24,7 +31,7 @@ rate() {  # steps per second of a probe run, from its log
 }
 for r in $RECIPES; do
   python3 -m blurvid.cli train --config train/$r.yaml $data --out runs/probe-$r --max-steps 600 \
-    --set val_every=600 --set data.val_samples=8 --set content_only_steps=0 --no-export $EXTRA \
+    --set val_every=600 --set data.val_samples=8 --set content_only_steps=0 --no-export --force $EXTRA \
     > runs/probe-$r.log 2>&1 &
 done
 wait
@@ -37,7 +44,7 @@ for r in $RECIPES; do
     extra="--set content_only_steps=$(( steps * 6 / 10 / 1000 * 1000 ))"
   fi
   python3 -m blurvid.cli train --config train/$r.yaml $data --out runs/$r --max-steps $steps \
-    --max-minutes $(python3 -c "print($MINUTES + 0.5)") $extra $EXTRA > runs/$r.log 2>&1 &
+    --max-minutes $(python3 -c "print($MINUTES + 0.5)") $extra --force $EXTRA > runs/$r.log 2>&1 &
 done
 wait
 for r in $RECIPES; do

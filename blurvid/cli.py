@@ -494,8 +494,13 @@ def synth(
 
 @app.command()
 @reports_errors
-def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
-    """Versions, ONNX Runtime providers and the bundled model's metadata."""
+def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+         model: Optional[str] = typer.Option(None, "--model",
+                                             help="A bundled model by name (fast, fast-int8, "
+                                                  "paper) or an ONNX file; default: fast.")
+         ) -> None:
+    """Versions, ONNX Runtime providers and a model's metadata (the default model's unless
+    --model)."""
     import cv2
     import numpy as np
 
@@ -513,8 +518,10 @@ def info(as_json: bool = typer.Option(False, "--json", help="Print JSON on stdou
         facts["onnxruntime"] = ort.__version__
         facts["providers_available"] = ort.get_available_providers()
         try:
-            facts.update(GeneratorSession(None, device="auto").describe())
+            facts.update(GeneratorSession(model, device="auto").describe())
         except BlurvidError as exc:
+            if model is not None:  # asked for by name: a bad one is the user's error
+                raise
             facts["model_error"] = str(exc)
     except DependencyError as exc:
         facts["onnxruntime"] = None

@@ -381,6 +381,16 @@ def test_info_json():
         assert facts["providers_active"]
 
 
+def test_info_names_the_model_asked_for():
+    result = run("info", "--json", "--model", "paper")
+    assert result.exit_code == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["metadata"]["arch"] == "paper" and facts["model"].endswith("blurvid-paper.onnx")
+    bad = run("info", "--model", "nope")
+    assert bad.exit_code == 1
+    _one_error_line(bad, "no model file or bundled model named 'nope'")
+
+
 def test_version():
     from blurvid import __version__
 

@@ -76,7 +76,8 @@ class Extractor:
     ``model``: path to a blurvid ONNX generator (default: the bundled model); ``device``:
     ``auto``, ``cpu`` or ``cuda``; ``threads``: ONNX Runtime intra-op threads (None: default);
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
-    of 1024 px above 4 megapixels), 0 = never, N = always tiles of N px (N >= 64).
+    of 1024 px above 4 megapixels; above 1.1 for the full-resolution ``paper`` model), 0 =
+    never, N = always tiles of N px (N >= 64).
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
     ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: combine the generator's answers on
     1 (the default), 2, 4 or 8 rotated/mirrored copies of the photo (:mod:`blurvid.ensemble`;
@@ -107,12 +108,12 @@ class Extractor:
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
         """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
         tiled as :attr:`tile` says. ``progress`` is called after each window."""
-        from blurvid.tiling import AUTO_TILE_PIXELS, DEFAULT_OVERLAP, DEFAULT_TILE, run_tiled
+        from blurvid.tiling import DEFAULT_OVERLAP, auto_tile, run_tiled
 
         h, w = ycbcr.shape[:2]
         tile = self.tile
         if tile is None:
-            tile = DEFAULT_TILE if h * w > AUTO_TILE_PIXELS else 0
+            tile = auto_tile(h, w, self.session.metadata.get("arch"))
         y = np.ascontiguousarray(ycbcr[..., 0])
         run = ensemble_run(self.session.run, self.ensemble)
         if tile:

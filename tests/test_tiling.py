@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blurvid.tiling import ramp, run_tiled, tile_spans
+from blurvid.tiling import DEFAULT_TILE, auto_tile, ramp, run_tiled, tile_spans
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
 
@@ -100,3 +100,11 @@ def test_extractor_rejects_bad_tile():
     for bad in (-1, 10, 1.5):
         with pytest.raises(InputError, match="tile"):
             Extractor(TINY, device="cpu", tile=bad)
+
+
+def test_auto_tile_by_size_and_architecture():
+    assert auto_tile(1000, 1000, "paper") == 0  # 1.0 MP: one run
+    assert auto_tile(1200, 1000, "paper") == DEFAULT_TILE  # the full-resolution network tiles
+    assert auto_tile(1200, 1000, "fast") == 0
+    assert auto_tile(2000, 2000, "fast") == 0 and auto_tile(2100, 2000, "fast") == DEFAULT_TILE
+    assert auto_tile(2100, 2000, None) == DEFAULT_TILE  # a model without metadata: as fast

@@ -2,7 +2,7 @@
 """Training speed (iterations/s) of the recipes, stage 1 and stage 2, data included.
 
     python benchmarks/train_speed.py --images ~/.cache/blurvid/photos/train [--steps 20]
-        [--threads 2] [--device cpu] [--objects DIR] [--pipeline | --ablation]
+        [--threads 2] [--device cpu] [--objects DIR] [--pipeline | --ablation [--recipe R]]
 
 For train/fast.yaml and train/paper.yaml (batch and crop as in the recipes): builds the
 trainer, renders batches with the synthesiser, runs 2 warm-up steps, then times ``--steps``
@@ -15,9 +15,10 @@ basic and realistic synthesiser, with the batches rendered in the training proce
 setting keeps the model busy on this machine.
 
 ``--ablation``: seconds per generator step (with the discriminator step where the GAN is on) of
-the arms of train/ablation.yaml: content only, + CBL (beta = 0.1), + CBL + GAN (alpha = 0.001)
-with the recipe's quarter-width discriminator and with Table 2's full width; model time only
-(the batches are rendered beforehand). The weights do not matter: no checkpoint is loaded.
+the loss arms on ``--recipe`` (default train/ablation.yaml): content only, + CBL (beta = 0.1),
++ GAN alone (alpha = 0.001, Table 2's full width), + CBL + GAN with a quarter-width and with
+the full-width discriminator; model time only (the batches are rendered beforehand). The
+weights do not matter: no checkpoint is loaded.
 """
 
 from __future__ import annotations
@@ -92,18 +93,25 @@ def main() -> None:
     p.add_argument("--objects", default=None, help="cut-outs for the realistic synthesiser")
     p.add_argument("--pipeline", action="store_true", help="end-to-end it/s of the fast recipe")
     p.add_argument("--ablation", action="store_true", help="s/step of the loss ablation's arms")
+    p.add_argument("--recipe", default="ablation.yaml", help="recipe of train/ for --ablation")
     args = p.parse_args()
     if args.ablation:
-        arms = [("content only", ()), ("+ CBL (beta 0.1)", ("loss.beta=0.1",)),
-                ("+ CBL + GAN, discriminator width 0.25", ("loss.beta=0.1", "loss.alpha=0.001")),
+        quarter = ("loss.disc_width=0.25",)
+        arms = [("content only", ("loss.beta=0", "loss.alpha=0")),
+                ("+ CBL (beta 0.1)", ("loss.beta=0.1", "loss.alpha=0")),
+                ("+ GAN (alpha 0.001), discriminator width 1 (Table 2)",
+                 ("loss.beta=0", "loss.alpha=0.001", "loss.disc_width=1.0")),
+                ("+ CBL + GAN, discriminator width 0.25",
+                 ("loss.beta=0.1", "loss.alpha=0.001", *quarter)),
                 ("+ CBL + GAN, discriminator width 1 (Table 2)",
                  ("loss.beta=0.1", "loss.alpha=0.001", "loss.disc_width=1.0"))]
-        print(f"`python benchmarks/train_speed.py --images ... --ablation --steps {args.steps} "
-              f"--threads {args.threads}` on {platform.machine()}, torch {torch.__version__}\n")
-        print("| arm of train/ablation.yaml | s / step (model) |")
+        print(f"`python benchmarks/train_speed.py --images ... --ablation --recipe {args.recipe} "
+              f"--steps {args.steps} --threads {args.threads} --device {args.device}` on "
+              f"{platform.machine()}, torch {torch.__version__}\n")
+        print(f"| arm of train/{args.recipe} | s / step (model) |")
         print("|---|---:|")
         for name, extra in arms:
-            r = measure("ablation.yaml", 2, args, ("data.objects=null", *extra))
+            r = measure(args.recipe, 2, args, ("data.objects=null", "data.workers=0", *extra))
             print(f"| {name} | {r['step_s']:.3f} |", flush=True)
         return
     if args.pipeline:

@@ -61,8 +61,7 @@ def bundled_model_path(name: str = "fast") -> Path:
 
 def resolve_model(model: str | Path | None) -> Path:
     """``None`` -> the default bundled model; a bundled name (``fast``, ``fast-int8``,
-    ``paper``) -> its
-    file; anything else is a path to a ``.onnx`` file."""
+    ``paper``) -> its file; anything else is a path to a ``.onnx`` file."""
     if model is None:
         return bundled_model_path()
     text = str(model)

@@ -25,8 +25,9 @@ import numpy as np
 DEFAULT_TILE = 1024
 DEFAULT_OVERLAP = 128
 AUTO_TILE_PIXELS = 4_000_000  # above this many pixels, extract tiles automatically
+ALIGN = 16  # window starts on multiples of the fast generator's grid (pixel-unshuffle + 2 downs)
 # The `paper` network works at full resolution with up to 256 channels: ONNX Runtime holds
-# about 6 KB per pixel (5.6 GB for 1280x720), so it tiles above about one megapixel.
+# about 6 KB per pixel (5.5 GB for 1280x720), so it tiles above about one megapixel.
 AUTO_TILE_PIXELS_FULL_RES = 1_100_000
 
 
@@ -35,7 +36,6 @@ def auto_tile(height: int, width: int, arch: str | None) -> int:
     architecture ``arch`` (its metadata): :data:`DEFAULT_TILE`, or 0 for one whole run."""
     limit = AUTO_TILE_PIXELS_FULL_RES if arch == "paper" else AUTO_TILE_PIXELS
     return DEFAULT_TILE if height * width > limit else 0
-ALIGN = 16  # window starts on multiples of the fast generator's grid (pixel-unshuffle + 2 downs)
 
 
 def tile_spans(length: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:

@@ -428,13 +428,13 @@ class Trainer:
         out = Path(cfg.out)
         lead = self.rank == 0
         if not resume:
-            held = [n for n in RUN_FILES if (out / n).exists()]
-            if held and not force:
-                raise OutputExistsError(f"{out} already holds a run ({', '.join(held)}); pass "
-                                        "--resume to continue it or --force to start over")
+            existing = [n for n in RUN_FILES if (out / n).exists()]
+            if existing and not force:
+                raise OutputExistsError(f"{out} already holds a run ({', '.join(existing)}); "
+                                        "pass --resume to continue it or --force to start over")
             self._all_gather(None)  # every rank has looked before the lead deletes
-            if held and lead:
-                for name in held:
+            if existing and lead:
+                for name in existing:
                     (out / name).unlink()
         if lead:
             out.mkdir(parents=True, exist_ok=True)
@@ -456,19 +456,22 @@ class Trainer:
                 writer.writeheader()
         board = _tensorboard(out) if lead else None
         start, sums, count = time.time(), {}, 0
+
+        def minutes_trained() -> float:  # this run's training time, resumes included
+            return (self.seconds_before + time.time() - start) / 60
+
         held, copies = None, []  # the rendered batch and its remaining transforms (data.reuse)
         try:
             while self.step < min(cfg.steps, stop_at or cfg.steps):
-                minutes = (self.seconds_before + time.time() - start) / 60
                 if cfg.optim.schedule == "cosine":
-                    self.lr = lr_at(self.step, cfg, minutes)
+                    self.lr = lr_at(self.step, cfg, minutes_trained())
                 for g in self.opt.param_groups:
                     g["lr"] = self.lr
                 if not copies:
                     held = batches.next()
                     copies = reuse_transforms(cfg.seed, batches.position - 1, cfg.data.reuse)
-                k = copies.pop(0)
-                blur, truth = (np.ascontiguousarray(dihedral(a, k)) for a in held)
+                transform = copies.pop(0)
+                blur, truth = (np.ascontiguousarray(dihedral(a, transform)) for a in held)
                 logs = self.optimize_parameters(torch.from_numpy(blur), torch.from_numpy(truth))
                 self.step += 1
                 for k, v in logs.items():
@@ -477,8 +480,7 @@ class Trainer:
                 if progress is not None and lead:
                     progress(self.step, logs)
                 out_of_time = self._any_rank(
-                    bool(cfg.max_minutes) and (self.seconds_before + time.time() - start) / 60
-                    >= cfg.max_minutes)
+                    bool(cfg.max_minutes) and minutes_trained() >= cfg.max_minutes)
                 if self.step % cfg.val_every == 0 or self.step in (cfg.steps, stop_at) \
                         or out_of_time:
                     # Every rank: its data position, and a fingerprint of its weights.

@@ -48,6 +48,8 @@ def _models():
     return {
         "fast": _randomise(build_generator("fast", width=8, blocks=(1, 1, 2))),
         "paper": _randomise(build_generator("paper", num_blocks=2), seed=1),
+        "fast-fine": _randomise(build_generator("fast", width=8, blocks=(1, 1, 2),
+                                                fine_width=4), seed=2),
     }
 
 
@@ -70,7 +72,7 @@ def exported(tmp_path_factory):
     return paths
 
 
-@pytest.mark.parametrize("arch", ["fast", "paper"])
+@pytest.mark.parametrize("arch", ["fast", "paper", "fast-fine"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_parity_with_pytorch(exported, arch, shape):
     y = np.random.default_rng(7).random(shape, dtype=np.float32)

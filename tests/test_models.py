@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from blurvid.train.models import (FastGenerator, PaperGenerator, build_generator,  # noqa: E402
-                                  count_macs, pad_to_multiple, receptive_field)
+                                  count_macs, grow_from, pad_to_multiple, receptive_field)
 
 
 @pytest.fixture(autouse=True)
@@ -29,10 +29,13 @@ def test_paper_is_table_1():
     assert all(c.bias.abs().max() == 0 for c in convs)
 
 
-@pytest.mark.parametrize("arch", ["paper", "fast"])
+ARCH_KWARGS = {"paper": {"num_blocks": 1}, "fast": {}, "fast-fine": {"fine_width": 8}}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCH_KWARGS))
 @pytest.mark.parametrize("hw", [(1, 1), (5, 3), (37, 53), (16, 32), (17, 65)])
 def test_any_size_in_same_size_out(arch, hw):
-    model = build_generator(arch, **({"num_blocks": 1} if arch == "paper" else {})).eval()
+    model = build_generator(arch.split("-")[0], **ARCH_KWARGS[arch]).eval()
     with torch.no_grad():
         out = model(torch.rand(2, 1, *hw))
     assert out.shape == (2, 7, *hw)
@@ -73,3 +76,31 @@ def test_pad_to_multiple():
 def test_unknown_arch():
     with pytest.raises(ValueError, match="unknown architecture"):
         build_generator("huge")
+
+
+def test_a_grown_fast_generator_starts_as_the_one_it_grew_from():
+    torch.manual_seed(0)
+    small = FastGenerator(width=8, blocks=(1, 1, 1)).eval()
+    for p in small.parameters():  # not the near-identity start: a network that does something
+        torch.nn.init.normal_(p, std=0.05)
+    grown = FastGenerator(width=8, blocks=(1, 1, 1), fine_width=4).eval()
+    missing = grow_from(grown, small.state_dict())
+    assert missing and all(name.startswith("fine_") for name in missing)
+    y = torch.rand(2, 1, 37, 45)
+    with torch.no_grad():
+        assert torch.equal(grown(y), small(y))
+    # The refinement adds MACs at 1/2 resolution and no reach: same grid, same padding.
+    assert count_macs(grown, 48, 80) > count_macs(small, 48, 80)
+    assert grown.pad_multiple == small.pad_multiple
+
+
+def test_grow_from_refuses_weights_that_do_not_fit():
+    grown = FastGenerator(width=8, blocks=(1, 1, 1), fine_width=4)
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        grow_from(grown, FastGenerator(width=16, blocks=(1, 1, 1)).state_dict())
+    partial = {k: v for k, v in FastGenerator(width=8, blocks=(1, 1, 1)).state_dict().items()
+               if not k.startswith("head")}
+    with pytest.raises(ValueError, match="missing.*head"):
+        grow_from(grown, partial)
+    with pytest.raises(ValueError, match="unexpected"):
+        grow_from(FastGenerator(width=8, blocks=(1, 1, 1)), grown.state_dict())

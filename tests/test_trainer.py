@@ -111,6 +111,30 @@ def test_init_from_checkpoint_and_training_only_synth_overrides(tiny_cfg, tmp_pa
                                  "model.kwargs": "{width: 8, blocks: [1, 1, 1]}"}))
 
 
+def test_init_grows_a_refinement_and_trains_only_it(tiny_cfg, tmp_path):
+    first = Trainer(tiny_cfg("a", steps=2))
+    first.run()
+    grown_kwargs = "{width: 4, blocks: [1, 1, 1], fine_width: 4}"
+    cfg = tiny_cfg("b", steps=2, **{"model.init": str(tmp_path / "a" / "last.pt"),
+                                    "model.kwargs": grown_kwargs, "model.train_only": "fine_"})
+    grown = Trainer(cfg)
+    y = torch.rand(1, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(grown.net(y), first.net(y))  # step 0 is the network it grew from
+    grown.run()
+    after = grown.net.state_dict()
+    for name, before in first.net.state_dict().items():
+        assert torch.equal(after[name], before), name  # the U-Net stayed as it was
+    assert after["fine_head.weight"].abs().sum() > 0  # the refinement learned
+    model, state = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert state["arch_kwargs"]["fine_width"] == 4 and model.fine_width == 4
+    # Growing works one way only, and train_only must name something.
+    with pytest.raises(InputError, match="model.init.*generator"):
+        Trainer(tiny_cfg("c", **{"model.init": str(tmp_path / "b" / "last.pt")}))
+    with pytest.raises(InputError, match="train_only 'nothing_'"):
+        Trainer(tiny_cfg("d", **{"model.train_only": "nothing_"}))
+
+
 def test_recipes_load_and_validate(tmp_path):
     fast = load_config(ROOT / "train" / "fast.yaml")
     paper = load_config(ROOT / "train" / "paper.yaml")

@@ -42,6 +42,8 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)
     init: str | None = None  # start from this checkpoint's generator weights (a fine-tune;
     # the optimiser, schedule and step start fresh)
+    train_only: str = ""  # train only the weights whose names start with this (e.g. "fine_":
+    # a grown fast generator's refinement); empty: all
 
 
 @dataclass

@@ -96,9 +96,11 @@ class FastGenerator(nn.Module):
         width: int = 48,
         blocks: tuple[int, int, int] = (1, 1, 4),
         head_init_std: float = 1e-3,
+        fine_width: int = 0,
     ) -> None:
         super().__init__()
         self.num_frames = num_frames
+        self.fine_width = fine_width
         c1, c2, c3 = width, 2 * width, 4 * width
         self.stem = nn.Conv2d(16, c1, 3, padding=1)  # after pixel-unshuffle(4): 1/4 resolution
         self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks[0])])
@@ -118,6 +120,16 @@ class FastGenerator(nn.Module):
         # break that symmetry.
         nn.init.normal_(self.head.weight, mean=0.0, std=head_init_std)
         nn.init.zeros_(self.head.bias)
+        if fine_width:
+            # Optional refinement at 1/2 resolution: it sees the photo, the U-Net's 7 frames
+            # and its last features (each at 1/2 resolution) and adds a correction. Its head
+            # starts at zero, so a grown network (grow_from) starts as the network it grew from.
+            fine_in = 4 + 4 * num_frames + c1 // 4
+            self.fine_fuse = nn.Conv2d(fine_in, fine_width, 3, padding=1)
+            self.fine_block = ResBlock(fine_width)
+            self.fine_head = nn.Conv2d(fine_width, num_frames * 4, 3, padding=1)
+            nn.init.zeros_(self.fine_head.weight)
+            nn.init.zeros_(self.fine_head.bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(y, self.pad_multiple)
@@ -127,8 +139,12 @@ class FastGenerator(nn.Module):
         s3 = self.middle(F.relu(self.down2(s2)))
         d2 = self.dec2(self.up2(s3) + s2)
         d1 = self.dec1(self.up1(d2) + s1)
-        residual = F.pixel_shuffle(self.head(d1), 4)  # N x 7 x H' x W'
-        out = x + residual
+        out = x + F.pixel_shuffle(self.head(d1), 4)  # N x 7 x H' x W'
+        if self.fine_width:
+            f = torch.cat([F.pixel_unshuffle(x, 2), F.pixel_unshuffle(out, 2),
+                           F.pixel_shuffle(d1, 2)], dim=1)
+            f = self.fine_block(F.relu(self.fine_fuse(f)))
+            out = out + F.pixel_shuffle(self.fine_head(f), 2)
         return out[:, :, :h, :w]
 
 
@@ -139,6 +155,19 @@ def build_generator(arch: str, **kwargs) -> nn.Module:
     if arch == "fast":
         return FastGenerator(**kwargs)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
+
+
+def grow_from(net: nn.Module, state: dict) -> list[str]:
+    """Load the weights of the network ``net`` grew from: a ``fast`` generator without the 1/2
+    resolution refinement into one with it (``fine_width``). Every weight of ``state`` must fit
+    ``net``; only the refinement's weights may be missing (they keep their initialisation, whose
+    zero head makes ``net`` compute what the smaller network did). Returns the missing names."""
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    foreign = [k for k in missing if not k.startswith("fine_")]
+    if unexpected or foreign:
+        raise ValueError(f"cannot grow: unexpected weights {unexpected[:3]}, missing "
+                         f"{foreign[:3]}")
+    return list(missing)
 
 
 def count_macs(model: nn.Module, height: int, width: int) -> int:

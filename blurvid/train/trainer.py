@@ -40,7 +40,7 @@ from blurvid.metrics import score_samples
 from blurvid.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
 from blurvid.train.config import TrainConfig, to_dict
 from blurvid.train.export import read_checkpoint
-from blurvid.train.models import build_generator
+from blurvid.train.models import build_generator, grow_from
 
 VAL_SEED = 1234  # the validation set is the same for every run (and for `blurvid synth`)
 RUN_FILES = ("last.pt", "best.pt", "best.onnx", "best.onnx.sha256", "log.jsonl", "log.csv",
@@ -267,7 +267,16 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.model = self._wrap(self.net)
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.optim.lr)
+        trained = [p for name, p in self.net.named_parameters()
+                   if name.startswith(cfg.model.train_only)]
+        if not trained:
+            raise InputError(f"model.train_only {cfg.model.train_only!r}: no weight of the "
+                             f"{cfg.model.arch} generator has a name that starts with it")
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        for p in trained:
+            p.requires_grad_(True)
+        self.opt = torch.optim.Adam(trained, lr=cfg.optim.lr)
         self.disc_net = self.disc = None
         if cfg.loss.alpha > 0:
             self.disc_net = Discriminator(width=cfg.loss.disc_width).to(self.device)
@@ -284,12 +293,20 @@ class Trainer:
         self.data_position = 0
         if cfg.model.init:
             init = read_checkpoint(Path(cfg.model.init).expanduser())
-            if init.get("arch") != cfg.model.arch or \
-                    dict(init.get("arch_kwargs") or {}) != dict(cfg.model.kwargs):
+            init_kwargs, kwargs = dict(init.get("arch_kwargs") or {}), dict(cfg.model.kwargs)
+            # A fast generator may grow a 1/2-resolution refinement (fine_width) on the way.
+            grows = (cfg.model.arch == "fast" and not init_kwargs.get("fine_width")
+                     and kwargs.get("fine_width")
+                     and {k: v for k, v in kwargs.items() if k != "fine_width"} ==
+                     {k: v for k, v in init_kwargs.items() if k != "fine_width"})
+            if init.get("arch") != cfg.model.arch or (init_kwargs != kwargs and not grows):
                 raise InputError(f"model.init {cfg.model.init}: a {init.get('arch')} "
-                                 f"{init.get('arch_kwargs') or {}} generator, the config asks "
-                                 f"for {cfg.model.arch} {cfg.model.kwargs}")
-            self.net.load_state_dict(init["model"])
+                                 f"{init_kwargs} generator, the config asks for "
+                                 f"{cfg.model.arch} {kwargs}")
+            if grows:
+                grow_from(self.net, init["model"])
+            else:
+                self.net.load_state_dict(init["model"])
 
     def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         if self.world == 1:
@@ -350,7 +367,8 @@ class Trainer:
         self.scaler.scale(loss).backward()
         if cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.opt.param_groups[0]["params"],
+                                           cfg.optim.grad_clip)
         self.scaler.step(self.opt)
         self.scaler.update()
         if stage2 and self.disc is not None:

@@ -234,6 +234,19 @@ def test_bf16_autocast_on_cpu(tiny_cfg, tmp_path):
         Trainer(tiny_cfg("fp16", steps=2, amp="fp16"))
 
 
+def test_bf16_gan_step_runs_the_discriminator_in_bf16(tiny_cfg, tmp_path):
+    trainer = Trainer(tiny_cfg("gan", steps=2, amp="bf16", **{"loss.alpha": 0.001}))
+    first_conv = next(m for m in trainer.disc_net.modules() if isinstance(m, torch.nn.Conv2d))
+    dtypes = []
+    first_conv.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype))
+    before = [p.clone() for p in trainer.disc_net.parameters()]
+    trainer.run()
+    assert dtypes and set(dtypes) == {torch.bfloat16}  # the G term and the D step
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.disc_net.parameters()))
+    last = _log(tmp_path / "gan")[-1]
+    assert np.isfinite(last["disc"]) and np.isfinite(last["adversarial"])
+
+
 def test_sigkill_then_resume(tmp_path):
     """A real kill: SIGKILL the training process after its step-4 checkpoint, resume, go on."""
     import os

@@ -266,6 +266,7 @@ class Trainer:
         if self.device.type == "cuda" and cfg.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.model = self._wrap(self.net)
         trained = [p for name, p in self.net.named_parameters()
                    if name.startswith(cfg.model.train_only)]
@@ -358,7 +359,9 @@ class Trainer:
             # The bare discriminator (not its DDP wrapper): this backward must reach G only.
             for p in self.disc_net.parameters():
                 p.requires_grad_(False)
-            adv = self._g_adv(self.disc_net(fake_frames))
+            with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
+                fake_logits = self.disc_net(fake_frames)
+            adv = self._g_adv(fake_logits.float())
             for p in self.disc_net.parameters():
                 p.requires_grad_(True)
             loss = loss + cfg.loss.alpha * adv
@@ -374,11 +377,15 @@ class Trainer:
         if stage2 and self.disc is not None:
             real = truth.reshape(-1, 1, *truth.shape[-2:])
             # One forward pass over real and generated frames (DDP wants one per backward).
-            logits = self.disc(torch.cat([real, fake_frames.detach()]))
+            # Under the generator's mixed precision too: in float32 the discriminator made a
+            # GAN step 10x a content step on an H100 (docs/training.md).
+            with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
+                logits = self.disc(torch.cat([real, fake_frames.detach()])).float()
             d_loss = self._d_loss(logits[: len(real)], logits[len(real):])
             self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.opt_d.step()
+            self.scaler_d.scale(d_loss).backward()
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
             logs["disc"] = d_loss.item()
         logs["loss"] = loss.item()
         logs["stage"] = 2 if stage2 and (cfg.loss.alpha > 0 or cfg.loss.beta > 0) else 1

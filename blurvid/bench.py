@@ -69,7 +69,73 @@ def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable
         "order_wins": {"forward": len(rows_y) - reversed_count, "reversed": reversed_count},
         "samples": len(rows_y),
         "names": names,
+        "y_per_sample": [_sample_means(name, row) for name, row in zip(names, rows_y)],
     }
+
+
+def _sample_means(name: str, row: dict) -> dict:
+    middle = len(row["psnr"]) // 2
+    return {"name": name, "psnr_mean": round(float(np.mean(row["psnr"])), 4),
+            "psnr_middle": round(float(row["psnr"][middle]), 4),
+            "input_mean": round(float(np.mean(row["input_psnr"])), 4),
+            "input_middle": round(float(row["input_psnr"][middle]), 4)}
+
+
+BLUR_BINS = (0.0, 5.0, 10.0, 20.0, 30.0, float("inf"))  # blur length, pixels
+
+
+def read_blur_lengths(folder: str | Path) -> dict[str, float] | None:
+    """Blur length (pixels) per sample name from a ``blurvid synth`` folder's ``synth.json``;
+    ``None`` when the folder has none (real data). Raises :class:`InputError` if the file is
+    there but unreadable."""
+    path = Path(folder) / "synth.json"
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return {str(s["name"]): float(s["blur_px"]) for s in record["per_sample"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a readable synth.json ({type(exc).__name__}: "
+                         f"{exc})") from None
+
+
+def by_blur_length(per_sample: list[dict], lengths: dict[str, float],
+                   edges: tuple[float, ...] = BLUR_BINS) -> list[dict]:
+    """Y PSNR of model and INPUT per blur-length bin ``[edges[i], edges[i + 1])``: rows of
+    :func:`bench_quality`'s ``y_per_sample`` whose name has a length; empty bins left out; an
+    open last bin has ``None`` as its upper edge (JSON has no infinity)."""
+    if list(edges) != sorted(edges) or len(edges) < 2:
+        raise ValueError(f"edges must be increasing, at least two: {edges}")
+    out = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        rows = [r for r in per_sample if r["name"] in lengths
+                and low <= lengths[r["name"]] < high]
+        if not rows:
+            continue
+        mean = {k: float(np.mean([r[k] for r in rows]))
+                for k in ("psnr_mean", "input_mean", "psnr_middle", "input_middle")}
+        out.append({"blur_px": [low, None if high == float("inf") else high],
+                    "samples": len(rows),
+                    **{k: round(v, 4) for k, v in mean.items()},
+                    "gain_mean": round(mean["psnr_mean"] - mean["input_mean"], 4),
+                    "gain_middle": round(mean["psnr_middle"] - mean["input_middle"], 4)})
+    return out
+
+
+def blur_span(row: dict) -> str:
+    """A :func:`by_blur_length` row's bin as text: ``10-20 px`` or ``30+ px``."""
+    low, high = row["blur_px"]
+    return f"{low:g}+ px" if high is None else f"{low:g}-{high:g} px"
+
+
+def blur_length_table(bins: list[dict]) -> str:
+    """:func:`by_blur_length` as a Markdown table (Y PSNR, dB)."""
+    lines = ["| blur length | samples | model mean | INPUT mean | gain | middle gain |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for b in bins:
+        lines.append(f"| {blur_span(b)} | {b['samples']} | {b['psnr_mean']:.2f} | {b['input_mean']:.2f} "
+                     f"| {b['gain_mean']:+.2f} | {b['gain_middle']:+.2f} |")
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------- speed

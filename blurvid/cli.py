@@ -436,12 +436,17 @@ def bench(
     result.update({"data": str(data), "model": str(extractor.session.model_path),
                    "device": extractor.session.device, "projection": projection.value,
                    "ensemble": ensemble, "skipped": skipped})
+    lengths = benchmarks.read_blur_lengths(data) if data.is_dir() else None
+    if lengths:  # a `blurvid synth` folder knows each sample's blur length
+        result["by_blur_px"] = benchmarks.by_blur_length(result["y_per_sample"], lengths)
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
     if markdown:
         typer.echo(benchmarks.markdown_table(result, "y") + "\n\n"
-                   + benchmarks.markdown_table(result, "rgb"))
+                   + benchmarks.markdown_table(result, "rgb")
+                   + ("\n\n" + benchmarks.blur_length_table(result["by_blur_px"])
+                      if result.get("by_blur_px") else ""))
         return
     stdout.print(_quality_table(result, f"{data}: {result['samples']} samples, "
                                         "order-invariant"))
@@ -450,6 +455,18 @@ def bench(
                  f"{y['psnr_middle'] - y['input_middle']:+.2f} dB middle frame; order: forward "
                  f"{result['order_wins']['forward']}, reversed {result['order_wins']['reversed']}; "
                  f"reblur PSNR {result['reblur_psnr']:.2f} dB", highlight=False)
+    if result.get("by_blur_px"):
+        from rich.table import Table
+
+        table = Table(title="Y PSNR by blur length (synth.json)", title_justify="left")
+        for col in ("blur length", "samples", "model mean", "INPUT mean", "gain",
+                    "middle gain"):
+            table.add_column(col, justify="left" if col == "blur length" else "right")
+        for b in result["by_blur_px"]:
+            table.add_row(benchmarks.blur_span(b), str(b["samples"]), f"{b['psnr_mean']:.2f}",
+                          f"{b['input_mean']:.2f}", f"{b['gain_mean']:+.2f}",
+                          f"{b['gain_middle']:+.2f}")
+        stdout.print(table)
 
 
 @app.command()

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 
-from blurvid.bench import bench_quality, parse_size  # noqa: E402
+from blurvid.bench import (blur_length_table, bench_quality, by_blur_length,  # noqa: E402
+                           parse_size, read_blur_lengths)
 from blurvid.cli import app  # noqa: E402
 from blurvid.color import rgb_to_y, to_linear  # noqa: E402
 from blurvid.data.layouts import count_samples, detect_layout, read_dataset  # noqa: E402
@@ -106,6 +107,60 @@ def test_bench_cli_json_and_table(tmp_path):
     assert len(gains.split("|")) == 11
     nothing = runner.invoke(app, ["bench"])
     assert nothing.exit_code == 1 and "--data" in nothing.stderr
+
+
+def test_by_blur_length_reference_values():
+    rows = [{"name": n, "psnr_mean": pm, "input_mean": im, "psnr_middle": pd, "input_middle": idd}
+            for n, pm, im, pd, idd in [("a", 30, 27, 31, 29), ("b", 28, 27, 30, 29),
+                                       ("c", 22, 21, 24, 24), ("d", 20, 20, 20, 20)]]
+    lengths = {"a": 3.0, "b": 4.99, "c": 35.0, "z": 12.0}  # d has no length, z no row
+    bins = by_blur_length(rows, lengths)
+    assert [b["blur_px"] for b in bins] == [[0.0, 5.0], [30.0, None]]  # empty bins left out
+    first, last = bins
+    assert first["samples"] == 2 and first["psnr_mean"] == 29 and first["input_mean"] == 27
+    assert first["gain_mean"] == 2 and first["gain_middle"] == 1.5
+    assert last["samples"] == 1 and last["gain_mean"] == 1 and last["gain_middle"] == 0
+    assert by_blur_length(rows, {"a": 5.0})[0]["blur_px"] == [5.0, 10.0]  # [low, high)
+    table = blur_length_table(bins).splitlines()
+    assert table[2] == "| 0-5 px | 2 | 29.00 | 27.00 | +2.00 | +1.50 |"
+    assert table[3].startswith("| 30+ px | 1 |")
+    with pytest.raises(ValueError, match="increasing"):
+        by_blur_length(rows, lengths, edges=(10.0, 5.0))
+
+
+def test_read_blur_lengths(tmp_path):
+    assert read_blur_lengths(tmp_path) is None  # real data: no synth.json
+    (tmp_path / "synth.json").write_text(json.dumps(
+        {"per_sample": [{"name": "s0", "blur_px": 3.5}, {"name": "s1", "blur_px": 21}]}))
+    assert read_blur_lengths(tmp_path) == {"s0": 3.5, "s1": 21.0}
+    (tmp_path / "synth.json").write_text('{"per_sample": [{"name": "s0"}]}')
+    with pytest.raises(InputError, match="not a readable synth.json"):
+        read_blur_lengths(tmp_path)
+    (tmp_path / "synth.json").write_text("{nonsense")
+    with pytest.raises(InputError, match="not a readable synth.json"):
+        read_blur_lengths(tmp_path)
+
+
+def test_bench_cli_reports_by_blur_length_on_synth_folders(tmp_path):
+    root = _dataset(tmp_path / "ds", n=2)
+    runner = CliRunner()
+    args = ["bench", "--data", str(root), "--model", str(TINY), "--threads", "1"]
+    plain = json.loads(runner.invoke(app, args + ["--json"]).stdout)
+    assert "by_blur_px" not in plain  # no synth.json: nothing to group by
+    per_sample = plain["y_per_sample"]
+    assert [r["name"] for r in per_sample] == ["s0", "s1"]
+    assert np.mean([r["input_mean"] for r in per_sample]) == \
+        pytest.approx(plain["y"]["input_mean"], abs=1e-3)
+    (root / "synth.json").write_text(json.dumps(
+        {"per_sample": [{"name": "s0", "blur_px": 3.0}, {"name": "s1", "blur_px": 25.0}]}))
+    data = json.loads(runner.invoke(app, args + ["--json"]).stdout)
+    assert [(b["blur_px"], b["samples"]) for b in data["by_blur_px"]] == \
+        [([0.0, 5.0], 1), ([20.0, 30.0], 1)]
+    assert data["by_blur_px"][0]["input_mean"] == pytest.approx(per_sample[0]["input_mean"])
+    md = runner.invoke(app, args + ["--markdown"]).stdout
+    assert "| blur length | samples |" in md and "| 20-30 px | 1 |" in md
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0 and "by blur length" in table.stdout
 
 
 def test_bench_speed_cli(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from blurvid.train.models import (FastGenerator, PaperGenerator, build_generator,  # noqa: E402
-                                  count_macs, grow_from, pad_to_multiple, receptive_field)
+                                  count_macs, fast_grows, grow_from, pad_to_multiple,
+                                  receptive_field)
 
 
 @pytest.fixture(autouse=True)
@@ -89,6 +90,14 @@ def test_a_grown_fast_generator_starts_as_the_one_it_grew_from():
     y = torch.rand(2, 1, 37, 45)
     with torch.no_grad():
         assert torch.equal(grown(y), small(y))
+    deeper = FastGenerator(width=8, blocks=(2, 1, 3), fine_width=4).eval()
+    missing = grow_from(deeper, small.state_dict())
+    assert {name.split(".")[0] for name in missing} == {"enc1", "dec1", "middle", "fine_fuse",
+                                                        "fine_block", "fine_head"}
+    assert deeper.middle[2].conv2.weight.abs().max() == 0  # a new block starts as the identity
+    assert deeper.middle[2].conv1.weight.abs().max() > 0
+    with torch.no_grad():
+        assert torch.allclose(deeper(y), small(y), atol=1e-6)
     # The refinement adds MACs at 1/2 resolution and no reach: same grid, same padding.
     assert count_macs(grown, 48, 80) > count_macs(small, 48, 80)
     assert grown.pad_multiple == small.pad_multiple
@@ -104,3 +113,16 @@ def test_grow_from_refuses_weights_that_do_not_fit():
         grow_from(grown, partial)
     with pytest.raises(ValueError, match="unexpected"):
         grow_from(FastGenerator(width=8, blocks=(1, 1, 1)), grown.state_dict())
+
+
+@pytest.mark.parametrize("small, large, grows", [
+    ({}, {"fine_width": 32}, True),
+    ({}, {"blocks": [1, 2, 6]}, True),
+    ({"fine_width": 8}, {"fine_width": 8, "blocks": (2, 1, 4)}, True),
+    ({}, {"blocks": [1, 1, 3]}, False),  # fewer blocks
+    ({}, {"width": 32}, False),  # other widths do not fit
+    ({"fine_width": 8}, {"fine_width": 16}, False),
+    ({"fine_width": 8}, {}, False),
+])
+def test_fast_grows(small, large, grows):
+    assert fast_grows(small, large) is grows

@@ -23,6 +23,9 @@ scale, and a residual connection to the input so the untrained network already r
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -157,16 +160,43 @@ def build_generator(arch: str, **kwargs) -> nn.Module:
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
 
 
+def fast_grows(small: dict, large: dict) -> bool:
+    """Whether a ``fast`` generator built with ``large`` kwargs can grow (:func:`grow_from`)
+    from one built with ``small``: the same in everything but a refinement added
+    (``fine_width`` from 0) and/or residual blocks added (``blocks``, none fewer)."""
+    defaults = {name: param.default for name, param in
+                inspect.signature(FastGenerator.__init__).parameters.items()
+                if param.default is not inspect.Parameter.empty}
+    a = {**defaults, **small}
+    b = {**defaults, **large}
+    rest = set(a) | set(b)
+    rest -= {"fine_width", "blocks"}
+    if any(a.get(k) != b.get(k) for k in rest):
+        return False
+    fine_ok = a["fine_width"] in (0, b["fine_width"])
+    blocks_a, blocks_b = tuple(a["blocks"]), tuple(b["blocks"])
+    blocks_ok = len(blocks_a) == len(blocks_b) and all(x <= y for x, y in zip(blocks_a, blocks_b))
+    return fine_ok and blocks_ok
+
+
 def grow_from(net: nn.Module, state: dict) -> list[str]:
-    """Load the weights of the network ``net`` grew from: a ``fast`` generator without the 1/2
-    resolution refinement into one with it (``fine_width``). Every weight of ``state`` must fit
-    ``net``; only the refinement's weights may be missing (they keep their initialisation, whose
-    zero head makes ``net`` compute what the smaller network did). Returns the missing names."""
+    """Load the weights of the smaller ``fast`` generator ``net`` grew from, so that ``net``
+    starts by computing exactly what it did. Two ways to grow: the 1/2-resolution refinement
+    (``fine_width``; its head starts at zero) and more residual blocks per scale (``blocks``;
+    a new block's second convolution is set to zero, so the block starts as the identity).
+    Every weight of ``state`` must fit ``net`` and only those weights may be missing. Returns
+    the missing (newly initialised) names."""
     missing, unexpected = net.load_state_dict(state, strict=False)
-    foreign = [k for k in missing if not k.startswith("fine_")]
+    new_block = re.compile(r"^(enc1|enc2|middle|dec2|dec1)\.\d+\.conv[12]\.(weight|bias)$")
+    foreign = [k for k in missing if not (k.startswith("fine_") or new_block.match(k))]
     if unexpected or foreign:
         raise ValueError(f"cannot grow: unexpected weights {unexpected[:3]}, missing "
                          f"{foreign[:3]}")
+    params = dict(net.named_parameters())
+    with torch.no_grad():
+        for name in missing:
+            if new_block.match(name) and ".conv2." in name:
+                params[name].zero_()
     return list(missing)
 
 

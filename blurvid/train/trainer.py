@@ -40,7 +40,7 @@ from blurvid.metrics import score_samples
 from blurvid.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
 from blurvid.train.config import TrainConfig, to_dict
 from blurvid.train.export import read_checkpoint
-from blurvid.train.models import build_generator, grow_from
+from blurvid.train.models import build_generator, fast_grows, grow_from
 
 VAL_SEED = 1234  # the validation set is the same for every run (and for `blurvid synth`)
 RUN_FILES = ("last.pt", "best.pt", "best.onnx", "best.onnx.sha256", "log.jsonl", "log.csv",
@@ -295,11 +295,8 @@ class Trainer:
         if cfg.model.init:
             init = read_checkpoint(Path(cfg.model.init).expanduser())
             init_kwargs, kwargs = dict(init.get("arch_kwargs") or {}), dict(cfg.model.kwargs)
-            # A fast generator may grow a 1/2-resolution refinement (fine_width) on the way.
-            grows = (cfg.model.arch == "fast" and not init_kwargs.get("fine_width")
-                     and kwargs.get("fine_width")
-                     and {k: v for k, v in kwargs.items() if k != "fine_width"} ==
-                     {k: v for k, v in init_kwargs.items() if k != "fine_width"})
+            grows = cfg.model.arch == "fast" and init_kwargs != kwargs and \
+                fast_grows(init_kwargs, kwargs)
             if init.get("arch") != cfg.model.arch or (init_kwargs != kwargs and not grows):
                 raise InputError(f"model.init {cfg.model.init}: a {init.get('arch')} "
                                  f"{init_kwargs} generator, the config asks for "

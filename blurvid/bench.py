@@ -133,8 +133,8 @@ def blur_length_table(bins: list[dict]) -> str:
     lines = ["| blur length | samples | model mean | INPUT mean | gain | middle gain |",
              "|---|---:|---:|---:|---:|---:|"]
     for b in bins:
-        lines.append(f"| {blur_span(b)} | {b['samples']} | {b['psnr_mean']:.2f} | {b['input_mean']:.2f} "
-                     f"| {b['gain_mean']:+.2f} | {b['gain_middle']:+.2f} |")
+        lines.append(f"| {blur_span(b)} | {b['samples']} | {b['psnr_mean']:.2f} | "
+                     f"{b['input_mean']:.2f} | {b['gain_mean']:+.2f} | {b['gain_middle']:+.2f} |")
     return "\n".join(lines)
 
 

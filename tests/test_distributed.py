@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.distributed
-def test_two_processes_gloo_keep_replicas_identical(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--set", "model.kwargs={width: 4, blocks: [1, 1, 1], "
+                                            "fine_width: 4}", "--set", "model.train_only=fine_"]],
+                         ids=["all-weights", "train-only-refinement"])
+def test_two_processes_gloo_keep_replicas_identical(tmp_path, extra):
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
@@ -35,7 +38,7 @@ def test_two_processes_gloo_keep_replicas_identical(tmp_path):
            "--set", "data.batch=2", "--set", "data.val_samples=2", "--set", "data.val_crop=32",
            "--set", "val_every=2", "--set", "content_only_steps=2", "--set", "loss.alpha=0.001",
            "--set", "loss.beta=0.1", "--set", "loss.disc_width=0.0625",
-           "--set", "loss.cbl_max_features=64"]
+           "--set", "loss.cbl_max_features=64", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]

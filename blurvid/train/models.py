@@ -167,16 +167,13 @@ def fast_grows(small: dict, large: dict) -> bool:
     defaults = {name: param.default for name, param in
                 inspect.signature(FastGenerator.__init__).parameters.items()
                 if param.default is not inspect.Parameter.empty}
-    a = {**defaults, **small}
-    b = {**defaults, **large}
-    rest = set(a) | set(b)
-    rest -= {"fine_width", "blocks"}
-    if any(a.get(k) != b.get(k) for k in rest):
+    a, b = {**defaults, **small}, {**defaults, **large}
+    if any(a.get(k) != b.get(k) for k in (set(a) | set(b)) - {"fine_width", "blocks"}):
         return False
     fine_ok = a["fine_width"] in (0, b["fine_width"])
     blocks_a, blocks_b = tuple(a["blocks"]), tuple(b["blocks"])
-    blocks_ok = len(blocks_a) == len(blocks_b) and all(x <= y for x, y in zip(blocks_a, blocks_b))
-    return fine_ok and blocks_ok
+    return fine_ok and len(blocks_a) == len(blocks_b) and \
+        all(x <= y for x, y in zip(blocks_a, blocks_b))
 
 
 def grow_from(net: nn.Module, state: dict) -> list[str]:

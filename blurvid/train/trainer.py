@@ -267,16 +267,16 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
-        self.model = self._wrap(self.net)
         trained = [p for name, p in self.net.named_parameters()
                    if name.startswith(cfg.model.train_only)]
         if not trained:
             raise InputError(f"model.train_only {cfg.model.train_only!r}: no weight of the "
                              f"{cfg.model.arch} generator has a name that starts with it")
-        for p in self.net.parameters():
+        for p in self.net.parameters():  # before DDP, which reduces what requires a gradient
             p.requires_grad_(False)
         for p in trained:
             p.requires_grad_(True)
+        self.model = self._wrap(self.net)
         self.opt = torch.optim.Adam(trained, lr=cfg.optim.lr)
         self.disc_net = self.disc = None
         if cfg.loss.alpha > 0:

@@ -6,7 +6,8 @@ Quality (:func:`bench_quality`): the model runs over a dataset's samples (reader
 PSNR and SSIM, mean and middle frame, order-invariant (per sample the better of forward and
 reversed order; how often each won is reported), the INPUT row (the blurry photo against each
 sharp frame) and the reblur PSNR (the mean of the 7 frames in linear light against the input,
-the check a user can run on any photo).
+the check a user can run on any photo). Per-sample Y means are kept (``y_per_sample``) so that
+a ``blurvid synth`` folder's samples can be grouped by blur length (:func:`by_blur_length`).
 
 Speed (:func:`bench_speed`): per model, in a subprocess of its own so its peak memory is its
 own: ONNX Runtime session built once, warm-up, then the median of N calls of the whole

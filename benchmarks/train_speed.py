@@ -96,13 +96,12 @@ def main() -> None:
     p.add_argument("--recipe", default="ablation.yaml", help="recipe of train/ for --ablation")
     args = p.parse_args()
     if args.ablation:
-        quarter = ("loss.disc_width=0.25",)
         arms = [("content only", ("loss.beta=0", "loss.alpha=0")),
                 ("+ CBL (beta 0.1)", ("loss.beta=0.1", "loss.alpha=0")),
                 ("+ GAN (alpha 0.001), discriminator width 1 (Table 2)",
                  ("loss.beta=0", "loss.alpha=0.001", "loss.disc_width=1.0")),
                 ("+ CBL + GAN, discriminator width 0.25",
-                 ("loss.beta=0.1", "loss.alpha=0.001", *quarter)),
+                 ("loss.beta=0.1", "loss.alpha=0.001", "loss.disc_width=0.25")),
                 ("+ CBL + GAN, discriminator width 1 (Table 2)",
                  ("loss.beta=0.1", "loss.alpha=0.001", "loss.disc_width=1.0"))]
         print(f"`python benchmarks/train_speed.py --images ... --ablation --recipe {args.recipe} "

@@ -267,17 +267,15 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
-        trained = [p for name, p in self.net.named_parameters()
-                   if name.startswith(cfg.model.train_only)]
-        if not trained:
+        self.trained = [p for name, p in self.net.named_parameters()
+                        if name.startswith(cfg.model.train_only)]
+        if not self.trained:
             raise InputError(f"model.train_only {cfg.model.train_only!r}: no weight of the "
                              f"{cfg.model.arch} generator has a name that starts with it")
-        for p in self.net.parameters():  # before DDP, which reduces what requires a gradient
-            p.requires_grad_(False)
-        for p in trained:
-            p.requires_grad_(True)
+        for name, p in self.net.named_parameters():  # before DDP: it reduces what needs a grad
+            p.requires_grad_(name.startswith(cfg.model.train_only))
         self.model = self._wrap(self.net)
-        self.opt = torch.optim.Adam(trained, lr=cfg.optim.lr)
+        self.opt = torch.optim.Adam(self.trained, lr=cfg.optim.lr)
         self.disc_net = self.disc = None
         if cfg.loss.alpha > 0:
             self.disc_net = Discriminator(width=cfg.loss.disc_width).to(self.device)
@@ -295,9 +293,9 @@ class Trainer:
         if cfg.model.init:
             init = read_checkpoint(Path(cfg.model.init).expanduser())
             init_kwargs, kwargs = dict(init.get("arch_kwargs") or {}), dict(cfg.model.kwargs)
-            grows = cfg.model.arch == "fast" and init_kwargs != kwargs and \
-                fast_grows(init_kwargs, kwargs)
-            if init.get("arch") != cfg.model.arch or (init_kwargs != kwargs and not grows):
+            same = init_kwargs == kwargs
+            grows = not same and cfg.model.arch == "fast" and fast_grows(init_kwargs, kwargs)
+            if init.get("arch") != cfg.model.arch or not (same or grows):
                 raise InputError(f"model.init {cfg.model.init}: a {init.get('arch')} "
                                  f"{init_kwargs} generator, the config asks for "
                                  f"{cfg.model.arch} {kwargs}")
@@ -367,8 +365,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         if cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.opt.param_groups[0]["params"],
-                                           cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.trained, cfg.optim.grad_clip)
         self.scaler.step(self.opt)
         self.scaler.update()
         if stage2 and self.disc is not None:

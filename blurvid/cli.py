@@ -481,14 +481,22 @@ def synth(
                                    help="Perspective, parallax layers, moving objects, JPEG."),
     objects: Optional[Path] = typer.Option(None, "--objects",
                                            help="Cut-outs with alpha for moving objects."),
+    setting: list[str] = typer.Option([], "--set", metavar="KEY=VALUE",
+                                      help="A synthesiser setting (repeatable), e.g. "
+                                           "max_acceleration=0 or noise_read=0,0; the names: "
+                                           "docs/data.md."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write synthetic blur samples in the blurvid layout (blur/, gt/, preview.png)."""
     from blurvid.bench import parse_size
-    from blurvid.data.synth import SynthConfig, load_object, synthesise_dataset
+    from blurvid.data.synth import SynthConfig, load_object, parse_settings, synthesise_dataset
     from blurvid.io import list_images, photos_in
 
     w, h = parse_size(size)
+    try:
+        settings = parse_settings(setting)
+    except ValueError as exc:
+        raise InputError(f"--set: {exc}") from None
     photos = photos_in(images, "--images")
     if objects is not None and not objects.is_dir():
         raise InputError(f"--objects {objects}: not a folder")
@@ -499,7 +507,7 @@ def synth(
         try:
             cutouts = [load_object(p) for p in list_images(objects)] if objects else None
             make = SynthConfig.realistic if realistic else SynthConfig
-            synthesise_dataset(photos, count, output, make(size=(w, h)), seed=seed,
+            synthesise_dataset(photos, count, output, make(size=(w, h), **settings), seed=seed,
                                force=force, progress=lambda: progress.advance(task),
                                objects=cutouts)
         except ValueError as exc:  # an undecodable photo

@@ -270,3 +270,66 @@ def _length(photo, seed, cfg):
     info: dict = {}
     render(photo, np.random.default_rng(seed), cfg, info=info)
     return info["length"]
+
+
+def test_max_acceleration_zero_gives_a_straight_path_at_constant_speed():
+    photo = np.random.default_rng(5).random((120, 120, 3)).astype(np.float32)
+    cfg = SynthConfig(size=32, max_acceleration=0.0, max_shake_px=0.0, p_sharp=0.0)
+    for seed in range(5):
+        info: dict = {}
+        render(photo, np.random.default_rng(seed), cfg, info=info)
+        steps = np.diff(info["path"], axis=0)
+        np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-9)
+        np.testing.assert_allclose(info["path"].mean(axis=0), 0.0, atol=1e-9)  # centred
+    # the default keeps its random stream (uniform(0, 1.0) as before the setting existed)
+    a = render(photo, np.random.default_rng(3), SynthConfig(size=32))
+    b = render(photo, np.random.default_rng(3), SynthConfig(size=32, max_acceleration=1.0))
+    np.testing.assert_array_equal(a[1], b[1])
+    info = {}
+    render(photo, np.random.default_rng(3), SynthConfig(size=32, p_sharp=0.0), info=info)
+    steps = np.diff(info["path"], axis=0)
+    assert np.abs(steps - steps[0]).max() > 1e-3  # accelerating by default
+
+
+def test_parse_settings_types_and_errors():
+    from blurvid.data.synth import parse_settings
+
+    assert parse_settings([]) == {}
+    assert parse_settings(["max_acceleration=0", "noise_read = 0,0.001", "quantise=False",
+                           "max_objects=3", "jpeg_quality=70,80"]) == {
+        "max_acceleration": 0.0, "noise_read": (0.0, 0.001), "quantise": False,
+        "max_objects": 3, "jpeg_quality": (70, 80)}
+    SynthConfig(**parse_settings(["p_layer=1", "parallax=1.5,2"]))  # valid settings build
+    for bad, message in [("max_accel=1", "unknown; known: .*max_acceleration"),
+                         ("size=3", "unknown"), ("max_acceleration", "KEY=VALUE"),
+                         ("max_acceleration=fast", "a number"),
+                         ("noise_read=0.1", "two numbers"), ("noise_read=0.3,0.1", "two numbers"),
+                         ("quantise=yes", "true or false"), ("max_objects=1.5", "an integer"),
+                         ("max_shake_px=-1", "negative"), ("p_sharp=2", "at most 1"),
+                         ("subframes_per_frame=0", "at least 1")]:
+        with pytest.raises(ValueError, match=message):
+            parse_settings([bad])
+
+
+def test_synth_cli_set_changes_the_settings_and_records_them(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from blurvid.cli import app
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    y, x = np.mgrid[:120, :160]
+    cv2.imwrite(str(photos / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
+                .astype(np.uint8))
+    runner = CliRunner()
+    args = ["synth", "--images", str(photos), "-n", "2", "--size", "40x24", "--seed", "5"]
+    done = runner.invoke(app, [*args, "--set", "max_acceleration=0", "--set",
+                               "noise_read=0,0", "-o", str(tmp_path / "a")])
+    assert done.exit_code == 0, done.stderr
+    config = json.loads((tmp_path / "a" / "synth.json").read_text())["config"]
+    assert config["max_acceleration"] == 0.0 and config["noise_read"] == [0.0, 0.0]
+    bad = runner.invoke(app, [*args, "--set", "max_acceleration=x", "-o", str(tmp_path / "b")])
+    assert bad.exit_code == 1 and "--set" in bad.stderr and "a number" in bad.stderr
+    assert not (tmp_path / "b").exists()

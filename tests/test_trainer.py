@@ -106,6 +106,15 @@ def test_init_from_checkpoint_and_training_only_synth_overrides(tiny_cfg, tmp_pa
     assert train_synth.p_sharp == 0.5 and val_synth.p_sharp == 0.05
     with pytest.raises(InputError, match="unknown key.*p_sharpp"):
         synth_configs(tiny_cfg("c", **{"data.synth_overrides": "{p_sharpp: 0.5}"}))
+    # a validation set of other settings, for a controlled experiment
+    both = tiny_cfg("e", **{"data.synth_overrides": "{max_acceleration: 0.0}",
+                            "data.val_synth_overrides": "{max_acceleration: 0.0, p_sharp: 0}"})
+    train_synth, val_synth = synth_configs(both)
+    assert train_synth.max_acceleration == 0 and val_synth.max_acceleration == 0
+    assert val_synth.p_sharp == 0 and train_synth.p_sharp == 0.05
+    assert val_synth.size == both.data.val_crop
+    with pytest.raises(InputError, match="val_synth_overrides: unknown key.*size"):
+        synth_configs(tiny_cfg("f", **{"data.val_synth_overrides": "{size: 64}"}))
     with pytest.raises(InputError, match="model.init.*generator"):
         Trainer(tiny_cfg("d", **{"model.init": str(tmp_path / "a" / "last.pt"),
                                  "model.kwargs": "{width: 8, blocks: [1, 1, 1]}"}))

@@ -12,7 +12,8 @@ sub-frame. After blurring: Poisson-Gaussian sensor noise in linear light and 8-b
 
 The camera path (per sample, a function of the time ``t`` in [-1/2, 1/2]):
 
-* translation ``v * t + a * (t^2 - 1/12)`` (constant velocity plus acceleration) plus
+* translation ``v * t + a * (t^2 - 1/12)`` (constant velocity plus acceleration: ``a`` is a
+  normal 2-vector times U(0, ``max_acceleration``), ``|v| = 1`` before scaling) plus
   high-frequency shake (a sum of two sinusoids, 1.5-6 cycles per exposure);
 * in-plane rotation ``omega * t`` about a random centre and zoom ``exp(z * t)``.
 
@@ -51,6 +52,7 @@ class SynthConfig:
     max_rotation_px: float = 6.0  # rotation: extra displacement at the crop corner
     max_zoom_px: float = 6.0  # zoom: extra displacement at the crop corner
     max_shake_px: float = 2.0  # amplitude of the high-frequency shake
+    max_acceleration: float = 1.0  # acceleration scale, relative to the velocity (0: constant)
     photo_scale: tuple[float, float] = (0.35, 1.0)  # random downscale of the source photo
     noise_shot: tuple[float, float] = (0.0, 0.01)  # Poisson part (variance ~ a * signal)
     noise_read: tuple[float, float] = (0.0, 0.004)  # Gaussian part (std)
@@ -75,6 +77,55 @@ class SynthConfig:
                       noise_shot=(0.0, 0.002), noise_read=(0.0, 0.002))
         values.update(overrides)
         return cls(**values)
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["KEY=VALUE", ...]`` -> SynthConfig overrides, each VALUE read as its field's type: a
+    number, ``true``/``false``, or two comma-separated numbers for a range (``0,0.002``).
+    Raises ValueError naming the key for an unknown key (``size`` is not a setting) or a
+    value of the wrong kind."""
+    import dataclasses
+
+    defaults = {f.name: f.default for f in dataclasses.fields(SynthConfig)}
+    del defaults["size"]
+    settings: dict = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise ValueError(f"setting {pair!r}: expected KEY=VALUE")
+        if key not in defaults:
+            raise ValueError(f"setting {key!r}: unknown; known: {', '.join(sorted(defaults))}")
+        default = defaults[key]
+        try:
+            if isinstance(default, bool):
+                if text.lower() not in ("true", "false"):
+                    raise ValueError
+                value = text.lower() == "true"
+            elif isinstance(default, tuple):
+                parts = text.split(",")
+                if len(parts) != 2:
+                    raise ValueError
+                value = tuple(type(d)(x.strip()) for d, x in zip(default, parts))
+                if value[0] > value[1]:
+                    raise ValueError
+            elif isinstance(default, int):
+                value = int(text)
+            else:
+                value = float(text)
+        except ValueError:
+            kind = ("true or false" if isinstance(default, bool)
+                    else "two numbers LOW,HIGH" if isinstance(default, tuple)
+                    else "an integer" if isinstance(default, int) else "a number")
+            raise ValueError(f"setting {key}={text!r}: expected {kind}") from None
+        if not isinstance(value, (bool, tuple)) and value < 0:
+            raise ValueError(f"setting {key}={text!r}: must not be negative")
+        if key.startswith("p_") and value > 1:
+            raise ValueError(f"setting {key}={text!r}: a share, at most 1")
+        if key == "subframes_per_frame" and value < 1:
+            raise ValueError(f"setting {key}={text!r}: at least 1")
+        settings[key] = value
+    return settings
 
 
 def load_photo(path: str | Path, max_side: int = 1600) -> np.ndarray:
@@ -115,7 +166,7 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     theta = rng.uniform(0, 2 * np.pi)
     velocity = np.array([np.cos(theta), np.sin(theta)])
     # acceleration: a second direction; the centred quadratic keeps the mean position at 0
-    accel = rng.normal(size=2) * rng.uniform(0, 1.0)
+    accel = rng.normal(size=2) * rng.uniform(0, cfg.max_acceleration)
     path = np.outer(times, velocity) + np.outer(times**2 - 1 / 12, accel)
     if shake > 0:
         for _ in range(2):

@@ -30,6 +30,7 @@ class DataConfig:
     # layers, moving objects, JPEG: blurvid.data.synth.SynthConfig.realistic)
     objects: str | None = None  # folder of cut-outs with alpha (realistic synth's objects)
     synth_overrides: dict = field(default_factory=dict)  # SynthConfig fields for training only
+    val_synth_overrides: dict = field(default_factory=dict)  # ... for the validation set only
     # (e.g. {p_sharp: 0.2}); the validation set keeps the mode's documented settings
     workers: int = 0  # spawned processes rendering synthetic batches (0: in the training process)
     reuse: int = 1  # steps per rendered batch (1..8): copy k > 0 is turned by a different

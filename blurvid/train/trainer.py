@@ -68,22 +68,28 @@ def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
 def synth_configs(cfg: TrainConfig) -> tuple[SynthConfig, SynthConfig]:
     """(training, validation) synthesiser settings: ``data.synth`` picks the engine's mode
     (basic or realistic); ``data.synth_overrides`` change the training settings only, so the
-    validation set always has the mode's documented settings."""
+    validation set has the mode's documented settings unless ``data.val_synth_overrides``
+    changes them (a controlled experiment on another distribution)."""
     if cfg.data.synth not in ("basic", "realistic"):
         raise InputError(f"data.synth must be basic or realistic, got {cfg.data.synth!r}")
     make = SynthConfig.realistic if cfg.data.synth == "realistic" else SynthConfig
     known = {f.name for f in dataclasses.fields(SynthConfig)} - {"size", "blur_range"}
-    unknown = sorted(set(cfg.data.synth_overrides) - known)
-    if unknown:
-        raise InputError(f"data.synth_overrides: unknown key(s) {', '.join(unknown)}; known: "
-                         f"{', '.join(sorted(known))}")
-    overrides = {k: tuple(v) if isinstance(v, list) else v
-                 for k, v in cfg.data.synth_overrides.items()}
-    try:
-        train = make(size=cfg.data.crop, blur_range=tuple(cfg.data.blur_range), **overrides)
-    except TypeError as exc:
-        raise InputError(f"data.synth_overrides: {exc}") from None
-    return train, make(size=cfg.data.val_crop)
+
+    def build(name: str, overrides: dict, **fixed) -> SynthConfig:
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise InputError(f"data.{name}: unknown key(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(known))}")
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        try:
+            return make(**fixed, **values)
+        except TypeError as exc:
+            raise InputError(f"data.{name}: {exc}") from None
+
+    train = build("synth_overrides", cfg.data.synth_overrides, size=cfg.data.crop,
+                  blur_range=tuple(cfg.data.blur_range))
+    return train, build("val_synth_overrides", cfg.data.val_synth_overrides,
+                        size=cfg.data.val_crop)
 
 
 def object_paths(cfg: TrainConfig) -> list[Path]:

@@ -2,7 +2,7 @@
 """A yardstick that knows the motion: deconvolution with the synthesiser's true camera path.
 
     python benchmarks/known_motion.py --images ~/.cache/blurvid/photos/val -n 200 \\
-        --size 256x256 --seed 1234 [--set KEY=VALUE ...] [--weight W ...] [--json]
+        --size 256x256 --seed 1234 [--realistic] [--set KEY=VALUE ...] [--weight W ...] [--json]
 
 For camera translation only (the synthesiser with rotation, zoom, perspective, parallax layers
 and moving objects off; acceleration and shake are translations and allowed), every sub-frame
@@ -17,7 +17,7 @@ deconvolution recovers when the motion is known exactly: where a blind network s
 against a method that does not have to find the motion.
 
 The samples are rendered exactly as ``blurvid synth`` with the same ``--images``, ``-n``,
-``--size``, ``--seed`` and ``--set`` writes them (its INPUT row equals ``blurvid bench`` on
+``--size``, ``--seed``, ``--realistic`` and ``--set`` writes them (its INPUT row equals ``blurvid bench`` on
 that folder). Prints Y PSNR per frame (order-invariant, like ``blurvid bench``) for INPUT and
 the deconvolution at each W, and by blur length at the best W.
 """
@@ -121,6 +121,10 @@ def main(argv=None) -> int:
     ap.add_argument("-n", "--count", type=int, default=200)
     ap.add_argument("--size", default="256x256")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--realistic", action="store_true",
+                    help="start from the realistic settings (then --set the non-translations "
+                         "to 0: perspective_px, p_layer, max_objects, max_rotation_px, "
+                         "max_zoom_px)")
     ap.add_argument("--set", dest="settings", action="append", default=[],
                     metavar="KEY=VALUE")
     ap.add_argument("--weight", type=float, nargs="+", default=list(WEIGHTS),
@@ -131,7 +135,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of tables")
     args = ap.parse_args(argv)
     try:
-        cfg = SynthConfig(size=parse_size(args.size), **parse_settings(args.settings))
+        make = SynthConfig.realistic if args.realistic else SynthConfig
+        cfg = make(size=parse_size(args.size), **parse_settings(args.settings))
         check_translation_only(cfg)
     except ValueError as exc:
         print(f"known_motion: {exc}", file=sys.stderr)

@@ -54,3 +54,8 @@ def test_refuses_motion_that_is_not_a_translation(capsys):
     check_translation_only(SynthConfig(max_rotation_px=0, max_zoom_px=0))
     assert main(["--images", "nowhere", "--set", "p_layer=0.5"]) == 1
     assert "p_layer" in capsys.readouterr().err
+
+
+def test_realistic_needs_its_non_translations_off(capsys, tmp_path):
+    assert main(["--images", str(tmp_path), "--realistic"]) == 1
+    assert "perspective_px" in capsys.readouterr().err

@@ -28,7 +28,6 @@ import argparse
 import json
 import sys
 
-import cv2
 import numpy as np
 
 from blurvid.bench import BLUR_BINS, parse_size
@@ -60,8 +59,8 @@ def transfer_functions(path: np.ndarray, shape: tuple[int, int], per_frame: int)
     return frames.mean(axis=0), frames
 
 
-def _shift_ops(shape: tuple[int, int]):
-    """Circular gradient operators' transfer functions (x and y forward differences)."""
+def _gradient_power(shape: tuple[int, int]):
+    """|D_x|^2 + |D_y|^2 on an FFT grid: D^T D of circular forward differences, the smoothness prior."""
     h, w = shape
     gx = np.exp(1j * 2 * np.pi * np.fft.fftfreq(w))[None, :] - 1
     gy = np.exp(1j * 2 * np.pi * np.fft.fftfreq(h))[:, None] - 1
@@ -81,7 +80,7 @@ def deconvolve_frames(blur: np.ndarray, path: np.ndarray, per_frame: int, weight
     h, w = blur.shape[:2]
     grid = (h + 2 * pad, w + 2 * pad)
     k_all, k_frames = transfer_functions(path, grid, per_frame)
-    smooth = _shift_ops(grid)
+    smooth = _gradient_power(grid)
     inside = (slice(pad, pad + h), slice(pad, pad + w))
     lin = to_linear(blur.astype(np.float32)).astype(np.float64)
 

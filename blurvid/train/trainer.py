@@ -565,6 +565,14 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=
             from blurvid.train.export import export_checkpoint
 
             export_checkpoint(best, best.with_suffix(".onnx"), force=True)
+        if trainer.world > 1:
+            import torch.distributed as dist
+
+            # Every rank finishes before the group goes: a rank that tears gloo down while
+            # another is still in it can abort ("terminate called without an active
+            # exception", seen once in CI under load). Only on success: a rank that failed
+            # must not wait for the others here.
+            dist.barrier()
     finally:
         if trainer.world > 1:
             import torch.distributed as dist

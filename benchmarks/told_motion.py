@@ -176,7 +176,10 @@ def score(args) -> int:
         got, gm, gmid = line(name, rows)
         print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in got)
               + f" | {got.mean():.2f} | {gm:+.2f} / {gmid:+.2f} |")
-    print(f"\n{len(rows)} samples, PyTorch, no projection\n")
+    diff = np.array([np.mean(r["told"]) - np.mean(r["blind"]) for r in rows])
+    print(f"\n{len(rows)} samples, PyTorch, no projection; told - blind per sample: "
+          f"{diff.mean():+.3f} dB (standard error {diff.std(ddof=1) / np.sqrt(len(diff)):.3f}), "
+          f"told better on {np.mean(diff > 0):.0%}\n")
     print("| blur length | samples | blind | told |")
     print("|---|---:|---:|---:|")
     for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:]):

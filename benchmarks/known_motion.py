@@ -30,9 +30,9 @@ import sys
 
 import numpy as np
 
-from blurvid.bench import BLUR_BINS, parse_size
+from blurvid.bench import blur_length_table, by_blur_length, parse_size
 from blurvid.color import from_linear, rgb_to_y, to_linear
-from blurvid.data.synth import NUM_FRAMES, SynthConfig, load_photo, parse_settings, render
+from blurvid.data.synth import NUM_FRAMES, SynthConfig, parse_settings, render_samples
 from blurvid.io import photos_in
 from blurvid.metrics import frame_psnrs
 
@@ -140,13 +140,9 @@ def main(argv=None) -> int:
     except ValueError as exc:
         print(f"known_motion: {exc}", file=sys.stderr)
         return 1
-    paths = photos_in(args.images, "--images")
-    photos = [load_photo(p) for p in paths]
-    rng = np.random.default_rng(args.seed)  # the same stream as synthesise_dataset
     rows = []
-    for i in range(args.count):
-        info: dict = {}
-        blur, truth = render(photos[i % len(photos)], rng, cfg, info=info)
+    for blur, truth, info in render_samples(photos_in(args.images, "--images"), args.count,
+                                            cfg, args.seed):
         truth_y = rgb_to_y(truth)
         row = {"blur_px": info["length"],
                "input": frame_psnrs(rgb_to_y(blur), truth_y)[0]}
@@ -165,23 +161,17 @@ def main(argv=None) -> int:
     for weight in args.weight:
         f = mean_frames(weight)
         result["known_motion"][str(weight)] = {"frames": f.round(3).tolist(),
-                                      "mean": round(float(f.mean()), 3),
-                                      "gain_mean": round(float(f.mean() - inp.mean()), 3),
-                                      "gain_middle": round(float(f[3] - inp[3]), 3)}
+                                               "mean": round(float(f.mean()), 3),
+                                               "gain_mean": round(float(f.mean() - inp.mean()), 3),
+                                               "gain_middle": round(float(f[3] - inp[3]), 3)}
     best = max(args.weight, key=lambda n: result["known_motion"][str(n)]["mean"])
     result["best_weight"] = best
-    bins = []
-    edges = list(BLUR_BINS)
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        subset = [r for r in rows if lo <= r["blur_px"] < hi]
-        if not subset:
-            continue
-        a, b = mean_frames("input", subset), mean_frames(best, subset)
-        bins.append({"blur_px": [lo, None if np.isinf(hi) else hi], "samples": len(subset),
-                     "input_mean": round(float(a.mean()), 3),
-                     "gain_mean": round(float(b.mean() - a.mean()), 3),
-                     "gain_middle": round(float(b[3] - a[3]), 3)})
-    result["by_blur_px"] = bins
+    middle = NUM_FRAMES // 2
+    per_sample = [{"name": str(i), "psnr_mean": np.mean(r[best]), "psnr_middle": r[best][middle],
+                   "input_mean": np.mean(r["input"]), "input_middle": r["input"][middle]}
+                  for i, r in enumerate(rows)]
+    result["by_blur_px"] = by_blur_length(per_sample,
+                                          {str(i): r["blur_px"] for i, r in enumerate(rows)})
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -197,13 +187,7 @@ def main(argv=None) -> int:
     print(f"best W {best:g}: gain {top['gain_mean']:+.2f} dB mean, "
           f"{top['gain_middle']:+.2f} dB middle; {len(rows)} samples")
     print()
-    print("| blur length | samples | INPUT mean | gain mean | gain middle |")
-    print("|---|---:|---:|---:|---:|")
-    for b in bins:
-        hi = "" if b["blur_px"][1] is None else f"{b['blur_px'][1]:g}"
-        span = f"{b['blur_px'][0]:g}-{hi} px" if hi else f"{b['blur_px'][0]:g}+ px"
-        print(f"| {span} | {b['samples']} | {b['input_mean']:.2f} | {b['gain_mean']:+.2f} | "
-              f"{b['gain_middle']:+.2f} |")
+    print(blur_length_table(result["by_blur_px"]))
     return 0
 
 

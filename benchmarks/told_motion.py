@@ -2,9 +2,9 @@
 """Finding the motion vs undoing it: the shipped network, fine-tuned while told the motion.
 
     python benchmarks/told_motion.py train --images ~/.cache/blurvid/photos/train \\
-        --init train/checkpoints/blurvid-fast.pt --steps 8000 --out runs/told-motion.pt
+        --init train/checkpoints/blurvid-fast.pt --out runs/told-motion.pt
     python benchmarks/told_motion.py score --images ~/.cache/blurvid/photos/val -n 200 \\
-        --seed 1234 --told runs/told-motion.pt --blind runs/try-linear/best.pt
+        --seed 1234 --told runs/told-motion.pt --blind runs/try-linear/last.pt
 
 On the linear set of the model card ("Where the gap comes from": constant-velocity camera
 translation, noise-free) the blind network gains +2 dB where a deconvolution told the motion
@@ -12,8 +12,9 @@ gains +7. This separates the two halves of the blind task. ``train`` fine-tunes 
 ``fast`` generator on those settings with the true displacement of the exposure ``(dx, dy)``
 (the camera path's end minus its start, px / 40) as an extra input: a linear map adds it to the
 features at 1/4, 1/8 and 1/16 resolution, zero at the start, so step 0 is the shipped network.
-Same data, optimiser, schedule and batch as ``train/try-linear.yaml`` (the blind arm; data
-rendered by one worker process). ``score`` renders the samples exactly as ``blurvid synth``
+Data settings, learning-rate schedule, steps, batch, seed and gradient clipping are read from
+the blind arm's recipe, ``train/try-linear.yaml`` (``--recipe``); Adam; data rendered by one
+worker process. ``score`` renders the samples exactly as ``blurvid synth``
 does with the same settings and seed, runs both networks in PyTorch (no projection) and
 prints the order-invariant Y PSNR per frame and its gain over INPUT, also by blur length.
 If the told network gets far more than the blind one, finding the motion is what the blind
@@ -25,7 +26,7 @@ An experiment, not a product path: the network reads its motion from here, never
 from __future__ import annotations
 
 import argparse
-import math
+import dataclasses
 import sys
 import time
 
@@ -34,18 +35,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blurvid.bench import BLUR_BINS
-from blurvid.color import rgb_to_y
-from blurvid.data.synth import SynthConfig, load_photo, render
+from blurvid.bench import blur_length_table, by_blur_length
+from blurvid.data.synth import SynthConfig, load_photo, render, render_samples
 from blurvid.io import list_images
 from blurvid.metrics import frame_psnrs
+from blurvid.train.config import load_config
 from blurvid.train.export import load_checkpoint
 from blurvid.train.losses import order_invariant_mse
 from blurvid.train.models import FastGenerator, pad_to_multiple
-from blurvid.train.trainer import to_luma_batch
+from blurvid.train.trainer import lr_at, synth_configs, to_luma_batch
 
-LINEAR = dict(max_acceleration=0.0, max_shake_px=0.0, max_rotation_px=0.0, max_zoom_px=0.0,
-              p_sharp=0.0, noise_shot=(0.0, 0.0), noise_read=(0.0, 0.0))
+RECIPE = "train/try-linear.yaml"  # the blind arm: its data settings, schedule and steps
 MOTION_SCALE = 40.0  # px: the longest blur
 
 
@@ -81,12 +81,12 @@ class ToldMotionGenerator(FastGenerator):
 class LinearBatches(torch.utils.data.IterableDataset):
     """Endless (blur N x 1 x s x s, frames N x 7 x s x s, motion N x 2) batches."""
 
-    def __init__(self, images: str, crop: int, batch: int, seed: int) -> None:
-        self.paths, self.crop, self.batch, self.seed = list_images(images), crop, batch, seed
+    def __init__(self, images: str, synth: SynthConfig, batch: int, seed: int) -> None:
+        self.paths, self.synth, self.batch, self.seed = list_images(images), synth, batch, seed
 
     def __iter__(self):
         photos = [load_photo(p) for p in self.paths]
-        cfg = SynthConfig(size=self.crop, **LINEAR)
+        cfg = self.synth
         rng = np.random.default_rng(self.seed)
         while True:
             samples, motions = [], []
@@ -99,7 +99,9 @@ class LinearBatches(torch.utils.data.IterableDataset):
 
 
 def train(args) -> int:
-    torch.manual_seed(args.seed)
+    recipe = load_config(args.recipe, steps=args.steps)
+    steps = recipe.steps
+    torch.manual_seed(recipe.seed)
     torch.set_num_threads(1)
     base, _ = load_checkpoint(args.init)
     net = ToldMotionGenerator()
@@ -107,35 +109,27 @@ def train(args) -> int:
     assert not missing.unexpected_keys and all(k.startswith("motion.")
                                                for k in missing.missing_keys)
     net.train()
-    optimiser = torch.optim.Adam(net.parameters(), lr=args.lr)
-    warmup, lr_min = 200, 1e-6
-
-    def lr_at(step: int) -> float:
-        if step < warmup:
-            return args.lr * (step + 1) / warmup
-        progress = (step - warmup) / max(1, args.steps - warmup)
-        return lr_min + 0.5 * (args.lr - lr_min) * (1 + math.cos(math.pi * progress))
-
+    optimiser = torch.optim.Adam(net.parameters(), lr=recipe.optim.lr)
     loader = torch.utils.data.DataLoader(
-        LinearBatches(args.images, args.crop, args.batch, args.seed), batch_size=None,
-        num_workers=1, multiprocessing_context="spawn", prefetch_factor=4)
+        LinearBatches(args.images, synth_configs(recipe)[0], recipe.data.batch, recipe.seed),
+        batch_size=None, num_workers=1, multiprocessing_context="spawn", prefetch_factor=4)
     start, losses = time.perf_counter(), []
     for step, (blur, frames, motion) in enumerate(loader):
-        if step == args.steps:
+        if step == steps:
             break
         for group in optimiser.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = lr_at(step, recipe)
         loss = order_invariant_mse(net(blur, motion), frames)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        nn.utils.clip_grad_norm_(net.parameters(), recipe.optim.grad_clip)
         optimiser.step()
         losses.append(loss.item())
         if (step + 1) % 1000 == 0:
             print(f"step {step + 1}: loss {np.mean(losses[-1000:]):.6f} "
                   f"({time.perf_counter() - start:.0f} s)", file=sys.stderr, flush=True)
-    torch.save({"model": net.state_dict(), "steps": args.steps}, args.out)
-    print(f"{args.steps} steps in {(time.perf_counter() - start) / 60:.1f} min -> {args.out}",
+    torch.save({"model": net.state_dict(), "steps": steps}, args.out)
+    print(f"{steps} steps in {(time.perf_counter() - start) / 60:.1f} min -> {args.out}",
           file=sys.stderr)
     return 0
 
@@ -146,49 +140,39 @@ def score(args) -> int:
     told.load_state_dict(torch.load(args.told, map_location="cpu", weights_only=True)["model"])
     blind, _ = load_checkpoint(args.blind)
     told.eval()
-    cfg = SynthConfig(size=(args.size, args.size), **LINEAR)
-    photos = [load_photo(p) for p in list_images(args.images)]
-    rng = np.random.default_rng(args.seed)  # the same stream as synthesise_dataset
+    synth = dataclasses.replace(synth_configs(load_config(args.recipe))[0],
+                                size=(args.size, args.size))
     rows = []
     with torch.no_grad():
-        for i in range(args.count):
-            info: dict = {}
-            sample = render(photos[i % len(photos)], rng, cfg, info=info)
-            blur, frames = to_luma_batch([sample])
-            motion = torch.from_numpy(displacement(info))[None]
+        for sample in render_samples(list_images(args.images), args.count, synth, args.seed):
+            blur, frames = to_luma_batch([sample[:2]])
+            motion = torch.from_numpy(displacement(sample[2]))[None]
             truth = frames[0].numpy()
-            rows.append({"blur_px": info["length"],
-                         "input": frame_psnrs(rgb_to_y(sample[0]), rgb_to_y(sample[1]))[0],
+            rows.append({"blur_px": sample[2]["length"],
+                         "input": frame_psnrs(blur[0, 0].numpy(), truth)[0],
                          "blind": frame_psnrs(blind(blur)[0].clamp(0, 1).numpy(), truth)[0],
                          "told": frame_psnrs(told(blur, motion)[0].clamp(0, 1).numpy(),
                                              truth)[0]})
-
-    def line(name, subset):
-        inp = np.mean([r["input"] for r in subset], axis=0)
-        got = np.mean([r[name] for r in subset], axis=0)
-        return got, got.mean() - inp.mean(), got[3] - inp[3]
 
     print("| Y PSNR | " + " | ".join(str(k + 1) for k in range(7)) + " | mean | gain mean / middle |")
     print("|---|" + "---:|" * 9)
     inp = np.mean([r["input"] for r in rows], axis=0)
     print("| INPUT | " + " | ".join(f"{v:.2f}" for v in inp) + f" | {inp.mean():.2f} | |")
     for name in ("blind", "told"):
-        got, gm, gmid = line(name, rows)
+        got = np.mean([r[name] for r in rows], axis=0)
         print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in got)
-              + f" | {got.mean():.2f} | {gm:+.2f} / {gmid:+.2f} |")
+              + f" | {got.mean():.2f} | {got.mean() - inp.mean():+.2f} / {got[3] - inp[3]:+.2f} |")
     diff = np.array([np.mean(r["told"]) - np.mean(r["blind"]) for r in rows])
     print(f"\n{len(rows)} samples, PyTorch, no projection; told - blind per sample: "
           f"{diff.mean():+.3f} dB (standard error {diff.std(ddof=1) / np.sqrt(len(diff)):.3f}), "
-          f"told better on {np.mean(diff > 0):.0%}\n")
-    print("| blur length | samples | blind | told |")
-    print("|---|---:|---:|---:|")
-    for lo, hi in zip(BLUR_BINS[:-1], BLUR_BINS[1:]):
-        subset = [r for r in rows if lo <= r["blur_px"] < hi]
-        if subset:
-            cells = [f"{line(n, subset)[1]:+.2f} / {line(n, subset)[2]:+.2f}"
-                     for n in ("blind", "told")]
-            span = f"{lo:g}-{hi:g} px" if np.isfinite(hi) else f"{lo:g}+ px"
-            print(f"| {span} | {len(subset)} | {cells[0]} | {cells[1]} |")
+          f"told better on {np.mean(diff > 0):.0%}")
+    lengths = {str(i): r["blur_px"] for i, r in enumerate(rows)}
+    for name in ("blind", "told"):
+        per_sample = [{"name": str(i), "psnr_mean": np.mean(r[name]), "psnr_middle": r[name][3],
+                       "input_mean": np.mean(r["input"]), "input_middle": r["input"][3]}
+                      for i, r in enumerate(rows)]
+        print(f"\n{name}, by blur length:\n")
+        print(blur_length_table(by_blur_length(per_sample, lengths)))
     return 0
 
 
@@ -199,11 +183,8 @@ def main(argv=None) -> int:
     t.add_argument("--images", required=True)
     t.add_argument("--init", required=True)
     t.add_argument("--out", required=True)
-    t.add_argument("--steps", type=int, default=8000)
-    t.add_argument("--lr", type=float, default=1e-4)
-    t.add_argument("--crop", type=int, default=128)
-    t.add_argument("--batch", type=int, default=8)
-    t.add_argument("--seed", type=int, default=5)
+    t.add_argument("--recipe", default=RECIPE, help="the blind arm's recipe")
+    t.add_argument("--steps", type=int, default=None, help="default: the recipe's")
     s = sub.add_parser("score")
     s.add_argument("--images", required=True)
     s.add_argument("--told", required=True)
@@ -212,6 +193,7 @@ def main(argv=None) -> int:
     s.add_argument("--size", type=int, default=256)
     s.add_argument("--seed", type=int, default=1234)
     s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--recipe", default=RECIPE, help="the data settings to render")
     args = ap.parse_args(argv)
     return train(args) if args.command == "train" else score(args)
 

@@ -93,17 +93,23 @@ def test_load_photo_and_render_set(tmp_path):
         load_photo(bad)
 
 
+def _photo_folder(tmp_path):
+    """A folder with one 160x120 test photo."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    y, x = np.mgrid[:120, :160]
+    cv2.imwrite(str(photos / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
+                .astype(np.uint8))
+    return photos
+
+
 def test_synth_cli_writes_the_layout_deterministically(tmp_path):
     from typer.testing import CliRunner
 
     from blurvid.cli import app
     from blurvid.data.layouts import read_dataset
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    y, x = np.mgrid[:120, :160]
-    cv2.imwrite(str(photos / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
-                .astype(np.uint8))
+    photos = _photo_folder(tmp_path)
     runner = CliRunner()
     args = ["synth", "--images", str(photos), "-n", "3", "--size", "40x24", "--seed", "5"]
     first = runner.invoke(app, [*args, "-o", str(tmp_path / "a")])
@@ -318,11 +324,7 @@ def test_synth_cli_set_changes_the_settings_and_records_them(tmp_path):
 
     from blurvid.cli import app
 
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    y, x = np.mgrid[:120, :160]
-    cv2.imwrite(str(photos / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
-                .astype(np.uint8))
+    photos = _photo_folder(tmp_path)
     runner = CliRunner()
     args = ["synth", "--images", str(photos), "-n", "2", "--size", "40x24", "--seed", "5"]
     done = runner.invoke(app, [*args, "--set", "max_acceleration=0", "--set",

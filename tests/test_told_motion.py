@@ -38,7 +38,11 @@ def test_batches_carry_the_displacement(tmp_path):
     y, x = np.mgrid[:120, :160]
     cv2.imwrite(str(tmp_path / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
                 .astype(np.uint8))
-    blur, frames, motion = next(iter(LinearBatches(str(tmp_path), crop=32, batch=3, seed=1)))
+    from blurvid.data.synth import SynthConfig
+
+    synth = SynthConfig(size=32, max_acceleration=0.0, max_shake_px=0.0, max_rotation_px=0.0,
+                        max_zoom_px=0.0, p_sharp=0.0)
+    blur, frames, motion = next(iter(LinearBatches(str(tmp_path), synth, batch=3, seed=1)))
     assert blur.shape == (3, 1, 32, 32) and frames.shape == (3, 7, 32, 32)
     assert motion.shape == (3, 2) and motion.dtype == torch.float32
     lengths = motion.norm(dim=1) * 40

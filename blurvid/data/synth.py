@@ -340,17 +340,31 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     return blur.astype(np.float32), frames.astype(np.float32)
 
 
-def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234,
-               objects: list[np.ndarray] | None = None):
-    """A fixed list of ``count`` samples (a validation set): photo ``i % len(photo_paths)``
-    for sample ``i``, one generator seeded with ``seed``, so the same call gives the same set
-    (the same samples as ``synthesise_dataset`` with that seed)."""
+def render_samples(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234,
+                   objects: list[np.ndarray] | None = None):
+    """Yield ``count`` samples ``(blur, frames, info)`` (``info``: :func:`render`'s motion
+    record): photo ``i % len(photo_paths)`` for sample ``i``, one generator seeded with
+    ``seed`` draws everything, so the same call gives the same samples. The one stream behind
+    :func:`render_set`, :func:`synthesise_dataset` and the benchmarks that re-render a
+    ``blurvid synth`` folder with its motion."""
     paths = list(photo_paths)
     if not paths:
-        raise ValueError("render_set needs at least one photo")
+        raise ValueError("rendering samples needs at least one photo")
     photos = [load_photo(p) for p in paths]
     rng = np.random.default_rng(seed)
-    return [render(photos[i % len(photos)], rng, cfg, objects=objects) for i in range(count)]
+    for i in range(count):
+        info: dict = {}
+        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects, info=info)
+        yield blur, frames, info
+
+
+def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234,
+               objects: list[np.ndarray] | None = None):
+    """A fixed list of ``count`` samples ``(blur, frames)`` (a validation set):
+    :func:`render_samples` without the motion, the same samples as ``synthesise_dataset`` with
+    that seed."""
+    return [(blur, frames) for blur, frames, _ in
+            render_samples(photo_paths, count, cfg, seed, objects)]
 
 
 def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthConfig(),
@@ -375,12 +389,9 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     # Refuse to clobber before any work.
     check_outputs_free([p for n in names for p in sample_paths(out, n)]
                        + [out / "preview.png", out / "synth.json"], force)
-    photos = [load_photo(p) for p in paths]
-    rng = np.random.default_rng(seed)
     rows, motions = [], []
-    for i, name in enumerate(names):
-        info: dict = {}
-        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects, info=info)
+    samples = render_samples(paths, count, cfg, seed, objects)
+    for i, (name, (blur, frames, info)) in enumerate(zip(names, samples)):
         write_sample(out, name, blur, frames, force=force)
         motions.append({"name": name, "photo": Path(paths[i % len(paths)]).name,
                         "blur_px": round(info["length"], 2), "parallax": info["parallax"],

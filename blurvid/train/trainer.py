@@ -558,6 +558,8 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=
     ``stop_at``: validate, save and stop after that step (the schedule still runs to
     ``cfg.steps``; ``resume`` goes on from there). ``force``: start over in a folder that
     holds a run (see :meth:`Trainer.run`)."""
+    import torch.distributed as dist
+
     trainer = Trainer(cfg)
     try:
         best = trainer.run(resume=resume, progress=progress, stop_at=stop_at, force=force)
@@ -566,17 +568,12 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=
 
             export_checkpoint(best, best.with_suffix(".onnx"), force=True)
         if trainer.world > 1:
-            import torch.distributed as dist
-
             # Every rank finishes before the group goes: a rank that tears gloo down while
             # another is still in it can abort ("terminate called without an active
             # exception", seen once in CI under load). Only on success: a rank that failed
             # must not wait for the others here.
             dist.barrier()
     finally:
-        if trainer.world > 1:
-            import torch.distributed as dist
-
-            if dist.is_initialized():
-                dist.destroy_process_group()
+        if trainer.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
     return best

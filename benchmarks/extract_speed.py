@@ -4,7 +4,7 @@
     python benchmarks/extract_speed.py [--size 1280x720] [--threads 2] [--repeats 5] [--torch]
         [--also fast-int8 ...] [--projection none|lowpass|exact] [--ensemble 1|2|4|8]
 
-The measurement is :func:`blurvid.bench.bench_speed` (what `blurvid bench --speed` runs): each
+The measurement is :func:`blurvid.lab.bench.bench_speed` (what `blurvid bench --speed` runs): each
 model in its own subprocess (so peak RSS is that model's alone), ONNX Runtime on the CPU, one
 session built once, one warm-up call, then the median of ``--repeats`` calls of the whole
 pipeline (RGB -> YCbCr -> generator -> 7 RGB frames). The `paper` model is exported from a
@@ -19,7 +19,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from blurvid.bench import bench_speed
+from blurvid.lab.bench import bench_speed
 
 
 def main() -> None:
@@ -40,8 +40,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paper = args.paper_model
         if paper is None:
-            from blurvid.train.export import export_model
-            from blurvid.train.models import build_generator
+            from blurvid.lab.export import export_model
+            from blurvid.lab.train.models import build_generator
 
             paper = str(Path(tmp) / "paper-untrained.onnx")
             export_model(build_generator("paper"), paper,

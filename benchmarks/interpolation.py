@@ -4,7 +4,7 @@
     python benchmarks/interpolation.py --images ~/.cache/blurvid/photos/val \\
         [--model PATH] [--samples 24] [--size 192] [--seed 77]
 
-Each sample is rendered by blurvid.data.synth with 49 sub-frames (7 per level-1 frame), so
+Each sample is rendered by blurvid.lab.data.synth with 49 sub-frames (7 per level-1 frame), so
 every level-2 frame has a ground truth: the level-2 frame at time p/49 covers
 [(p-1)/49, (p+1)/49] (see blurvid.interpolation), i.e. sub-frames p-1 and p, averaged in
 linear light. The three methods share the same level-1 frames. A sample's orientation (the
@@ -23,7 +23,7 @@ import time
 import numpy as np
 
 from blurvid.color import from_linear, rgb_to_y
-from blurvid.data.synth import SynthConfig, list_images, load_photo, render
+from blurvid.lab.data.synth import SynthConfig, list_images, load_photo, render
 from blurvid.interpolation import blend, flow, recursive, timeline
 from blurvid.metrics import frame_psnrs, psnr
 from blurvid.pipeline import Extractor

@@ -30,9 +30,9 @@ import sys
 
 import numpy as np
 
-from blurvid.bench import blur_length_table, by_blur_length, parse_size
+from blurvid.lab.bench import blur_length_table, by_blur_length, parse_size
 from blurvid.color import from_linear, rgb_to_y, to_linear
-from blurvid.data.synth import NUM_FRAMES, SynthConfig, parse_settings, render_samples
+from blurvid.lab.data.synth import NUM_FRAMES, SynthConfig, parse_settings, render_samples
 from blurvid.io import photos_in
 from blurvid.metrics import frame_psnrs
 

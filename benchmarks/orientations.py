@@ -19,7 +19,7 @@ import argparse
 import numpy as np
 
 from blurvid.color import rgb_to_y
-from blurvid.data.layouts import read_dataset
+from blurvid.lab.data.layouts import read_dataset
 from blurvid.ensemble import TRANSFORMS, dihedral, dihedral_inverse
 from blurvid.metrics import frame_psnrs
 from blurvid.runtime import GeneratorSession, resolve_model

@@ -23,7 +23,7 @@ import platform
 import numpy as np
 
 from blurvid.color import rgb_to_y
-from blurvid.data.layouts import read_dataset
+from blurvid.lab.data.layouts import read_dataset
 from blurvid.consistency import PROJECTIONS
 from blurvid.pipeline import Extractor
 

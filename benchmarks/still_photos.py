@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from blurvid.color import from_linear, rgb_to_y
-from blurvid.data.synth import list_images, load_photo
+from blurvid.lab.data.synth import list_images, load_photo
 from blurvid.metrics import psnr
 from blurvid.consistency import PROJECTIONS
 from blurvid.ensemble import ENSEMBLE_SIZES

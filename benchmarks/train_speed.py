@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from blurvid.train.config import load_config
-from blurvid.train.trainer import Trainer, make_data
+from blurvid.lab.train.config import load_config
+from blurvid.lab.train.trainer import Trainer, make_data
 
 ROOT = Path(__file__).resolve().parent.parent
 

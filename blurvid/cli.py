@@ -374,7 +374,7 @@ def bench(
     """Quality against ground truth (--data DIR) or speed and memory (--speed)."""
     from rich.console import Console
 
-    from blurvid import bench as benchmarks
+    from blurvid.lab import bench as benchmarks
 
     stdout = Console()
     if not stdout.is_terminal:  # a file or a pipe: wide enough for the tables, no colour codes
@@ -413,7 +413,7 @@ def bench(
 
     if data is None:
         raise InputError("bench needs --data DIR (quality) or --speed")
-    from blurvid.data.layouts import count_samples, read_dataset
+    from blurvid.lab.data.layouts import count_samples, read_dataset
     from blurvid.pipeline import Extractor
 
     total = count_samples(data, layout.value)
@@ -488,8 +488,8 @@ def synth(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Write synthetic blur samples in the blurvid layout (blur/, gt/, preview.png)."""
-    from blurvid.bench import parse_size
-    from blurvid.data.synth import SynthConfig, load_object, parse_settings, synthesise_dataset
+    from blurvid.lab.bench import parse_size
+    from blurvid.lab.data.synth import SynthConfig, load_object, parse_settings, synthesise_dataset
     from blurvid.io import list_images, photos_in
 
     w, h = parse_size(size)
@@ -572,7 +572,7 @@ def export(
 ) -> None:
     """Export a training checkpoint to an ONNX generator (needs the 'train' extra)."""
     train_extra("export")
-    from blurvid.train.export import export_checkpoint
+    from blurvid.lab.export import export_checkpoint
 
     summary = export_checkpoint(checkpoint, output, force=force)
     typer.echo(json.dumps(summary, indent=2, default=str))
@@ -595,7 +595,7 @@ def quantize(
     """Quantise a generator to int8 with ONNX Runtime (needs the 'train' extra); measure it
     with `blurvid bench` before using it."""
     train_extra("quantisation")
-    from blurvid.train.quantize import quantize_model
+    from blurvid.lab.quantize import quantize_model
 
     summary = quantize_model(model, output, calib_images, samples=samples, size=size,
                              calibration=calibration, force=force)
@@ -633,8 +633,8 @@ def train(
 ) -> None:
     """Train a generator (needs the 'train' extra): stage 1 content, stage 2 + GAN + CBL."""
     train_extra("training")
-    from blurvid.train.config import load_config
-    from blurvid.train.trainer import train as run_training
+    from blurvid.lab.train.config import load_config
+    from blurvid.lab.train.trainer import train as run_training
 
     cfg = load_config(config, overrides, out=str(out) if out else None, steps=max_steps,
                       device=device, threads=threads, max_minutes=max_minutes,

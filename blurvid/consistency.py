@@ -1,6 +1,6 @@
 """Make the frames explain the photo: project them onto "their average is the input".
 
-The image formation (``../shared/paper/NOTES.md``, :mod:`blurvid.data.synth`) says the blurry
+The image formation (``../shared/paper/NOTES.md``, :mod:`blurvid.lab.data.synth`) says the blurry
 photo is the average of the sharp frames in linear light. A generator gets close but not exact
 (the reblur check of ``blurvid bench``). A projection adds the residual back:
 

@@ -3,7 +3,7 @@
 This module needs only numpy and onnxruntime (never torch). A blurvid generator is an ONNX
 graph with one input ``N x 1 x H x W`` (float32 luma in [0, 1]) and one output
 ``N x 7 x H x W`` (float32 luma of the 7 frames, not clipped); see
-:mod:`blurvid.train.export`, which writes them.
+:mod:`blurvid.lab.export`, which writes them.
 
 Devices: ``cpu``; ``cuda`` (an error, never a silent fallback to the CPU, when ONNX Runtime
 has no working CUDA provider); ``auto`` (CUDA when ONNX Runtime offers it, else the CPU).

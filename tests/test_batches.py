@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from blurvid.data.synth import SynthConfig
-from blurvid.train.batches import (Batches, DataWorkerError, DatasetSource, batch_rng,
+from blurvid.lab.data.synth import SynthConfig
+from blurvid.lab.train.batches import (Batches, DataWorkerError, DatasetSource, batch_rng,
                                    synthetic_spec)
 
 

@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 
-from blurvid.bench import (blur_length_table, bench_quality, by_blur_length,  # noqa: E402
+from blurvid.lab.bench import (blur_length_table, bench_quality, by_blur_length,  # noqa: E402
                            parse_size, read_blur_lengths)
 from blurvid.cli import app  # noqa: E402
 from blurvid.color import rgb_to_y, to_linear  # noqa: E402
-from blurvid.data.layouts import count_samples, detect_layout, read_dataset  # noqa: E402
-from blurvid.data.synth import SynthConfig, render  # noqa: E402
+from blurvid.lab.data.layouts import count_samples, detect_layout, read_dataset  # noqa: E402
+from blurvid.lab.data.synth import SynthConfig, render  # noqa: E402
 from blurvid.errors import InputError  # noqa: E402
 from blurvid.io import write_image  # noqa: E402
 from blurvid.metrics import frame_psnrs, ssim  # noqa: E402

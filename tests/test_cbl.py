@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from blurvid.train.cbl import (contextual_loss, contextual_similarity,  # noqa: E402
+from blurvid.lab.train.cbl import (contextual_loss, contextual_similarity,  # noqa: E402
                                contiguous_blurry_loss, patch_features)
-from blurvid.train.discriminator import (Discriminator, discriminator_loss,  # noqa: E402
+from blurvid.lab.train.discriminator import (Discriminator, discriminator_loss,  # noqa: E402
                                          generator_adversarial_loss)
 
 

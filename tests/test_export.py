@@ -1,4 +1,4 @@
-"""Tests of blurvid.train.export: ONNX Runtime vs PyTorch parity, metadata, checkpoints."""
+"""Tests of blurvid.lab.export: ONNX Runtime vs PyTorch parity, metadata, checkpoints."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ ort = pytest.importorskip("onnxruntime")
 from blurvid.color import STANDARD  # noqa: E402
 from blurvid.errors import InputError, ModelError, OutputExistsError  # noqa: E402
 from blurvid.runtime import GeneratorSession  # noqa: E402
-from blurvid.train.export import (OPSET, export_checkpoint, export_model,  # noqa: E402
+from blurvid.lab.export import (OPSET, export_checkpoint, export_model,  # noqa: E402
                                   load_checkpoint, verify_export)
-from blurvid.train.models import build_generator  # noqa: E402
-from blurvid.train.trainer import atomic_torch_save  # noqa: E402
+from blurvid.lab.train.models import build_generator  # noqa: E402
+from blurvid.lab.train.trainer import atomic_torch_save  # noqa: E402
 
 SHAPES = [(1, 1, 37, 53), (1, 1, 5, 3), (2, 1, 37, 53), (2, 1, 1, 1), (1, 1, 16, 32)]
 
@@ -134,7 +134,7 @@ def test_contract_metadata_cannot_be_overridden(tmp_path):
 
 
 def _save_checkpoint(path, arch, arch_kwargs, model, metrics=None):
-    """The dict blurvid.train.trainer writes, saved the way it saves it."""
+    """The dict blurvid.lab.train.trainer writes, saved the way it saves it."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     atomic_torch_save({
         "arch": arch,

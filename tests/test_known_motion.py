@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from known_motion import check_translation_only, deconvolve_frames, main  # noqa: E402
 
 from blurvid.color import rgb_to_y  # noqa: E402
-from blurvid.data.synth import SynthConfig, render  # noqa: E402
+from blurvid.lab.data.synth import SynthConfig, render  # noqa: E402
 from blurvid.metrics import frame_psnrs  # noqa: E402
 
 

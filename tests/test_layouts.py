@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from blurvid.color import from_linear, to_linear
-from blurvid.data.layouts import count_samples, detect_layout, read_dataset, windows
+from blurvid.lab.data.layouts import count_samples, detect_layout, read_dataset, windows
 from blurvid.errors import InputError
 
 

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from blurvid.train.losses import order_invariant_mse  # noqa: E402
+from blurvid.lab.train.losses import order_invariant_mse  # noqa: E402
 
 
 def test_order_invariant_mse_takes_the_better_order_per_sample():

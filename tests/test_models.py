@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from blurvid.train.models import (FastGenerator, PaperGenerator, build_generator,  # noqa: E402
+from blurvid.lab.train.models import (FastGenerator, PaperGenerator, build_generator,  # noqa: E402
                                   count_macs, fast_grows, grow_from, pad_to_multiple,
                                   receptive_field)
 

@@ -42,7 +42,7 @@ def test_tiles_cover_each_pixel(length, tile, overlap, align):
 @given(st.integers(1, 40), st.integers(1, 40), st.integers(1, 20))
 def test_pad_crop_shape_preserved(h, w, multiple):
     torch = pytest.importorskip("torch")
-    from blurvid.train.models import pad_to_multiple
+    from blurvid.lab.train.models import pad_to_multiple
 
     x = torch.rand(1, 1, h, w)
     padded, oh, ow = pad_to_multiple(x, multiple)

@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 from blurvid.errors import InputError, OutputExistsError  # noqa: E402
 from blurvid.metrics import psnr  # noqa: E402
 from blurvid.runtime import GeneratorSession  # noqa: E402
-from blurvid.train.quantize import quantize_model  # noqa: E402
+from blurvid.lab.quantize import quantize_model  # noqa: E402
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
 
@@ -69,7 +69,7 @@ def test_refusals(photos, tmp_path):
 
 def test_speed_bench_times_an_int8_model_with_onnxruntime_only(photos, tmp_path):
     pytest.importorskip("torch")
-    from blurvid.bench import bench_speed
+    from blurvid.lab.bench import bench_speed
 
     out = tmp_path / "int8.onnx"
     quantize_model(TINY, out, photos, samples=2, size=32)

@@ -1,4 +1,4 @@
-"""Tests of blurvid.data.synth: shapes, ranges, the image-formation identity, determinism."""
+"""Tests of blurvid.lab.data.synth: shapes, ranges, the image-formation identity, determinism."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from blurvid.color import from_linear, to_linear
-from blurvid.data.synth import SynthConfig, list_images, load_photo, render, render_set
+from blurvid.lab.data.synth import SynthConfig, list_images, load_photo, render, render_set
 
 RNG = np.random.default_rng(11)
 
@@ -107,7 +107,7 @@ def test_synth_cli_writes_the_layout_deterministically(tmp_path):
     from typer.testing import CliRunner
 
     from blurvid.cli import app
-    from blurvid.data.layouts import read_dataset
+    from blurvid.lab.data.layouts import read_dataset
 
     photos = _photo_folder(tmp_path)
     runner = CliRunner()
@@ -184,7 +184,7 @@ def test_default_stream_unchanged_and_jpeg():
 
 
 def test_load_object(tmp_path):
-    from blurvid.data.synth import load_object
+    from blurvid.lab.data.synth import load_object
 
     rgba = np.zeros((20, 30, 4), np.uint8)
     rgba[5:15, 5:25] = (0, 0, 255, 255)  # BGRA: red, opaque
@@ -198,7 +198,7 @@ def test_load_object(tmp_path):
 
 
 def test_synth_blur_lengths_span_the_range(tmp_path):
-    from blurvid.data.synth import synthesise_dataset
+    from blurvid.lab.data.synth import synthesise_dataset
 
     photo = tmp_path / "p.png"
     y, x = np.mgrid[:150, :200]
@@ -298,7 +298,7 @@ def test_max_acceleration_zero_gives_a_straight_path_at_constant_speed():
 
 
 def test_parse_settings_types_and_errors():
-    from blurvid.data.synth import parse_settings
+    from blurvid.lab.data.synth import parse_settings
 
     assert parse_settings([]) == {}
     assert parse_settings(["max_acceleration=0", "noise_read = 0,0.001", "quantise=False",

@@ -1,4 +1,4 @@
-"""benchmarks/told_motion.py: the told-motion network starts as the network it extends."""
+"""experiments/told_motion.py: the told-motion network starts as the network it extends."""
 
 import sys
 from pathlib import Path
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
 from told_motion import LinearBatches, ToldMotionGenerator, displacement  # noqa: E402
 
-from blurvid.train.models import FastGenerator  # noqa: E402
+from blurvid.lab.train.models import FastGenerator  # noqa: E402
 
 
 def test_starts_as_the_fast_generator_and_then_listens_to_the_motion():
@@ -38,7 +38,7 @@ def test_batches_carry_the_displacement(tmp_path):
     y, x = np.mgrid[:120, :160]
     cv2.imwrite(str(tmp_path / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
                 .astype(np.uint8))
-    from blurvid.data.synth import SynthConfig
+    from blurvid.lab.data.synth import SynthConfig
 
     synth = SynthConfig(size=32, max_acceleration=0.0, max_shake_px=0.0, max_rotation_px=0.0,
                         max_zoom_px=0.0, p_sharp=0.0)

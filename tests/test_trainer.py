@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
 from blurvid.errors import InputError  # noqa: E402
-from blurvid.train.config import load_config  # noqa: E402
-from blurvid.train.export import load_checkpoint  # noqa: E402
-from blurvid.train.trainer import (Trainer, lr_at, oriented, reuse_transforms,  # noqa: E402
+from blurvid.lab.train.config import load_config  # noqa: E402
+from blurvid.lab.export import load_checkpoint  # noqa: E402
+from blurvid.lab.train.trainer import (Trainer, lr_at, oriented, reuse_transforms,  # noqa: E402
                                    train)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def test_init_from_checkpoint_and_training_only_synth_overrides(tiny_cfg, tmp_pa
     assert tuned.step == 0  # a fine-tune starts its own schedule
     for a, b in zip(first.net.state_dict().values(), tuned.net.state_dict().values()):
         assert torch.equal(a, b)
-    from blurvid.train.trainer import synth_configs
+    from blurvid.lab.train.trainer import synth_configs
 
     train_synth, val_synth = synth_configs(cfg)
     assert train_synth.p_sharp == 0.5 and val_synth.p_sharp == 0.05
@@ -163,11 +163,11 @@ def test_recipes_load_and_validate(tmp_path):
         load_config(None, ["nonsense"])
 
 
-@pytest.mark.parametrize("recipe", sorted((ROOT / "train").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("recipe", sorted([*(ROOT / "train").glob("*.yaml"), *(ROOT / "experiments" / "recipes").glob("*.yaml")]), ids=lambda p: p.name)
 def test_every_recipe_builds_its_synthesiser(recipe):
     """Every recipe under train/ loads, its synthesiser overrides are real settings, and a
     fine-tune from the repo's checkpoint points at the file that is there."""
-    from blurvid.train.trainer import synth_configs
+    from blurvid.lab.train.trainer import synth_configs
 
     cfg = load_config(recipe)
     train_synth, val_synth = synth_configs(cfg)

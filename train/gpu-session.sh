@@ -53,7 +53,7 @@ for r in $RECIPES; do
   cp runs/$r/log.jsonl "$OUT/$r-log.jsonl"
   python3 - "$r" "$OUT" <<'PY'
 import sys, torch
-from blurvid.train.export import read_checkpoint
+from blurvid.lab.export import read_checkpoint
 r, out = sys.argv[1:]
 state = read_checkpoint(f"runs/{r}/best.pt")
 for key in ("optimizer", "disc", "disc_optimizer", "torch_rng"):

@@ -19,7 +19,7 @@ loss ignores a permutation of positions; with s > 0 a shift costs; gradients are
 Features: ``patch_features`` cuts k x k patches of a frame at a random subset of at most
 ``max_features`` positions, the same positions in both images (the N x N matrices are the
 memory cost: 1024 positions = 4 MB per frame pair); the discriminator's feature maps
-(:meth:`blurvid.train.discriminator.Discriminator.feature_maps`) can be sampled the same way.
+(:meth:`blurvid.lab.train.discriminator.Discriminator.feature_maps`) can be sampled the same way.
 No pretrained network is used (none can be downloaded here).
 """
 

@@ -11,7 +11,7 @@ PyTorch's thread pools in whatever state they were (a fork-based worker deadlock
 ``w`` renders the batches ``i = w, w + W, w + 2W, ...`` into its own bounded queue and the
 training process takes them round-robin, so the order never depends on timing. This module
 imports neither torch nor any other training code: a spawned worker only loads numpy, OpenCV and
-:mod:`blurvid.data`.
+:mod:`blurvid.lab.data`.
 
 Contract of a batch: ``(blur, frames)``, float32 luma in [0, 1], shapes ``(N, 1, H, W)`` and
 ``(N, 7, H, W)``.
@@ -46,7 +46,7 @@ class SyntheticSpec:
     """What a process needs to render synthetic batches (paths, not pixels: it pickles small)."""
 
     photos: tuple[str, ...]
-    synth: object  # blurvid.data.synth.SynthConfig
+    synth: object  # blurvid.lab.data.synth.SynthConfig
     objects: tuple[str, ...]
     batch: int
     seed: int
@@ -57,17 +57,17 @@ class SyntheticSpec:
 
 
 class SyntheticSource:
-    """Batches rendered from photos by :func:`blurvid.data.synth.render`."""
+    """Batches rendered from photos by :func:`blurvid.lab.data.synth.render`."""
 
     def __init__(self, spec: SyntheticSpec) -> None:
-        from blurvid.data.synth import load_object, load_photo
+        from blurvid.lab.data.synth import load_object, load_photo
 
         self.spec = spec
         self.photos = [load_photo(p) for p in spec.photos]
         self.objects = [load_object(p) for p in spec.objects]
 
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        from blurvid.data.synth import render
+        from blurvid.lab.data.synth import render
 
         spec = self.spec
         rng = batch_rng(spec.seed, spec.rank, index)

@@ -27,7 +27,7 @@ class DataConfig:
     val_crop: int = 192
     blur_range: tuple[float, float] = (2.0, 40.0)  # synthesiser: blur length in pixels
     synth: str = "basic"  # "basic" (camera motion) or "realistic" (+ perspective, parallax
-    # layers, moving objects, JPEG: blurvid.data.synth.SynthConfig.realistic)
+    # layers, moving objects, JPEG: blurvid.lab.data.synth.SynthConfig.realistic)
     objects: str | None = None  # folder of cut-outs with alpha (realistic synth's objects)
     synth_overrides: dict = field(default_factory=dict)  # SynthConfig fields for training only
     val_synth_overrides: dict = field(default_factory=dict)  # ... for the validation set only

@@ -40,7 +40,7 @@ from blurvid.color import STANDARD
 from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError, first_line
 from blurvid.io import write_bytes_atomic
 from blurvid.runtime import write_checksum
-from blurvid.train.models import ARCHES, NUM_FRAMES, build_generator
+from blurvid.lab.train.models import ARCHES, NUM_FRAMES, build_generator
 
 OPSET = 17
 FORMAT = "1"
@@ -54,7 +54,7 @@ INPUT_CONTRACT = (
 )
 # Training settings worth shipping with a model (no local paths).
 # Training settings worth shipping with a model (no local paths): flat keys of blurvid 0.1.0
-# checkpoints, and the sections of the typed config (blurvid.train.config) without paths.
+# checkpoints, and the sections of the typed config (blurvid.lab.train.config) without paths.
 _CONFIG_KEYS = ("arch", "steps", "content_only_steps", "batch", "crop", "lr", "lr_min", "warmup",
                 "seed", "val_crop", "val_samples")
 _CONFIG_SECTIONS = ("model", "loss", "optim")
@@ -208,7 +208,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """Load a training checkpoint (as written by :mod:`blurvid.train.trainer`).
+    """Load a training checkpoint (as written by :mod:`blurvid.lab.train.trainer`).
 
     Returns ``(model, state)``: the generator in eval mode on the CPU and the checkpoint dict.
     Loads with ``weights_only=True`` (no arbitrary code from pickles). Raises
@@ -218,7 +218,7 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     state = read_checkpoint(path)
     if "arch" not in state or "model" not in state:
         raise ModelError(f"{path} is not a blurvid checkpoint: expected a dict with 'arch' and "
-                         "'model' (as written by blurvid.train.trainer)")
+                         "'model' (as written by blurvid.lab.train.trainer)")
     arch, arch_kwargs = state["arch"], state.get("arch_kwargs") or {}
     if arch not in ARCHES:
         raise ModelError(f"{path}: unknown architecture {arch!r} (known: {', '.join(ARCHES)})")

@@ -32,7 +32,7 @@ def calibration_luma(photos: list[Path], count: int, size: int, seed: int = 0,
                      realistic: bool = True) -> list[np.ndarray]:
     """``count`` blurry luma crops ``(1, 1, size, size)`` float32 rendered from ``photos``."""
     from blurvid.color import rgb_to_y
-    from blurvid.data.synth import SynthConfig, load_photo, render
+    from blurvid.lab.data.synth import SynthConfig, load_photo, render
 
     if not photos:
         raise InputError("calibration needs at least one photo")

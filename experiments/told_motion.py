@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Finding the motion vs undoing it: the shipped network, fine-tuned while told the motion.
 
-    python benchmarks/told_motion.py train --images ~/.cache/blurvid/photos/train \\
+    python experiments/told_motion.py train --images ~/.cache/blurvid/photos/train \\
         --init train/checkpoints/blurvid-fast.pt --out runs/told-motion.pt
-    python benchmarks/told_motion.py score --images ~/.cache/blurvid/photos/val -n 200 \\
+    python experiments/told_motion.py score --images ~/.cache/blurvid/photos/val -n 200 \\
         --seed 1234 --told runs/told-motion.pt --blind runs/try-linear/last.pt
 
 On the linear set of the model card ("Where the gap comes from": constant-velocity camera
@@ -13,7 +13,7 @@ gains +7. This separates the two halves of the blind task. ``train`` fine-tunes 
 (the camera path's end minus its start, px / 40) as an extra input: a linear map adds it to the
 features at 1/4, 1/8 and 1/16 resolution, zero at the start, so step 0 is the shipped network.
 Data settings, learning-rate schedule, steps, batch, seed and gradient clipping are read from
-the blind arm's recipe, ``train/try-linear.yaml`` (``--recipe``); Adam; data rendered by one
+the blind arm's recipe, ``experiments/recipes/try-linear.yaml`` (``--recipe``); Adam; data rendered by one
 worker process. ``score`` renders the samples exactly as ``blurvid synth``
 does with the same settings and seed, runs both networks in PyTorch (no projection) and
 prints the order-invariant Y PSNR per frame and its gain over INPUT, also by blur length.
@@ -35,17 +35,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blurvid.bench import blur_length_table, by_blur_length
-from blurvid.data.synth import SynthConfig, load_photo, render, render_samples
+from blurvid.lab.bench import blur_length_table, by_blur_length
+from blurvid.lab.data.synth import SynthConfig, load_photo, render, render_samples
 from blurvid.io import list_images
 from blurvid.metrics import frame_psnrs
-from blurvid.train.config import load_config
-from blurvid.train.export import load_checkpoint
-from blurvid.train.losses import order_invariant_mse
-from blurvid.train.models import FastGenerator, pad_to_multiple
-from blurvid.train.trainer import lr_at, synth_configs, to_luma_batch
+from blurvid.lab.train.config import load_config
+from blurvid.lab.export import load_checkpoint
+from blurvid.lab.train.losses import order_invariant_mse
+from blurvid.lab.train.models import FastGenerator, pad_to_multiple
+from blurvid.lab.train.trainer import lr_at, synth_configs, to_luma_batch
 
-RECIPE = "train/try-linear.yaml"  # the blind arm: its data settings, schedule and steps
+RECIPE = "experiments/recipes/try-linear.yaml"  # the blind arm: its data settings, schedule and steps
 MOTION_SCALE = 40.0  # px: the longest blur
 
 

@@ -4,12 +4,12 @@ One readable loop in the shape of BasicSR's ``optimize_parameters``: per step, a
 (blurry luma, 7 sharp luma frames); the generator step (order-invariant content loss, and in
 stage 2 the non-saturating adversarial loss and the contiguous blurry loss, both on the
 frames in the order the content loss chose per sample); then, in stage 2 with ``alpha > 0``,
-the discriminator step on real vs generated frames. See :mod:`blurvid.train.config` for the
+the discriminator step on real vs generated frames. See :mod:`blurvid.lab.train.config` for the
 settings and ``train/*.yaml`` for the recipes.
 
 Data: ``data.source: synthetic`` renders every batch on the fly from ``data.images`` with
-:mod:`blurvid.data.synth` (validation: ``data.val_images``, or else every 5th photo of
-``data.images`` is held out); a dataset folder (:mod:`blurvid.data.layouts`) is read into memory
+:mod:`blurvid.lab.data.synth` (validation: ``data.val_images``, or else every 5th photo of
+``data.images`` is held out); a dataset folder (:mod:`blurvid.lab.data.layouts`) is read into memory
 and random crops (with flips) are drawn from it, every 10th sample held out for validation.
 
 Checkpoints (``last.pt`` every validation, ``best.pt`` at the best validation PSNR) are written
@@ -32,15 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blurvid.data.synth import SynthConfig, load_object, render_set
+from blurvid.lab.data.synth import SynthConfig, load_object, render_set
 from blurvid.ensemble import dihedral
 from blurvid.io import list_images, photos_in
 from blurvid.errors import InputError, OutputExistsError
 from blurvid.metrics import score_samples
-from blurvid.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
-from blurvid.train.config import TrainConfig, to_dict
-from blurvid.train.export import read_checkpoint
-from blurvid.train.models import build_generator, fast_grows, grow_from
+from blurvid.lab.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
+from blurvid.lab.train.config import TrainConfig, to_dict
+from blurvid.lab.export import read_checkpoint
+from blurvid.lab.train.models import build_generator, fast_grows, grow_from
 
 VAL_SEED = 1234  # the validation set is the same for every run (and for `blurvid synth`)
 RUN_FILES = ("last.pt", "best.pt", "best.onnx", "best.onnx.sha256", "log.jsonl", "log.csv",
@@ -128,7 +128,7 @@ def make_data(cfg: TrainConfig, start: int = 0, rank: int = 0):
         if cfg.data.workers < 0:
             raise InputError(f"data.workers must be >= 0, got {cfg.data.workers}")
         return Batches(spec=spec, workers=cfg.data.workers, start=start), val
-    from blurvid.data.layouts import read_dataset
+    from blurvid.lab.data.layouts import read_dataset
 
     samples = [(s.blur, s.frames) for s in read_dataset(cfg.data.source)]
     if not samples:
@@ -236,8 +236,8 @@ class Trainer:
     """The models, optimisers and loop of one run (see the module docstring)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        from blurvid.train.cbl import contiguous_blurry_loss
-        from blurvid.train.discriminator import (Discriminator, discriminator_loss,
+        from blurvid.lab.train.cbl import contiguous_blurry_loss
+        from blurvid.lab.train.discriminator import (Discriminator, discriminator_loss,
                                                  generator_adversarial_loss)
 
         self.cfg = cfg
@@ -294,7 +294,7 @@ class Trainer:
         self.lr = cfg.optim.lr if cfg.optim.schedule == "plateau" else lr_at(0, cfg)
         self.plateau_bad = 0
         # Each rank draws its own batches (the shard); the data position is the next batch
-        # index (blurvid.train.batches: batch i is a function of (seed, rank, i)).
+        # index (blurvid.lab.train.batches: batch i is a function of (seed, rank, i)).
         self.data_position = 0
         if cfg.model.init:
             init = read_checkpoint(Path(cfg.model.init).expanduser())
@@ -564,7 +564,7 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=
     try:
         best = trainer.run(resume=resume, progress=progress, stop_at=stop_at, force=force)
         if export and trainer.rank == 0 and best.exists():
-            from blurvid.train.export import export_checkpoint
+            from blurvid.lab.export import export_checkpoint
 
             export_checkpoint(best, best.with_suffix(".onnx"), force=True)
         if trainer.world > 1:

@@ -377,7 +377,7 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     import json
     from dataclasses import asdict
 
-    from blurvid.data.layouts import sample_paths, write_sample
+    from blurvid.lab.data.layouts import sample_paths, write_sample
     from blurvid.io import check_outputs_free, contact_sheet, write_bytes_atomic, write_image
 
     out = Path(out)

@@ -1,7 +1,7 @@
 """``blurvid bench``: quality against ground truth, and speed and memory.
 
 Quality (:func:`bench_quality`): the model runs over a dataset's samples (readers in
-:mod:`blurvid.data.layouts`) and each sample is scored with
+:mod:`blurvid.lab.data.layouts`) and each sample is scored with
 :func:`blurvid.metrics.score_sample` on Y (BT.601 full range) and on RGB: per frame index
 PSNR and SSIM, mean and middle frame, order-invariant (per sample the better of forward and
 reversed order; how often each won is reported), the INPUT row (the blurry photo against each
@@ -42,7 +42,7 @@ from blurvid.pipeline import reblur_psnr
 def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable,
                   progress: Callable[[], None] | None = None) -> dict:
     """Score ``extract`` (RGB image -> (7, H, W, 3) frames) on ``samples``
-    (:class:`blurvid.data.layouts.Sample`; for samples with only the middle sharp frame, the
+    (:class:`blurvid.lab.data.layouts.Sample`; for samples with only the middle sharp frame, the
     model's middle frame is scored). Returns ``{"y": ..., "rgb": ..., "reblur_psnr",
     "order_wins": {"forward", "reversed"}, "samples", "names"}`` with :func:`summarise` blocks."""
     rows_y, rows_rgb, reblur, names, counts = [], [], [], [], set()
@@ -173,7 +173,7 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
     if engine == "torch":
         import torch
 
-        from blurvid.train.models import build_generator
+        from blurvid.lab.train.models import build_generator
 
         torch.set_num_threads(threads)
         kwargs = {k: tuple(v) if isinstance(v, list) else v
@@ -199,7 +199,7 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
 
 def _run_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
                 projection: str, ensemble: int) -> dict:
-    cmd = [sys.executable, "-m", "blurvid.bench", "--speed-worker", model or "", size,
+    cmd = [sys.executable, "-m", "blurvid.lab.bench", "--speed-worker", model or "", size,
            str(threads), str(repeats), engine, projection, str(ensemble)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -228,7 +228,7 @@ def rough_peak_gflops(threads: int, n: int = 2048, repeats: int = 3) -> float:
 
 def _macs(model_meta: dict, w: int, h: int) -> float | None:
     try:
-        from blurvid.train.models import build_generator, count_macs
+        from blurvid.lab.train.models import build_generator, count_macs
     except ImportError:
         return None
     kwargs = {k: tuple(v) if isinstance(v, list) else v
@@ -294,7 +294,7 @@ def main(argv: list[str]) -> None:
         print(json.dumps(speed_worker(model or None, size, int(threads), int(repeats), engine,
                                       projection, int(ensemble))))
         return
-    raise SystemExit("usage: python -m blurvid.bench --speed-worker MODEL SIZE THREADS "
+    raise SystemExit("usage: python -m blurvid.lab.bench --speed-worker MODEL SIZE THREADS "
                      "REPEATS ENGINE PROJECTION ENSEMBLE (use `blurvid bench`)")
 
 

@@ -8,7 +8,7 @@ The measurement is :func:`blurvid.lab.bench.bench_speed` (what `blurvid bench --
 model in its own subprocess (so peak RSS is that model's alone), ONNX Runtime on the CPU, one
 session built once, one warm-up call, then the median of ``--repeats`` calls of the whole
 pipeline (RGB -> YCbCr -> generator -> 7 RGB frames). The `paper` model is exported from a
-freshly initialised PaperGenerator (weights do not change its speed), so this needs the
+freshly initialized PaperGenerator (weights do not change its speed), so this needs the
 'train' extra; pass --paper-model to use an existing ONNX file. ``--torch`` adds PyTorch
 eager rows. Prints a Markdown table on stdout.
 """

@@ -6,7 +6,7 @@
         [--projection none|lowpass|exact]
 
 For every photo (read at up to ``--max-side`` px, optionally softened by a Gaussian of
-``--soften`` px to mimic a soft lens, then quantised to 8 bits), runs the model and reports the
+``--soften`` px to mimic a soft lens, then quantized to 8 bits), runs the model and reports the
 Y PSNR of the 7 frames against the photo itself (higher is better; identical frames would be
 infinite): how much a model alters a scene that did not move. The last column, "1 vs 7", is
 the Y PSNR between the first and the last frame on the photos as read (no softening): the

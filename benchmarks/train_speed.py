@@ -5,12 +5,12 @@
         [--threads 2] [--device cpu] [--objects DIR] [--pipeline | --ablation [--recipe R]]
 
 For train/fast.yaml and train/paper.yaml (batch and crop as in the recipes): builds the
-trainer, renders batches with the synthesiser, runs 2 warm-up steps, then times ``--steps``
+trainer, renders batches with the synthesizer, runs 2 warm-up steps, then times ``--steps``
 generator steps (with the discriminator step in stage 2) and, separately, the batch rendering.
 Prints a Markdown table.
 
 ``--pipeline``: the fast recipe end to end (batches and steps together, as in training) for the
-basic and realistic synthesiser, with the batches rendered in the training process
+basic and realistic synthesizer, with the batches rendered in the training process
 (``data.workers: 0``) or by one spawned worker, at 1 and ``--threads`` torch threads: which
 setting keeps the model busy on this machine.
 
@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--objects", default=None, help="cut-outs for the realistic synthesiser")
+    p.add_argument("--objects", default=None, help="cut-outs for the realistic synthesizer")
     p.add_argument("--pipeline", action="store_true", help="end-to-end it/s of the fast recipe")
     p.add_argument("--ablation", action="store_true", help="s/step of the loss ablation's arms")
     p.add_argument("--recipe", default="ablation.yaml", help="recipe of train/ for --ablation")
@@ -119,7 +119,7 @@ def main() -> None:
         print(f"`python benchmarks/train_speed.py --images ... --objects ... --pipeline --steps "
               f"{args.steps} --threads {args.threads}` on {platform.machine()}, torch "
               f"{torch.__version__}\n")
-        print("| synthesiser | data workers | torch threads | it/s (fast recipe, end to end) |")
+        print("| synthesizer | data workers | torch threads | it/s (fast recipe, end to end) |")
         print("|---|---:|---:|---:|")
         for r in rows:
             print(f"| {r['synth']} | {r['workers']} | {r['threads']} | {r['its']:.2f} |")

@@ -1,4 +1,4 @@
-"""Colour transforms, the one definition used by training, inference and metrics.
+"""Color transforms, the one definition used by training, inference and metrics.
 
 Standard: **ITU-R BT.601, full range** (the JPEG/JFIF definition). On values in [0, 1]:
 
@@ -9,7 +9,7 @@ Standard: **ITU-R BT.601, full range** (the JPEG/JFIF definition). On values in 
 The model works on Y of the gamma-encoded (display) image, the way the seed paper does; the
 input's Cb/Cr are put back on every output frame.
 
-Light: the synthesiser averages sub-frames in *linear* light using a pure power-law camera
+Light: the synthesizer averages sub-frames in *linear* light using a pure power-law camera
 response with gamma 2.2 (:func:`to_linear`, :func:`from_linear`), the convention of the GoPro
 dataset's ``blur_gamma`` images.
 

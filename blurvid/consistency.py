@@ -1,7 +1,7 @@
 """Make the frames explain the photo: project them onto "their average is the input".
 
-The image formation (``../shared/paper/NOTES.md``, :mod:`blurvid.lab.data.synth`) says the blurry
-photo is the average of the sharp frames in linear light. A generator gets close but not exact
+The image formation (docs/paper.md, eq. 2) says the blurry photo is the average of the
+:data:`NUM_FRAMES` sharp frames in linear light (:func:`reblur`). A generator gets close but not exact
 (the reblur check of ``blurvid bench``). A projection adds the residual back:
 
     r = lin(Y_photo) - mean_k lin(Y_k),     Y_k <- g(lin(Y_k) + P(r))
@@ -11,7 +11,7 @@ every frame is the photo's already). ``P`` is the identity for ``exact`` (the fr
 average to the photo, also where a frame is clipped at 0 or 1: what it cannot take goes to the
 others; everything the model left out goes back, including the
 photo's noise and JPEG artefacts, in every frame) and a Gaussian low-pass for ``lowpass`` (only
-the slowly varying part of the residual goes back: brightness and colour drifts, not noise).
+the slowly varying part of the residual goes back: brightness and color drifts, not noise).
 
 Contract: ``frames`` float32 ``(7, H, W)`` (or ``(N, 7, H, W)``) and ``photo`` ``(H, W)`` (or
 ``(N, 1, H, W)``) luma in [0, 1]; returns new frames of the same shape, dtype float32, in [0, 1].
@@ -19,17 +19,34 @@ Contract: ``frames`` float32 ``(7, H, W)`` (or ``(N, 7, H, W)``) and ``photo`` `
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from blurvid.color import from_linear, to_linear
+from blurvid.metrics import psnr
 
+NUM_FRAMES = 7  # the sharp frames hidden in one exposure: the one definition in the package
 PROJECTIONS = ("none", "lowpass", "exact")
 LOWPASS_SIGMA = 2.0  # pixels
 
 
-def _lowpass(residual: np.ndarray, sigma: float) -> np.ndarray:
-    import cv2
+def reblur(frames: np.ndarray) -> np.ndarray:
+    """The blurry photo the frames explain: their average in linear light (gamma 2.2).
 
+    ``frames``: ``(F, H, W, 3)`` float in [0, 1] -> ``(H, W, 3)``.
+    """
+    return from_linear(to_linear(frames).mean(axis=0))
+
+
+def reblur_psnr(frames: np.ndarray, photo: np.ndarray) -> float:
+    """PSNR (dB, RGB) of :func:`reblur` of ``frames`` against ``photo``, both float RGB in
+    [0, 1] (the pipeline's :func:`blurvid.pipeline.reblur_psnr` takes any image the API
+    takes). The one check that needs no ground truth: sharp frames that really hide in the
+    photo must average back to it."""
+    return psnr(reblur(frames), photo)
+
+
+def _lowpass(residual: np.ndarray, sigma: float) -> np.ndarray:
     flat = residual.reshape(-1, *residual.shape[-2:])
     out = np.stack([cv2.GaussianBlur(plane, (0, 0), sigma, borderType=cv2.BORDER_REFLECT101)
                     for plane in flat])

@@ -8,7 +8,7 @@ w = (b - a) / 7 and gets the timestamp of its centre. Level 1 is the 7 extracted
 ``recursive`` (seed paper, sec. 4.6.2): for every adjacent pair (k, k + 1) of a 7-frame set,
 their average in linear light is a new blurry photo of the two slots [a + k w, a + (k + 2) w];
 extracting it gives 7 frames tiling that interval, oriented so that its first frame is the one
-closest to frame k (the model's order is ambiguous, see NOTES.md). Level L repeats this L - 1
+closest to frame k (the model's order is ambiguous, see docs/paper.md). Level L repeats this L - 1
 times on every new 7-frame set and keeps the union of the deepest sets, sorted by time. The
 timestamps are distinct: two overlapping pairs' frames interleave (one set lands on odd, the
 other on even multiples of w / 7), and pairs two apart only touch. Frame counts: level 1: 7,
@@ -36,7 +36,8 @@ from fractions import Fraction
 import numpy as np
 
 from blurvid.errors import InputError
-from blurvid.pipeline import NUM_FRAMES, reblur
+from blurvid.color import rgb_to_y
+from blurvid.consistency import NUM_FRAMES, reblur
 
 METHODS = ("recursive", "flow", "blend")
 DEFAULT_METHOD = "flow"  # measures best against ground truth: docs/interpolation.md
@@ -135,8 +136,6 @@ def blend(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 def _grey_u8(frame: np.ndarray) -> np.ndarray:
-    from blurvid.color import rgb_to_y
-
     return np.clip(np.rint(rgb_to_y(frame) * 255), 0, 255).astype(np.uint8)
 
 

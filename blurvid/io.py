@@ -25,7 +25,8 @@ import os
 import secrets
 import warnings
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,6 +334,51 @@ def check_outputs_free(paths: Iterable[str | os.PathLike], force: bool) -> None:
             raise OutputExistsError(f"{p} already exists; use --force to overwrite it")
 
 
+@dataclass(frozen=True)
+class FramePlan:
+    """Where one input's frames (and optional contact sheet) go."""
+
+    source: Path
+    frames: list[Path]
+    sheet: Path | None
+
+
+def plan_frame_outputs(inputs: Iterable[str | os.PathLike], output: str | os.PathLike,
+                       fmt: str = "png", sheet: bool = False,
+                       force: bool = False) -> list[FramePlan]:
+    """Plan every output of a batch before any work: ``output/<stem>_01..07.<fmt>`` (and
+    ``<stem>_sheet.<fmt>``) per input. Refuses an ``output`` that is a file, two inputs that
+    would write the same files (same stem) and, unless ``force``, any existing output."""
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise InputError(f"output {output} exists and is not a folder")
+    plans: list[FramePlan] = []
+    owners: dict[Path, Path] = {}
+    for source in map(Path, inputs):
+        frames = frame_paths(output, source.stem, fmt)
+        target_sheet = sheet_path(output, source.stem, fmt) if sheet else None
+        if frames[0] in owners:
+            raise InputError(f"{source} and {owners[frames[0]]} would both write {frames[0]}; "
+                             "rename one or process them separately")
+        owners[frames[0]] = source
+        check_outputs_free([*frames, *([target_sheet] if target_sheet else [])], force)
+        plans.append(FramePlan(source, frames, target_sheet))
+    return plans
+
+
+def fit_max_side(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, str | None]:
+    """``rgb`` (H, W, C) scaled down (area interpolation) so its long side is at most
+    ``max_side`` (None or 0: unchanged); returns the image and a note saying what was done
+    (None if nothing)."""
+    h, w = rgb.shape[:2]
+    if not max_side or max(h, w) <= max_side:
+        return rgb, None
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return (cv2.resize(rgb, size, interpolation=cv2.INTER_AREA),
+            f"scaled from {w}x{h} to {size[0]}x{size[1]}")
+
+
 def to_uint(rgb: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """Float values in [0, 1] (clipped; NaN -> 0) -> uint8 or uint16, rounded to nearest."""
     if bit_depth not in (8, 16):
@@ -520,8 +566,8 @@ def photos_in(folder: str | os.PathLike | None, option: str) -> list[Path]:
     return photos
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
-    """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced)."""
+def _make_parent(path: Path) -> Path:
+    """Create ``path``'s folder if missing (OutputError if it cannot be); return it."""
     parent = path.parent
     if parent.exists() and not parent.is_dir():
         raise OutputError(f"cannot write {path}: {parent} is not a folder")
@@ -530,6 +576,31 @@ def _write_temp(path: Path, data: bytes) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: cannot create folder {parent}: "
                           f"{_os_reason(exc)}") from None
+    return parent
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
+    """For writers that need a file name (encoders, ffmpeg): yields a hidden temporary path
+    beside ``path`` with the same suffix; when the block ends without an error it is renamed
+    to ``path`` (atomically), otherwise removed. The folder is created if missing;
+    :class:`OutputError` when the rename fails."""
+    path = Path(path)
+    parent = _make_parent(path)
+    tmp = parent / f".{path.stem[:80]}.{secrets.token_hex(4)}.tmp{path.suffix}"
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(parent)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced)."""
+    parent = _make_parent(path)
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     tmp: Path | None = None

@@ -6,7 +6,10 @@ Contract: arrays of float values in [0, 1] (data range 1). ``frames`` and ``trut
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
+
+from blurvid.color import rgb_to_y
 
 
 def mse(a: np.ndarray, b: np.ndarray) -> float:
@@ -64,8 +67,6 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     gaussian_weights=True, sigma=1.5, use_sample_covariance=False)``. 1.0 for identical images;
     images must be at least 11x11.
     """
-    import cv2
-
     if a.shape != b.shape:
         raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
     if a.ndim != 2:
@@ -120,7 +121,7 @@ def score_sample(pred: np.ndarray, truth: np.ndarray, blur: np.ndarray) -> dict:
     }
 
 
-def summarise(rows: list[dict]) -> dict:
+def summarize(rows: list[dict]) -> dict:
     """Mean over samples of :func:`score_sample` rows.
 
     Returns ``psnr_frames``, ``ssim_frames`` (per frame index), ``psnr_mean``,
@@ -130,7 +131,7 @@ def summarise(rows: list[dict]) -> dict:
     ``samples``.
     """
     if not rows:
-        raise ValueError("nothing to summarise: no samples")
+        raise ValueError("nothing to summarize: no samples")
 
     def block(key: str, frames_key: str, prefix: str) -> dict:
         per_frame = np.mean([r[key] for r in rows], axis=0)
@@ -152,16 +153,14 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def score_samples(predict, samples, batch_size: int = 8) -> dict:
-    """Score a luma generator on ``(blur, frames)`` samples with ground truth: :func:`summarise`
+    """Score a luma generator on ``(blur, frames)`` samples with ground truth: :func:`summarize`
     of :func:`score_sample` on Y (:mod:`blurvid.color`).
 
     ``predict``: a callable taking float32 luma ``(N, 1, H, W)`` in [0, 1] and returning
     ``(N, 7, H, W)`` luma frames (clipped here to [0, 1]); ``samples``: a sequence of
-    ``(blur (H, W, 3), frames (7, H, W, 3))`` RGB float arrays in [0, 1] (the synthesiser's
+    ``(blur (H, W, 3), frames (7, H, W, 3))`` RGB float arrays in [0, 1] (the synthesizer's
     output).
     """
-    from blurvid.color import rgb_to_y
-
     if len(samples) == 0:
         raise ValueError("score_samples needs at least one sample")
     rows = []
@@ -173,4 +172,4 @@ def score_samples(predict, samples, batch_size: int = 8) -> dict:
         if pred.shape != truth.shape:
             raise ValueError(f"predict returned {pred.shape}, expected {truth.shape}")
         rows.extend(score_sample(p, t, b) for p, t, b in zip(pred, truth, blur))
-    return summarise(rows)
+    return summarize(rows)

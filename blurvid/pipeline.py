@@ -12,21 +12,28 @@ array (float in [0, 1], or uint8 / uint16); the result is a float32 ``(7, H, W, 
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from blurvid.color import from_linear, rgb_to_ycbcr, to_linear, merge_y
-from blurvid.consistency import PROJECTIONS, project
+from blurvid import consistency
+from blurvid.color import from_linear, merge_y, rgb_to_ycbcr, to_linear, ycbcr_to_rgb
+from blurvid.consistency import NUM_FRAMES, PROJECTIONS, project, reblur  # noqa: F401 (API)
 from blurvid.ensemble import check_ensemble_size, ensemble_run
 from blurvid.errors import InputError
-from blurvid.metrics import psnr
+from blurvid.interpolation import interpolate_frames
+from blurvid.io import contact_sheet, read_image, to_uint, write_images
+from blurvid.runtime import GeneratorSession
+from blurvid.tiling import DEFAULT_OVERLAP, auto_tile, run_tiled
 
 DEFAULT_PROJECTION = "exact"  # Extractor.projection unless told (see docs/model-card.md)
-
-NUM_FRAMES = 7
+# A float image may stray this far outside [0, 1] (rounding); further out it is not in [0, 1]
+# at all (e.g. 0-255 values in a float array) and is refused rather than clipped to white.
+FLOAT_RANGE_SLACK = 1 / 255
 
 
 def as_rgb_float(image: np.ndarray) -> np.ndarray:
@@ -44,6 +51,11 @@ def as_rgb_float(image: np.ndarray) -> np.ndarray:
     elif np.issubdtype(image.dtype, np.floating):
         if not np.isfinite(image).all():
             raise InputError("the image contains NaN or infinite values")
+        low, high = float(image.min()), float(image.max())
+        if low < -FLOAT_RANGE_SLACK or high > 1 + FLOAT_RANGE_SLACK:
+            raise InputError(f"a float image must hold values in [0, 1], this one spans "
+                             f"[{low:g}, {high:g}]" + (" (8-bit values? divide by 255)"
+                                                       if high <= 255 else ""))
         out = np.clip(image, 0.0, 1.0).astype(np.float32, copy=False)
     else:
         raise InputError(f"unsupported image dtype {image.dtype}; use uint8, uint16 or float")
@@ -52,21 +64,17 @@ def as_rgb_float(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out[..., :3])
 
 
-def reblur(frames: np.ndarray) -> np.ndarray:
-    """The blurry photo the frames explain: their average in linear light (gamma 2.2).
-
-    ``frames``: ``(F, H, W, 3)`` float in [0, 1] -> ``(H, W, 3)``.
-    """
-    return from_linear(to_linear(frames).mean(axis=0))
-
-
-def reblur_psnr(frames: np.ndarray, image: np.ndarray) -> float:
-    """PSNR (dB, RGB) of :func:`reblur` of ``frames`` against the input ``image``.
-
-    The one check that needs no ground truth: sharp frames that really hide in the photo must
-    average back to it.
-    """
-    return psnr(reblur(frames), image)
+def reblur_psnr(frames: np.ndarray, image) -> float:
+    """PSNR (dB, RGB) of the frames' average in linear light (:func:`reblur`) against the
+    photo ``image``: any image :func:`extract` takes (a path, or an array: uint8, uint16 or
+    float in [0, 1]); ``frames`` as :func:`extract` returns them. The one check that needs no
+    ground truth: sharp frames that really hide in the photo must average back to it."""
+    frames = np.asarray(frames)
+    photo = _load_rgb(image)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.shape[1:3] != photo.shape[:2]:
+        raise InputError(f"frames must be (F, H, W, 3) with the photo's size "
+                         f"{photo.shape[0]}x{photo.shape[1]}, got {frames.shape}")
+    return consistency.reblur_psnr(frames, photo)
 
 
 @dataclass
@@ -90,12 +98,10 @@ class Extractor:
     tile: int | None = None
     projection: str = DEFAULT_PROJECTION
     ensemble: int = 1
-    session: object = field(init=False, repr=False)
+    session: GeneratorSession | None = field(default=None, repr=False)  # None: built here
     _pool: ThreadPoolExecutor | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
-        from blurvid.runtime import GeneratorSession
-
         if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int)
                                       or (self.tile != 0 and self.tile < 64)):
             raise InputError(f"tile must be 0 (off) or a whole number >= 64, got {self.tile!r}")
@@ -103,13 +109,12 @@ class Extractor:
             raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got "
                              f"{self.projection!r}")
         check_ensemble_size(self.ensemble, InputError)
-        self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
+        if self.session is None:
+            self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
         """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
         tiled as :attr:`tile` says. ``progress`` is called after each window."""
-        from blurvid.tiling import DEFAULT_OVERLAP, auto_tile, run_tiled
-
         h, w = ycbcr.shape[:2]
         tile = self.tile
         if tile is None:
@@ -178,24 +183,41 @@ class Extractor:
         """One image (path or array) -> a :class:`blurvid.interpolation.Clip` of
         ``7 * 6^(levels - 1)`` frames with their timestamps (see :mod:`blurvid.interpolation`).
         ``progress``: called after each model run."""
-        from blurvid.interpolation import interpolate_frames
-
         return interpolate_frames(self._extract_rgb, _load_rgb(image), levels, method, progress)
 
-    def _extract_rgb(self, rgb: np.ndarray) -> np.ndarray:
+    def to_ycbcr(self, rgb: np.ndarray) -> np.ndarray:
+        """float RGB ``(H, W, 3)`` -> float32 YCbCr, converted strip by strip in parallel."""
         ycbcr = np.empty(rgb.shape, np.float32)
 
         def convert_rows(rows: slice) -> None:
             ycbcr[rows] = rgb_to_ycbcr(rgb[rows])
 
         self._map_strips(convert_rows, rgb.shape[0])
+        return ycbcr
+
+    def merge_frame(self, luma: np.ndarray, ycbcr: np.ndarray, finish=None,
+                    out: np.ndarray | None = None) -> np.ndarray:
+        """One luma frame ``(H, W)`` on the photo's chroma -> RGB ``(H, W, 3)``, strip by strip
+        in parallel: float32 in [0, 1], or what ``finish(rows, rgb_rows)`` makes of each strip
+        (e.g. 8/16-bit pixels), written into ``out`` (default: a new float32 array). The one
+        color path of array and file output."""
+        def merge_rows(rows: slice) -> None:
+            rgb = merge_y(luma[rows], ycbcr[rows])
+            if finish is not None:
+                rgb = finish(rows, rgb)
+            out[rows] = rgb
+
+        if out is None:
+            out = np.empty(ycbcr.shape, np.float32)
+        self._map_strips(merge_rows, ycbcr.shape[0])
+        return out
+
+    def _extract_rgb(self, rgb: np.ndarray) -> np.ndarray:
+        ycbcr = self.to_ycbcr(rgb)
         luma = self.luma_frames(ycbcr)
         out = np.empty(luma.shape + (3,), np.float32)
-
-        def merge_rows(rows: slice) -> None:
-            out[:, rows] = merge_y(luma[:, rows], ycbcr[rows])
-
-        self._map_strips(merge_rows, rgb.shape[0])
+        for frame, target in zip(luma, out):
+            self.merge_frame(frame, ycbcr, out=target)
         return out
 
 
@@ -209,48 +231,25 @@ def _strips(height: int, rows: int = _STRIP_ROWS):
         yield slice(r, r + rows)
 
 
-def _frame_pixels(luma: np.ndarray, ycbcr: np.ndarray, bit_depth: int,
-                  linear_sum: np.ndarray) -> np.ndarray:
-    """One luma frame on the photo's chroma as uint8/uint16 RGB, strip by strip; adds the
-    frame's linear light to ``linear_sum`` on the way."""
-    from blurvid.io import to_uint
-
-    out = np.empty(ycbcr.shape, np.uint8 if bit_depth == 8 else np.uint16)
-    for rows in _strips(luma.shape[0]):
-        rgb = merge_y(luma[rows], ycbcr[rows])
-        linear_sum[rows] += to_linear(rgb)
-        out[rows] = to_uint(rgb, bit_depth)
-    return out
-
-
 def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
                      progress=None) -> dict:
     """Extract one loaded photo (:class:`blurvid.io.LoadedImage`) straight to files.
 
-    Memory-bounded for large photos: the photo is converted to YCbCr in strips and its float
-    RGB dropped (pass ``image`` without keeping a reference to it, e.g.
+    Memory-bounded for large photos: the photo is converted to YCbCr and its float RGB dropped
+    (pass ``image`` without keeping a reference to it, e.g.
     ``extract_to_files(x, read_image(path), ...)``, and it is freed); the 7 luma frames are held
     once (float32, tiled inference above 4 megapixels); each RGB frame is made in strips as
-    8/16-bit pixels, written to a temporary file and dropped in turn; the reblur check is
-    accumulated on the way. All files of the photo are written as one unit
-    (:func:`blurvid.io.write_images`); the optional contact sheet (input + 7 frames side by
-    side) is scaled down to at most :data:`SHEET_MAX_HEIGHT` pixels high.
+    8/16-bit pixels (:meth:`Extractor.merge_frame`), written to a temporary file and dropped
+    in turn; the reblur check is accumulated on the way. All files of the photo are written as
+    one unit (:func:`blurvid.io.write_images`); the optional contact sheet (input + 7 frames
+    side by side) is scaled down to at most :data:`SHEET_MAX_HEIGHT` pixels high.
     Returns ``seconds``, ``reblur_psnr``, ``width``, ``height``, ``bit_depth`` and ``notes``.
     """
-    import time
-
-    import cv2
-
-    from blurvid.color import ycbcr_to_rgb
-    from blurvid.io import contact_sheet, to_uint, write_images
-
     start = time.perf_counter()
     rgb, bit_depth, notes = image.rgb, image.bit_depth, list(image.notes)
     del image
     h, w = rgb.shape[:2]
-    ycbcr = np.empty(rgb.shape, np.float32)
-    for rows in _strips(h):
-        ycbcr[rows] = rgb_to_ycbcr(rgb[rows])
+    ycbcr = extractor.to_ycbcr(rgb)
     scale = min(1.0, SHEET_MAX_HEIGHT / h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
 
@@ -262,9 +261,16 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
     luma = extractor.luma_frames(ycbcr, progress)
     linear_sum = np.zeros(ycbcr.shape, np.float32)
 
+    def to_pixels(rows: slice, rgb_rows: np.ndarray) -> np.ndarray:
+        linear_sum[rows] += to_linear(rgb_rows)  # each strip is one thread's own rows
+        return to_uint(rgb_rows, bit_depth)
+
+    pixel_type = np.uint8 if bit_depth == 8 else np.uint16
+
     def frames():
         for k in range(luma.shape[0]):
-            pixels = _frame_pixels(luma[k], ycbcr, bit_depth, linear_sum)
+            pixels = extractor.merge_frame(luma[k], ycbcr, to_pixels,
+                                           out=np.empty(ycbcr.shape, pixel_type))
             if sheet_path is not None:
                 thumbs.append(small(pixels))
             yield pixels
@@ -275,7 +281,7 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
     write_images(targets, frames(), bit_depth=bit_depth, workers=extractor._post_workers())
     luma = None  # the frames are written: free them before the reblur check
     squared = 0.0
-    for rows in _strips(h):  # reblur PSNR against the input (rebuilt from its YCbCr)
+    for rows in _strips(h):  # reblur (consistency.reblur, from the sum) against the input
         reblurred = from_linear(linear_sum[rows] / NUM_FRAMES)
         source = np.clip(ycbcr_to_rgb(ycbcr[rows]), 0.0, 1.0)
         squared += float(np.sum((reblurred.astype(np.float64) - source) ** 2))
@@ -286,25 +292,30 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
 
 
 def _load_rgb(image) -> np.ndarray:
+    """The API's one input contract: a path (read as :func:`blurvid.io.read_image` does) or
+    an array (:func:`as_rgb_float`) -> float32 RGB ``(H, W, 3)`` in [0, 1]."""
     if isinstance(image, (str, Path)):
-        from blurvid.io import read_image
-
         image = read_image(image).rgb
     return as_rgb_float(image)
 
 
-_default: dict[tuple, Extractor] = {}
+_sessions: dict[tuple, GeneratorSession] = {}
+_extractors: dict[tuple, Extractor] = {}
 
 
 def get_extractor(model=None, device: str = "auto", threads: int | None = None,
                   projection: str = DEFAULT_PROJECTION, ensemble: int = 1) -> Extractor:
-    """A cached :class:`Extractor` per (model, device, threads, projection, ensemble): the
-    session is built once."""
-    key = (str(model) if model is not None else None, device, threads, projection, ensemble)
-    if key not in _default:
-        _default[key] = Extractor(model, device=device, threads=threads, projection=projection,
-                                  ensemble=ensemble)
-    return _default[key]
+    """A cached :class:`Extractor`. The ONNX Runtime session is cached per (model, device,
+    threads) only: changing a post-processing option (``projection``, ``ensemble``) reuses it."""
+    session_key = (str(model) if model is not None else None, device, threads)
+    key = (*session_key, projection, ensemble)
+    if key not in _extractors:
+        if session_key not in _sessions:
+            _sessions[session_key] = GeneratorSession(model, device=device, threads=threads)
+        _extractors[key] = Extractor(model, device=device, threads=threads,
+                                     projection=projection, ensemble=ensemble,
+                                     session=_sessions[session_key])
+    return _extractors[key]
 
 
 def extract(image, *, model=None, device: str = "auto", threads: int | None = None,

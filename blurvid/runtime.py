@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from blurvid.io import write_bytes_atomic
 from blurvid.errors import (DependencyError, InputError, ModelError, RuntimeUnavailableError,
                             first_line)
 
@@ -25,7 +26,7 @@ BUNDLED_MODEL = "blurvid-fast.onnx"
 BUNDLED_MODELS = {"fast": BUNDLED_MODEL, "fast-int8": "blurvid-fast-int8.onnx",
                   "paper": "blurvid-paper.onnx"}  # the seed paper's network: docs/model-card-paper.md
 DEVICES = ("auto", "cpu", "cuda")
-NUM_FRAMES = 7
+from blurvid.consistency import NUM_FRAMES  # noqa: E402  (re-exported)
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 
@@ -61,15 +62,17 @@ def bundled_model_path(name: str = "fast") -> Path:
 
 def resolve_model(model: str | Path | None) -> Path:
     """``None`` -> the default bundled model; a bundled name (``fast``, ``fast-int8``,
-    ``paper``) -> its file; anything else is a path to a ``.onnx`` file."""
+    ``paper``) -> its file, always, even when a file or folder of that name is in the working
+    directory (write ``./paper`` for such a file); anything else is a path to a ``.onnx``
+    file."""
     if model is None:
         return bundled_model_path()
     text = str(model)
+    if text in BUNDLED_MODELS:
+        return bundled_model_path(text)
     path = Path(text).expanduser()
     if path.exists():
         return path
-    if text in BUNDLED_MODELS:
-        return bundled_model_path(text)
     if not path.suffix and len(path.parts) == 1:  # a name, not a path: say what names exist
         raise InputError(f"no model file or bundled model named {text!r}; bundled models: "
                          f"{', '.join(BUNDLED_MODELS)}")
@@ -141,7 +144,7 @@ class GeneratorSession:
         options.intra_op_num_threads = threads or 0
         options.log_severity_level = 3  # errors only: no provider chatter on stderr
         # ORT's worker threads spin-wait after each run by default, taking the cores that the
-        # post-processing (projection, colour) then runs on: 720p extract 0.223 s -> 0.202 s,
+        # post-processing (projection, color) then runs on: 720p extract 0.223 s -> 0.202 s,
         # the generator itself not slower (docs/performance.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
@@ -243,7 +246,6 @@ def checksum_path(model_path: Path) -> Path:
 def write_checksum(model_path: Path, digest: str) -> None:
     """Write ``<model>.sha256`` (``sha256sum`` format) beside a model, atomically: the file
     :func:`verify_checksum` checks when the model is loaded."""
-    from blurvid.io import write_bytes_atomic
 
     write_bytes_atomic(checksum_path(model_path),
                        f"{digest}  {model_path.name}\n".encode("ascii"))

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from blurvid.errors import DependencyError, InputError, OutputError
-from blurvid.io import (check_outputs_free, frame_paths, named_output, to_uint,
+from blurvid.io import (atomic_output, check_outputs_free, frame_paths, named_output, to_uint,
                         write_bytes_atomic, write_images)
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
@@ -49,25 +49,6 @@ def _check_frames(frames: np.ndarray, fps: float) -> np.ndarray:
     return arr
 
 
-def _temp_beside(path: Path) -> Path:
-    """A hidden temporary name next to ``path`` with the same suffix (encoders read it)."""
-    return path.with_name(f".{path.stem[:80]}.{secrets.token_hex(4)}.tmp{path.suffix}")
-
-
-def _commit(tmp: Path, path: Path) -> None:
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _prepare_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create folder {path.parent}: {exc.strerror or exc}") from None
-
-
 def even_size(frames_u8: np.ndarray) -> np.ndarray:
     """Pad (N, H, W, 3) to even H and W by replicating the last row/column."""
     _, h, w, _ = frames_u8.shape
@@ -81,40 +62,29 @@ def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
         raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
     pixels = even_size(to_uint(frames, 8))
     h, w = pixels.shape[1:3]
-    tmp = _temp_beside(path)
     try:
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
-            pix_fmt_out="yuv420p", quality=8, macro_block_size=1, ffmpeg_log_level="error",
-            output_params=["-movflags", "+faststart"])
-        writer.send(None)
-        for frame in pixels:
-            writer.send(np.ascontiguousarray(frame))
-        writer.close()
-        _commit(tmp, path)
+        with atomic_output(path) as tmp:
+            writer = imageio_ffmpeg.write_frames(
+                str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
+                pix_fmt_out="yuv420p", quality=8, macro_block_size=1, ffmpeg_log_level="error",
+                output_params=["-movflags", "+faststart"])
+            writer.send(None)
+            for frame in pixels:
+                writer.send(np.ascontiguousarray(frame))
+            writer.close()
     except OutputError:
         raise
     except (OSError, RuntimeError) as exc:
         raise OutputError(f"cannot write {path}: ffmpeg failed: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
-    from PIL import Image
-
     pixels = to_uint(frames, 8)
     images = [Image.fromarray(p) for p in pixels]
-    tmp = _temp_beside(path)
-    try:
+    with atomic_output(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=max(20, round(1000 / fps)), loop=0, optimize=False)
-        _commit(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def frames_outputs(folder: Path, stem: str, count: int) -> tuple[list[Path], Path]:
@@ -147,7 +117,6 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, fps: float, times=No
     check_outputs_free(targets, force)
     if kind == "frames":
         pngs, timeline = targets[:-1], targets[-1]
-        _prepare_parent(timeline)
         write_images(pngs, list(arr), bit_depth=bit_depth)
         record = {**(info or {}), "fps": fps, "frames": [
             {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
@@ -159,7 +128,6 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, fps: float, times=No
                 p.unlink(missing_ok=True)
             raise
         return targets
-    _prepare_parent(path)
     if kind == "mp4":
         write_mp4(path, arr, fps)
     else:

@@ -31,7 +31,7 @@ def _photo(seed=0, side=300):
 def test_known_motion_recovers_the_frames_in_order():
     cfg = SynthConfig(size=64, max_acceleration=0.5, max_shake_px=0.0, max_rotation_px=0.0,
                       max_zoom_px=0.0, p_sharp=0.0, noise_shot=(0.0, 0.0),
-                      noise_read=(0.0, 0.0), quantise=False, blur_range=(12.0, 12.0),
+                      noise_read=(0.0, 0.0), quantize=False, blur_range=(12.0, 12.0),
                       photo_scale=(1.0, 1.0))
     info: dict = {}
     blur, truth = render(_photo(), np.random.default_rng(1), cfg, info=info)

@@ -1,4 +1,4 @@
-"""Tests of blurvid.pipeline: the public extract API, colour recombination, reblur."""
+"""Tests of blurvid.pipeline: the public extract API, color recombination, reblur."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of the int8 quantisation of a generator (ONNX Runtime static QDQ)."""
+"""Tests of the int8 quantization of a generator (ONNX Runtime static QDQ)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_refusals(photos, tmp_path):
     quantize_model(TINY, out, photos, samples=2, size=32)
     with pytest.raises(OutputExistsError):
         quantize_model(TINY, out, photos, samples=2, size=32)
-    with pytest.raises(InputError, match="already quantised"):
+    with pytest.raises(InputError, match="already quantized"):
         quantize_model(out, tmp_path / "again.onnx", photos, samples=2, size=32)
     with pytest.raises(InputError, match="not a folder"):
         quantize_model(TINY, tmp_path / "x.onnx", tmp_path / "none", samples=2, size=32)

@@ -313,8 +313,11 @@ def test_bundled_models_by_name(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="unknown bundled model 'nope'.*fast-int8"):
         bundled_model_path("nope")
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "fast").write_bytes(b"")  # a file of that name in the working folder wins
-    assert resolve_model("fast") == Path("fast")
+    (tmp_path / "fast").write_bytes(b"")  # a file of that name does not shadow the model
+    (tmp_path / "paper").mkdir()  # nor a folder (e.g. an earlier run's output, -o paper/)
+    assert resolve_model("fast") == bundled_model_path("fast")
+    assert resolve_model("paper") == bundled_model_path("paper")
+    assert resolve_model("./fast") == Path("fast")  # a path reaches the file
     assert resolve_model("~/m.onnx") == Path.home() / "m.onnx"
     with pytest.raises(InputError, match="no model file or bundled model named 'fastt'.*fast-int8"):
         resolve_model("fastt")

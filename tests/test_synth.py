@@ -29,11 +29,11 @@ def test_shapes_dtype_range(size):
     assert blur.dtype == frames.dtype == np.float32
     for a in (blur, frames):
         assert a.min() >= 0 and a.max() <= 1
-        np.testing.assert_allclose(a * 255, np.round(a * 255), atol=1e-3)  # 8-bit quantised
+        np.testing.assert_allclose(a * 255, np.round(a * 255), atol=1e-3)  # 8-bit quantized
 
 
 def test_blur_is_the_linear_light_average_of_the_frames():
-    cfg = SynthConfig(size=64, noise_shot=(0, 0), noise_read=(0, 0), quantise=False,
+    cfg = SynthConfig(size=64, noise_shot=(0, 0), noise_read=(0, 0), quantize=False,
                       blur_range=(20, 30), p_sharp=0.0)
     blur, frames = render(_photo(), np.random.default_rng(1), cfg)
     np.testing.assert_allclose(blur, from_linear(to_linear(frames).mean(axis=0)), atol=1e-5)
@@ -48,7 +48,7 @@ def test_blur_length_grows_the_frame_spread():
     ramps = np.stack([x / w, y / h, (x + y) / (w + h)], -1)  # |difference| grows with motion
 
     def spread(lo, hi):
-        cfg = SynthConfig(size=64, blur_range=(lo, hi), p_sharp=0.0, quantise=False,
+        cfg = SynthConfig(size=64, blur_range=(lo, hi), p_sharp=0.0, quantize=False,
                           noise_shot=(0, 0), noise_read=(0, 0), max_shake_px=0,
                           photo_scale=(1, 1))
         rng = np.random.default_rng(2)
@@ -149,7 +149,7 @@ def _cutout(h=30, w=40):
     {"perspective_px": 4.0, "p_layer": 1.0, "max_objects": 3},
 ])
 def test_every_mode_keeps_blur_the_average_of_the_frames(options):
-    cfg = SynthConfig(size=48, noise_shot=(0, 0), noise_read=(0, 0), quantise=False,
+    cfg = SynthConfig(size=48, noise_shot=(0, 0), noise_read=(0, 0), quantize=False,
                       p_sharp=0.0, **options)
     for seed in range(3):
         blur, frames = render(_photo(), np.random.default_rng(seed), cfg, objects=[_cutout()])
@@ -159,7 +159,7 @@ def test_every_mode_keeps_blur_the_average_of_the_frames(options):
 
 def test_objects_move_and_occlude():
     cfg = SynthConfig(size=64, max_objects=1, object_speed=(30, 30), blur_range=(0.0, 0.0),
-                      p_sharp=0.0, noise_shot=(0, 0), noise_read=(0, 0), quantise=False)
+                      p_sharp=0.0, noise_shot=(0, 0), noise_read=(0, 0), quantize=False)
     grey = np.full((200, 200, 3), 0.2, np.float32)  # a still grey scene
     seen = 0
     for seed in range(8):
@@ -198,12 +198,12 @@ def test_load_object(tmp_path):
 
 
 def test_synth_blur_lengths_span_the_range(tmp_path):
-    from blurvid.lab.data.synth import synthesise_dataset
+    from blurvid.lab.data.synth import synthesize_dataset
 
     photo = tmp_path / "p.png"
     y, x = np.mgrid[:150, :200]
     cv2.imwrite(str(photo), np.stack([x % 256, y % 256, (x * y) % 256], -1).astype(np.uint8))
-    record = synthesise_dataset([photo], 16, tmp_path / "out", SynthConfig(size=32), seed=1)
+    record = synthesize_dataset([photo], 16, tmp_path / "out", SynthConfig(size=32), seed=1)
     lengths = [m["blur_px"] for m in record["per_sample"]]
     assert len(lengths) == 16 and min(lengths) < 12 and max(lengths) > 30  # 2-40 px drawn
     assert record["blur_px"]["max"] <= 40.5
@@ -301,16 +301,16 @@ def test_parse_settings_types_and_errors():
     from blurvid.lab.data.synth import parse_settings
 
     assert parse_settings([]) == {}
-    assert parse_settings(["max_acceleration=0", "noise_read = 0,0.001", "quantise=False",
+    assert parse_settings(["max_acceleration=0", "noise_read = 0,0.001", "quantize=False",
                            "max_objects=3", "jpeg_quality=70,80"]) == {
-        "max_acceleration": 0.0, "noise_read": (0.0, 0.001), "quantise": False,
+        "max_acceleration": 0.0, "noise_read": (0.0, 0.001), "quantize": False,
         "max_objects": 3, "jpeg_quality": (70, 80)}
     SynthConfig(**parse_settings(["p_layer=1", "parallax=1.5,2"]))  # valid settings build
     for bad, message in [("max_accel=1", "unknown; known: .*max_acceleration"),
                          ("size=3", "unknown"), ("max_acceleration", "KEY=VALUE"),
                          ("max_acceleration=fast", "a number"),
                          ("noise_read=0.1", "two numbers"), ("noise_read=0.3,0.1", "two numbers"),
-                         ("quantise=yes", "true or false"), ("max_objects=1.5", "an integer"),
+                         ("quantize=yes", "true or false"), ("max_objects=1.5", "an integer"),
                          ("max_shake_px=-1", "negative"), ("p_sharp=2", "at most 1"),
                          ("subframes_per_frame=0", "at least 1")]:
         with pytest.raises(ValueError, match=message):

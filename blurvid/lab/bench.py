@@ -29,13 +29,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from blurvid.color import rgb_to_y
 from blurvid.errors import BlurvidError, InputError
-from blurvid.metrics import score_sample, summarise
+from blurvid.metrics import score_sample, summarize
 from blurvid.pipeline import reblur_psnr
 
 
@@ -44,7 +45,7 @@ def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable
     """Score ``extract`` (RGB image -> (7, H, W, 3) frames) on ``samples``
     (:class:`blurvid.lab.data.layouts.Sample`; for samples with only the middle sharp frame, the
     model's middle frame is scored). Returns ``{"y": ..., "rgb": ..., "reblur_psnr",
-    "order_wins": {"forward", "reversed"}, "samples", "names"}`` with :func:`summarise` blocks."""
+    "order_wins": {"forward", "reversed"}, "samples", "names"}`` with :func:`summarize` blocks."""
     rows_y, rows_rgb, reblur, names, counts = [], [], [], [], set()
     for sample in samples:
         frames = extract(sample.blur)
@@ -64,8 +65,8 @@ def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable
         raise InputError("the dataset has no samples")
     reversed_count = sum(r["reversed"] for r in rows_y)
     return {
-        "y": summarise(rows_y),
-        "rgb": summarise(rows_rgb),
+        "y": summarize(rows_y),
+        "rgb": summarize(rows_rgb),
         "reblur_psnr": round(float(np.mean(reblur)), 3),
         "order_wins": {"forward": len(rows_y) - reversed_count, "reversed": reversed_count},
         "samples": len(rows_y),
@@ -129,17 +130,80 @@ def blur_span(row: dict) -> str:
     return f"{low:g}+ px" if high is None else f"{low:g}-{high:g} px"
 
 
+@dataclass(frozen=True)
+class Table:
+    """A result table as data: rendered as Markdown (:meth:`markdown`, what the docs quote)
+    or by the CLI on a terminal (rich). The first column is a label, the others numbers."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    labels: int = 1  # leading text columns (left-aligned); the rest are numbers
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.columns) + " |",
+                 "|" + "---|" * self.labels + "---:|" * (len(self.columns) - self.labels)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def blur_length_rows(bins: list[dict]) -> Table:
+    """:func:`by_blur_length` as a table (Y PSNR, dB)."""
+    return Table("Y PSNR by blur length (synth.json)",
+                 ("blur length", "samples", "model mean", "INPUT mean", "gain", "middle gain"),
+                 tuple((blur_span(b), str(b["samples"]), f"{b['psnr_mean']:.2f}",
+                        f"{b['input_mean']:.2f}", f"{b['gain_mean']:+.2f}",
+                        f"{b['gain_middle']:+.2f}") for b in bins))
+
+
 def blur_length_table(bins: list[dict]) -> str:
     """:func:`by_blur_length` as a Markdown table (Y PSNR, dB)."""
-    lines = ["| blur length | samples | model mean | INPUT mean | gain | middle gain |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for b in bins:
-        lines.append(f"| {blur_span(b)} | {b['samples']} | {b['psnr_mean']:.2f} | "
-                     f"{b['input_mean']:.2f} | {b['gain_mean']:+.2f} | {b['gain_middle']:+.2f} |")
-    return "\n".join(lines)
+    return blur_length_rows(bins).markdown()
 
 
-# ------------------------------------------------------------------------------- speed
+def quality_rows(result: dict, title: str) -> Table:
+    """A :func:`bench_quality` result, Y and RGB, PSNR and SSIM, model and INPUT: per frame
+    index, mean and middle frame (the terminal's table; :func:`markdown_table` for docs)."""
+    count = len(result["y"]["psnr_frames"])
+    columns = ("row", *((str(i) for i in range(1, count + 1)) if count > 1
+                        else ("middle frame",)), "mean", "middle")
+    rows = []
+    for space in ("y", "rgb"):
+        block = result[space]
+        for row, metric, frames, prefix, digits in (
+                ("model", "PSNR", "psnr_frames", "psnr", 2),
+                ("INPUT", "PSNR", "input_frames", "input", 2),
+                ("model", "SSIM", "ssim_frames", "ssim", 3),
+                ("INPUT", "SSIM", "input_ssim_frames", "input_ssim", 3)):
+            rows.append((f"{row} {'RGB' if space == 'rgb' else 'Y'} {metric}",
+                         *(f"{v:.{digits}f}" for v in block[frames]),
+                         f"{block[prefix + '_mean']:.{digits}f}",
+                         f"{block[prefix + '_middle']:.{digits}f}"))
+    return Table(title, columns, tuple(rows))
+
+
+def quality_summary(result: dict) -> str:
+    """One line under :func:`quality_rows`: the gain, the order wins, the reblur PSNR."""
+    y = result["y"]
+    return (f"model - INPUT (Y): {y['psnr_mean'] - y['input_mean']:+.2f} dB mean, "
+            f"{y['psnr_middle'] - y['input_middle']:+.2f} dB middle frame; order: forward "
+            f"{result['order_wins']['forward']}, reversed {result['order_wins']['reversed']}; "
+            f"reblur PSNR {result['reblur_psnr']:.2f} dB")
+
+
+def speed_rows(result: dict) -> Table:
+    """A :func:`bench_speed` result as a table, one row per model and engine."""
+    title = (f"{result['size']}, {result['threads']} threads, projection "
+             f"{result['projection']}, ensemble {result['ensemble']}, median of "
+             f"{result['repeats']} ({result['machine']})")
+    rows = tuple((Path(r["model"]).name, str(r["arch"]), r["engine"], f"{r['median_s']:.3f}",
+                  f"{r['min_s']:.3f}", f"{r['megapixels_per_s']:.2f}",
+                  f"{r['peak_rss_mb']:.0f}",
+                  f"{r['gmac']:.2f}" if r.get("gmac") is not None else "-",
+                  f"{r['gflops_achieved']:.1f}" if r.get("gflops_achieved") else "-")
+                 for r in result["rows"])
+    return Table(title, ("model", "arch", "engine", "median s", "min s", "MP/s",
+                         "peak RSS MB", "GMAC", "GFLOP/s"), rows, labels=3)
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -1,7 +1,7 @@
-"""Post-training int8 quantisation of a blurvid ONNX generator (ONNX Runtime, static, QDQ).
+"""Post-training int8 quantization of a blurvid ONNX generator (ONNX Runtime, static, QDQ).
 
-Weights are quantised per output channel to int8, activations per tensor to uint8 with ranges
-calibrated on luma crops of blurry images rendered by the synthesiser from calibration photos
+Weights are quantized per output channel to int8, activations per tensor to uint8 with ranges
+calibrated on luma crops of blurry images rendered by the synthesizer from calibration photos
 (use training photos, never the validation ones). The result is an ordinary blurvid ONNX
 generator with the same inputs, outputs and metadata (plus ``precision: int8`` and the
 calibration facts) and its ``.sha256`` beside it. Whether it is good enough is measured, not
@@ -74,7 +74,7 @@ def quantize_model(model_path: str | Path, out_path: str | Path, calib_images: s
     if "blurvid_format" not in props:
         raise ModelError(f"{model_path} is not a blurvid generator (no blurvid metadata)")
     if props.get("precision") == "int8":
-        raise InputError(f"{model_path} is already quantised")
+        raise InputError(f"{model_path} is already quantized")
     if calibration not in ("minmax", "percentile", "entropy"):
         raise InputError(f"calibration must be minmax, percentile or entropy, got {calibration!r}")
     batches = calibration_luma(photos, samples, size, seed)
@@ -90,18 +90,18 @@ def quantize_model(model_path: str | Path, out_path: str | Path, calib_images: s
 
     with tempfile.TemporaryDirectory(prefix="blurvid-quant-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quantised = Path(tmp) / "int8.onnx"
+        quantized = Path(tmp) / "int8.onnx"
         quant_pre_process(str(model_path), str(prepared), skip_symbolic_shape=True)
         # ONNX Runtime prints its calibration progress on stdout; stdout carries only results.
         with contextlib.redirect_stdout(sys.stderr):
-            quantize_static(str(prepared), str(quantised), Reader(), quant_format=QuantFormat.QDQ,
+            quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ,
                             per_channel=True, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8, nodes_to_exclude=list(keep_float),
                             op_types_to_quantize=["Conv"],
                             calibrate_method={"minmax": CalibrationMethod.MinMax,
                                               "percentile": CalibrationMethod.Percentile,
                                               "entropy": CalibrationMethod.Entropy}[calibration])
-        proto = onnx.load(str(quantised))
+        proto = onnx.load(str(quantized))
     props.update({
         "precision": "int8",
         "quantization": json.dumps({"method": "onnxruntime static QDQ, per-channel int8 "

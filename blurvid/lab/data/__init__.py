@@ -1,1 +1,1 @@
-"""Training and benchmark data: the blur synthesiser and photo sources (numpy + OpenCV only)."""
+"""Training and benchmark data: the blur synthesizer and photo sources (numpy + OpenCV only)."""

@@ -1,4 +1,4 @@
-"""A blur synthesiser: smooth random camera motion over a still photo, averaged in linear light.
+"""A blur synthesizer: smooth random camera motion over a still photo, averaged in linear light.
 
 Image formation (seed paper eq. 2, see ../shared/paper/NOTES.md):
 
@@ -8,7 +8,7 @@ Image formation (seed paper eq. 2, see ../shared/paper/NOTES.md):
 sampled at ``M`` instants uniformly spread over the exposure; ``g`` is the gamma-2.2 camera
 response of :mod:`blurvid.color`. Ground-truth frame ``i`` is the **average of its group of k
 sub-frames** (a short exposure of its own, like GoPro's 240 fps frames), not its centre
-sub-frame. After blurring: Poisson-Gaussian sensor noise in linear light and 8-bit quantisation.
+sub-frame. After blurring: Poisson-Gaussian sensor noise in linear light and 8-bit quantization.
 
 The camera path (per sample, a function of the time ``t`` in [-1/2, 1/2]):
 
@@ -42,7 +42,7 @@ NUM_FRAMES = 7
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """Settings of the synthesiser (all lengths in output pixels)."""
+    """Settings of the synthesizer (all lengths in output pixels)."""
 
     size: int | tuple[int, int] = 128  # output crop side, or (width, height)
     subframes_per_frame: int = 3  # k: M = 7 * k sub-frames
@@ -56,7 +56,7 @@ class SynthConfig:
     photo_scale: tuple[float, float] = (0.35, 1.0)  # random downscale of the source photo
     noise_shot: tuple[float, float] = (0.0, 0.01)  # Poisson part (variance ~ a * signal)
     noise_read: tuple[float, float] = (0.0, 0.004)  # Gaussian part (std)
-    quantise: bool = True  # 8-bit quantisation of blur and frames
+    quantize: bool = True  # 8-bit quantization of blur and frames
     # Scene realism, off by default (the defaults above are the validation set's settings;
     # see :meth:`realistic`): every option draws random numbers only when it is on.
     perspective_px: float = 0.0  # pan/tilt: extra displacement at the crop corner
@@ -326,7 +326,7 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         blur_lin = blur_lin + rng.standard_normal(blur_lin.shape).astype(np.float32) * std
     blur = from_linear(np.clip(blur_lin, 0, 1))
     frames = from_linear(np.clip(frames_lin, 0, 1))
-    if cfg.quantise:
+    if cfg.quantize:
         blur = np.round(blur * 255) / 255
         frames = np.round(frames * 255) / 255
     if cfg.p_jpeg > 0 and rng.random() < cfg.p_jpeg:
@@ -345,7 +345,7 @@ def render_samples(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), se
     """Yield ``count`` samples ``(blur, frames, info)`` (``info``: :func:`render`'s motion
     record): photo ``i % len(photo_paths)`` for sample ``i``, one generator seeded with
     ``seed`` draws everything, so the same call gives the same samples. The one stream behind
-    :func:`render_set`, :func:`synthesise_dataset` and the benchmarks that re-render a
+    :func:`render_set`, :func:`synthesize_dataset` and the benchmarks that re-render a
     ``blurvid synth`` folder with its motion."""
     paths = list(photo_paths)
     if not paths:
@@ -361,13 +361,13 @@ def render_samples(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), se
 def render_set(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234,
                objects: list[np.ndarray] | None = None):
     """A fixed list of ``count`` samples ``(blur, frames)`` (a validation set):
-    :func:`render_samples` without the motion, the same samples as ``synthesise_dataset`` with
+    :func:`render_samples` without the motion, the same samples as ``synthesize_dataset`` with
     that seed."""
     return [(blur, frames) for blur, frames, _ in
             render_samples(photo_paths, count, cfg, seed, objects)]
 
 
-def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthConfig(),
+def synthesize_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthConfig(),
                        seed: int = 0, force: bool = False, progress=None,
                        objects: list[np.ndarray] | None = None) -> dict:
     """Write ``count`` samples in the blurvid layout to ``out`` (``sample_0000`` ...), a
@@ -383,7 +383,7 @@ def synthesise_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     out = Path(out)
     paths = list(photo_paths)
     if not paths:
-        raise ValueError("synthesise_dataset needs at least one photo")
+        raise ValueError("synthesize_dataset needs at least one photo")
     width = max(4, len(str(count - 1)))
     names = [f"sample_{i:0{width}d}" for i in range(count)]
     # Refuse to clobber before any work.

@@ -1,0 +1,54 @@
+"""The ``blurvid`` command line: a thin layer over the library, one module per command.
+
+User commands (extract, interpolate, info) run the product; lab commands (bench, synth,
+train, export, quantize) load :mod:`blurvid.lab` only when they run. Errors: see
+:mod:`blurvid.cli.common`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from blurvid import __version__
+from blurvid.cli.bench import bench
+from blurvid.cli.common import LAB_PANEL, USER_PANEL
+from blurvid.cli.export import export
+from blurvid.cli.extract import extract
+from blurvid.cli.info import info
+from blurvid.cli.interpolate import interpolate
+from blurvid.cli.quantize import quantize
+from blurvid.cli.synth import synth
+from blurvid.cli.train import train
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Turn one motion-blurred photo into the sharp frames hidden in its exposure.",
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Turn one motion-blurred photo into the sharp frames hidden in its exposure."""
+
+
+for command in (extract, interpolate, info):
+    app.command(rich_help_panel=USER_PANEL)(command)
+for command in (bench, synth, train, export, quantize):
+    app.command(rich_help_panel=LAB_PANEL)(command)
+
+
+def main() -> None:
+    app(prog_name="blurvid")

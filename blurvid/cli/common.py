@@ -1,0 +1,150 @@
+"""What every command shares: one-line errors, progress on stderr, the options written once.
+
+Library code raises :class:`blurvid.errors.BlurvidError`; :func:`reports_errors` turns each
+into one line on stderr and exit code 1 (``BLURVID_DEBUG=1`` shows the traceback). Stdout
+carries only results (``--json``); progress and notes go to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
+from rich.text import Text
+
+from blurvid.consistency import PROJECTIONS
+from blurvid.errors import BlurvidError, DependencyError
+from blurvid.pipeline import DEFAULT_PROJECTION
+
+stderr = Console(stderr=True)
+
+USER_PANEL = "Commands"
+LAB_PANEL = "Lab: datasets, benchmarks, training, export"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+# The choices of --projection are the pipeline's (blurvid.consistency.PROJECTIONS).
+Projection = Enum("Projection", {name: name for name in PROJECTIONS}, type=str)
+
+
+class ImageFormat(str, Enum):
+    png = "png"
+    jpg = "jpg"
+
+
+MODEL_HELP = ("A bundled model by name: fast (the default), fast-int8 (int8, faster) or paper "
+              "(the seed paper's network, ~40x slower); or an ONNX generator file (a bundled "
+              "name always means the bundled model: write ./NAME for a file of that name).")
+PROJECTION_HELP = ("Make the frames average back to the photo: exact (the default; the "
+                   "photo's noise comes back too), lowpass (brightness drifts only) or none "
+                   "(the generator's frames as they are; better for noisy photos).")
+ENSEMBLE_HELP = ("Combine the model's answers on 1, 2, 4 or 8 rotated/mirrored copies of the "
+                 "photo: better frames, that many times the model's time.")
+
+# Options shared by several commands, defined once (same name, type, choices and help).
+ModelOption = Annotated[Optional[str], typer.Option("--model", help=MODEL_HELP)]
+DeviceOption = Annotated[Device, typer.Option("--device", help="Where ONNX Runtime runs.")]
+ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads.")]
+ProjectionOption = Annotated[Projection, typer.Option("--projection", help=PROJECTION_HELP)]
+EnsembleOption = Annotated[int, typer.Option("--ensemble", help=ENSEMBLE_HELP)]
+ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
+
+
+def output_option(help: str) -> object:
+    """``-o/--output`` (every command that writes spells it so)."""
+    return Annotated[Path, typer.Option("-o", "--output", help=help)]
+
+
+def say(message: str) -> None:
+    """One line on stderr, never wrapped or styled (paths stay whole, greppable)."""
+    stderr.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    say(f"blurvid: error: {message}")
+    return typer.Exit(code)
+
+
+class _Rate(TextColumn):
+    """Iterations per second (blank until rich has measured it)."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+    def render(self, task):
+        return Text(f"{task.speed:.2f} it/s" if task.speed else "")
+
+
+def progress_bar(show: bool = True, eta: bool = False) -> Progress:
+    """A rich progress bar on stderr, shown only on a terminal (and when ``show``)."""
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if eta:
+        columns += [TextColumn("{task.fields[info]}"), _Rate(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn()]
+    else:
+        columns.append(TimeElapsedColumn())
+    return Progress(*columns, console=stderr, transient=not eta,
+                    disable=not (show and stderr.is_terminal))
+
+
+def needs(what: str, modules: tuple[str, ...], named: str, install: str) -> None:
+    """DependencyError naming ``named`` and the pip command unless every module imports."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise DependencyError(f"{what} needs {named} ({exc.name or name} is missing): "
+                                  f"pip install {install}") from None
+
+
+def train_extra(what: str) -> None:
+    """DependencyError naming the pip command unless PyTorch, onnx and PyYAML import."""
+    needs(what, ("onnx", "torch", "yaml"), "PyTorch and onnx", "torch==2.13.0 'blurvid[train]'")
+
+
+def reports_errors(command):
+    """Map library errors to one line on stderr and exit code 1 (tracebacks with BLURVID_DEBUG=1)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        debug = os.environ.get("BLURVID_DEBUG", "") not in ("", "0")
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except BlurvidError as exc:
+            if debug:
+                raise
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            raise fail("interrupted", 130) from None
+        except Exception as exc:  # an unexpected bug: still one line, traceback on request
+            if debug:
+                raise
+            raise fail(f"internal error: {type(exc).__name__}: {exc} "
+                       "(run with BLURVID_DEBUG=1 for the traceback)") from None
+
+    return wrapper
+
+
+__all__ = ["DEFAULT_PROJECTION", "Device", "ImageFormat", "Projection", "ModelOption",
+           "DeviceOption", "ThreadsOption", "ProjectionOption", "EnsembleOption", "ForceOption",
+           "JsonOption", "output_option", "say", "fail", "progress_bar", "needs", "train_extra",
+           "reports_errors", "stderr", "USER_PANEL", "LAB_PANEL"]

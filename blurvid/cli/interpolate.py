@@ -1,0 +1,92 @@
+"""``blurvid interpolate``: one photo in, a clip of 7 * 6^(levels-1) frames out."""
+
+from __future__ import annotations
+
+import json
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
+                                ForceOption, JsonOption, ModelOption, ProjectionOption,
+                                ThreadsOption, output_option, progress_bar, reports_errors, say)
+from blurvid.interpolation import METHODS, frame_count, model_runs
+from blurvid.io import check_outputs_free, fit_max_side, read_image
+from blurvid.pipeline import Extractor
+from blurvid.video import default_fps, planned_outputs, sequence, write_clip
+
+# The choices of --method are the library's (blurvid.interpolation.METHODS).
+Method = Enum("Method", {name: name for name in METHODS}, type=str)
+
+
+@reports_errors
+def interpolate(
+    image_path: Annotated[Path, typer.Argument(metavar="INPUT", help="One blurry photo.",
+                                               show_default=False)],
+    output: output_option("clip.mp4, clip.gif, or a folder for numbered PNG frames."),
+    levels: Annotated[int, typer.Option("--levels", min=1, max=4,
+                                        help="1: the 7 frames; 2: 42 frames; "
+                                             "L: 7 * 6^(L-1).")] = 2,
+    method: Annotated[Method, typer.Option("--method",
+                                           help="flow (optical flow; measures best), recursive "
+                                                "(the paper's) or blend.")] = Method.flow,
+    fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
+                                                 help="Frame rate (default: the clip lasts "
+                                                      "~2 s).")] = None,
+    boomerang: Annotated[bool, typer.Option("--boomerang", help="Play forward, then back.")]
+    = False,
+    loop: Annotated[int, typer.Option("--loop", min=1,
+                                      help="Play the sequence this many times.")] = 1,
+    max_side: Annotated[int, typer.Option("--max-side", min=0,
+                                          help="Scale the photo down to this long side first "
+                                               "(0: full size; every frame is held in "
+                                               "memory).")] = 1920,
+    model: ModelOption = None,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
+    projection: ProjectionOption = DEFAULT_PROJECTION,
+    ensemble: EnsembleOption = 1,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Turn one photo into a clip of 7 * 6^(levels-1) frames (MP4, GIF or PNG frames)."""
+    count = frame_count(levels)
+    image = read_image(image_path)
+    for note in image.notes:
+        say(f"blurvid: note: {image_path}: {note}")
+    rgb, scaled = fit_max_side(image.rgb, max_side)
+    if scaled:
+        say(f"blurvid: note: {image_path}: {scaled} for the clip (--max-side 0 keeps the "
+            "full size)")
+    plays = count * loop if not boomerang else (2 * count - 2) * loop
+    # Refuse to clobber before any work (the model runs can take a while).
+    check_outputs_free(planned_outputs(output, image_path.stem, plays), force)
+    extractor = Extractor(model, device=device.value, threads=threads,
+                          projection=projection.value, ensemble=ensemble)
+    runs = model_runs(levels, method.value)
+    start = time.perf_counter()
+    progress = progress_bar(show=runs > 1)
+    with progress:
+        task = progress.add_task(f"level {levels}: model runs", total=runs)
+        clip = extractor.interpolate(rgb, levels, method.value,
+                                     progress=lambda: progress.advance(task))
+    order, times = sequence(clip.frames, clip.times, boomerang=boomerang, loops=loop)
+    rate = fps or default_fps(len(order))
+    written = write_clip(output, clip.frames[order], rate, times=times, stem=image_path.stem,
+                         force=force, bit_depth=image.bit_depth,
+                         info={"input": str(image_path), "levels": levels,
+                               "method": method.value})
+    seconds = time.perf_counter() - start
+    summary = {"input": str(image_path), "output": str(output), "files": len(written),
+               "levels": levels, "method": method.value, "frames": int(len(order)),
+               "distinct_frames": count, "fps": rate, "model_runs": runs,
+               "device": extractor.session.device, "projection": extractor.projection,
+               "ensemble": extractor.ensemble, "seconds": round(seconds, 3)}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        say(f"{image_path} -> {output}: {len(order)} frames at {rate:g} fps "
+            f"({count} distinct, {runs} model runs, {seconds:.2f} s)")

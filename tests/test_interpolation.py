@@ -1,4 +1,4 @@
-"""Tests of blurvid.interpolation (timeline, recursion, flow, blend) and blurvid.video."""
+"""Tests of blurvid.interpolation (timeline, recursion, flow, blend)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blurvid.errors import InputError, OutputExistsError
+from blurvid.errors import InputError
 from blurvid.interpolation import (blend, flow, frame_count, interpolate_frames, model_runs,
                                    recursive, timeline)
-from blurvid.video import clip_kind, default_fps, sequence, write_clip
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
 
@@ -150,69 +149,6 @@ def test_flow_on_tiny_images(hw):
     frames = np.random.default_rng(1).random((7, *hw, 3)).astype(np.float32)
     out = flow(frames, timeline(2))
     assert out.shape == (42, *hw, 3) and np.isfinite(out).all()
-
-
-def test_sequence_boomerang_and_loops():
-    frames, times = np.zeros((4, 1, 1, 3)), np.array([0.1, 0.2, 0.3, 0.4])
-    order, t = sequence(frames, times, boomerang=True)
-    assert order.tolist() == [0, 1, 2, 3, 2, 1]
-    np.testing.assert_allclose(t, [0.1, 0.2, 0.3, 0.4, 0.3, 0.2])
-    assert sequence(frames, times, loops=2)[0].tolist() == [0, 1, 2, 3] * 2
-    with pytest.raises(InputError):
-        sequence(frames, times, loops=0)
-    assert default_fps(7) == 4 and default_fps(42) == 21 and default_fps(252) == 30
-
-
-def test_clip_kind(tmp_path):
-    assert clip_kind(tmp_path / "a.mp4") == "mp4" and clip_kind(tmp_path / "a.GIF") == "gif"
-    assert clip_kind(tmp_path / "frames") == "frames" and clip_kind(tmp_path) == "frames"
-    with pytest.raises(InputError, match=r"\.mp4"):
-        clip_kind(tmp_path / "a.avi")
-
-
-def _frames(n=5, h=17, w=23):
-    rng = np.random.default_rng(0)
-    return rng.random((n, h, w, 3)).astype(np.float32)
-
-
-def test_write_mp4_h264_yuv420p_odd_size(tmp_path):
-    import imageio_ffmpeg
-
-    path = tmp_path / "clip.mp4"
-    assert write_clip(path, _frames(), fps=10) == [path]
-    count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
-    meta = next(imageio_ffmpeg.read_frames(str(path)))
-    assert count == 5 and meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
-    assert meta["size"] == (24, 18)  # padded to even
-    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
-    with pytest.raises(OutputExistsError):
-        write_clip(path, _frames(), fps=10)
-    write_clip(path, _frames(n=3), fps=10, force=True)
-    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 3
-
-
-def test_write_gif(tmp_path):
-    from PIL import Image
-
-    path = tmp_path / "clip.gif"
-    write_clip(path, _frames(n=4), fps=8)
-    with Image.open(path) as im:
-        assert im.n_frames == 4 and im.info.get("loop") == 0
-
-
-def test_write_frames_folder_with_timeline(tmp_path):
-    out = tmp_path / "frames"
-    written = write_clip(out, _frames(n=3), fps=5, times=[0.1, 0.5, 0.9], stem="shot",
-                         info={"levels": 2})
-    assert [p.name for p in written] == ["shot_01.png", "shot_02.png", "shot_03.png",
-                                         "shot_timeline.json"]
-    record = json.loads((out / "shot_timeline.json").read_text())
-    assert record["levels"] == 2 and record["fps"] == 5
-    assert record["frames"] == [{"file": "shot_01.png", "time": 0.1},
-                                {"file": "shot_02.png", "time": 0.5},
-                                {"file": "shot_03.png", "time": 0.9}]
-    with pytest.raises(OutputExistsError, match="shot_01.png"):
-        write_clip(out, _frames(n=3), fps=5, stem="shot")
 
 
 def test_timeline_pairs_interleave_by_parity():

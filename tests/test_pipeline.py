@@ -160,3 +160,33 @@ def test_exact_projection_passes_the_reblur_check(extractor):
     np.testing.assert_array_equal(api, exact)
     with pytest.raises(InputError, match="projection must be one of"):
         Extractor(TINY, device="cpu", projection="sharpen")
+
+
+def test_post_processing_options_share_one_session():
+    a = get_extractor(TINY, "cpu", 1, projection="exact", ensemble=1)
+    b = get_extractor(TINY, "cpu", 1, projection="none", ensemble=2)
+    assert a is not b and a.session is b.session
+    assert get_extractor(TINY, "cpu", 1, projection="none", ensemble=2) is b
+
+
+def test_reblur_psnr_takes_any_image_the_api_takes(tmp_path):
+    import cv2
+
+    photo = (RNG.random((12, 16, 3)) * 255).astype(np.uint8)
+    frames = np.repeat((photo.astype(np.float32) / 255)[None], 7, axis=0)
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), photo[..., ::-1])
+    as_float = blurvid.reblur_psnr(frames, photo.astype(np.float32) / 255)
+    assert as_float > 50
+    assert blurvid.reblur_psnr(frames, photo) == pytest.approx(as_float)
+    assert blurvid.reblur_psnr(frames, path) == pytest.approx(as_float)
+    with pytest.raises(InputError, match="photo's size"):
+        blurvid.reblur_psnr(frames[:, :5], photo)
+
+
+def test_a_float_image_outside_0_1_is_refused_not_whitened():
+    with pytest.raises(InputError, match=r"\[0, 1\].*divide by 255"):
+        blurvid.extract(RNG.random((9, 13, 3), dtype=np.float32) * 255, model=TINY,
+                        device="cpu", threads=1)
+    slightly = np.clip(RNG.random((9, 13, 3), dtype=np.float32), 0, 1) * (1 + 1e-4)
+    assert blurvid.extract(slightly, model=TINY, device="cpu", threads=1).shape == (7, 9, 13, 3)

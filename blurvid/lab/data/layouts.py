@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 
 from blurvid.color import from_linear, to_linear
+from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.io import check_outputs_free, list_images, read_image, write_images
 
-NUM_FRAMES = 7
 LAYOUTS = ("blurvid", "gopro-pairs", "gopro", "dvd", "frames")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".m4v", ".webm")
 

@@ -35,9 +35,9 @@ import cv2
 import numpy as np
 
 from blurvid.color import from_linear, to_linear
+from blurvid.consistency import NUM_FRAMES
 from blurvid.io import IMAGE_SUFFIXES, list_images  # noqa: F401 (re-exported)
 
-NUM_FRAMES = 7
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,9 @@ import numpy as np
 from blurvid.color import rgb_to_y
 from blurvid.errors import BlurvidError, InputError
 from blurvid.metrics import score_sample, summarize
-from blurvid.pipeline import reblur_psnr
+from blurvid.ensemble import check_ensemble_size
+from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, reblur_psnr
+from blurvid.runtime import GeneratorSession
 
 
 def bench_quality(extract: Callable[[np.ndarray], np.ndarray], samples: Iterable,
@@ -226,7 +228,6 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
     """One measurement (runs inside the subprocess): see the module docstring."""
     w, h = parse_size(size)
     image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
-    from blurvid.pipeline import Extractor
 
     start = time.perf_counter()
     extractor = Extractor(model, device="cpu", threads=threads, projection=projection,
@@ -316,11 +317,9 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
     installed (or ``with_torch``), PyTorch eager; plus the machine's rough peak. The pipeline
     includes ``projection`` (default: the extractor's default) and a self-ensemble of
     ``ensemble`` runs (:mod:`blurvid.ensemble`)."""
-    from blurvid.ensemble import check_ensemble_size
 
     check_ensemble_size(ensemble, InputError)  # here, not as a failed subprocess
     if projection is None:
-        from blurvid.pipeline import DEFAULT_PROJECTION
 
         projection = DEFAULT_PROJECTION
     w, h = parse_size(size)
@@ -339,7 +338,6 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
             rows.append(row)
     peak = rough_peak_gflops(threads)
     if with_torch:
-        from blurvid.runtime import GeneratorSession
 
         for row in rows:
             macs = _macs(GeneratorSession(row["model"], device="cpu").metadata, w, h)

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from blurvid.color import rgb_to_y
 from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError
 from blurvid.io import photos_in, write_bytes_atomic
+from blurvid.lab.data.synth import SynthConfig, load_photo, render
 from blurvid.runtime import file_sha256, write_checksum
 
 FLOAT_NODES = ("/stem/Conv", "/head/Conv")
@@ -31,9 +33,6 @@ FLOAT_NODES = ("/stem/Conv", "/head/Conv")
 def calibration_luma(photos: list[Path], count: int, size: int, seed: int = 0,
                      realistic: bool = True) -> list[np.ndarray]:
     """``count`` blurry luma crops ``(1, 1, size, size)`` float32 rendered from ``photos``."""
-    from blurvid.color import rgb_to_y
-    from blurvid.lab.data.synth import SynthConfig, load_photo, render
-
     if not photos:
         raise InputError("calibration needs at least one photo")
     loaded = [load_photo(p) for p in photos]

@@ -28,7 +28,8 @@ Contract: :func:`render` takes a linear-light float32 photo ``(H, W, 3)`` and re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -36,7 +37,9 @@ import numpy as np
 
 from blurvid.color import from_linear, to_linear
 from blurvid.consistency import NUM_FRAMES
-from blurvid.io import IMAGE_SUFFIXES, list_images  # noqa: F401 (re-exported)
+from blurvid.io import (IMAGE_SUFFIXES, check_outputs_free, contact_sheet,  # noqa: F401
+                        list_images, write_bytes_atomic, write_image)
+from blurvid.lab.data.layouts import sample_paths, write_sample
 
 
 
@@ -374,12 +377,6 @@ def synthesize_dataset(photo_paths, count: int, out, cfg: SynthConfig = SynthCon
     ``preview.png`` (up to 8 rows: the blur, then frames 1, 4 and 7) and ``synth.json`` (the
     settings). Photo ``i % len(photo_paths)`` makes sample ``i``, one generator seeded with
     ``seed`` draws everything: the same call writes the same bytes. Returns the record."""
-    import json
-    from dataclasses import asdict
-
-    from blurvid.lab.data.layouts import sample_paths, write_sample
-    from blurvid.io import check_outputs_free, contact_sheet, write_bytes_atomic, write_image
-
     out = Path(out)
     paths = list(photo_paths)
     if not paths:

@@ -480,3 +480,45 @@ def test_train_and_export_without_torch_say_which_pip_install(tmp_path, monkeypa
         result = run(*args)
         assert result.exit_code == 1
         _one_error_line(result, "pip install torch==2.13.0 'blurvid[train]'")
+
+
+# ------------------------------------------------------------ the console script itself
+
+
+def _script(*args, cwd=None, stdin=None):
+    code = "import sys; from blurvid.cli import main; sys.argv = ['blurvid', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["extract"], "Missing argument"),
+    (["extract", "x.png"], "Missing option '-o'"),
+    (["extract", "x.png", "-o", "out", "--nope"], "No such option: --nope"),
+    (["interpolate", "x.png", "-o", "c.mp4", "--levels", "9"], "--levels"),
+])
+def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, args, needle):
+    out = _script(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("blurvid: error: ") and needle in lines[0]
+    assert "╭" not in out.stderr and not out.stdout
+
+
+def test_a_reader_closing_the_pipe_ends_quietly():
+    code = ("import sys; from blurvid.cli import main; sys.argv = ['blurvid', 'info']; main()")
+    proc = subprocess.Popen(f'{sys.executable} -c "{code}" | head -1', shell=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    stdout, stderr = proc.communicate(timeout=120)
+    assert stdout.startswith("blurvid: ") and "Error" not in stderr and not stderr.strip()
+
+
+def test_a_folder_named_like_a_bundled_model_does_not_shadow_it(tmp_path, monkeypatch):
+    """`extract ... -o paper/ --model paper` twice: the second run still finds the model."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").mkdir()
+    result = run("info", "--model", "fast", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["model"].endswith("blurvid-fast.onnx")

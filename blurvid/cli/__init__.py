@@ -7,13 +7,14 @@ train, export, quantize) load :mod:`blurvid.lab` only when they run. Errors: see
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
 from blurvid import __version__
 from blurvid.cli.bench import bench
-from blurvid.cli.common import LAB_PANEL, USER_PANEL
+from blurvid.cli.common import LAB_PANEL, USER_PANEL, say
 from blurvid.cli.export import export
 from blurvid.cli.extract import extract
 from blurvid.cli.info import info
@@ -50,5 +51,31 @@ for command in (bench, synth, train, export, quantize):
     app.command(rich_help_panel=LAB_PANEL)(command)
 
 
+def _click_exceptions():
+    """The exceptions module of the click that Typer runs on (vendored in recent Typer)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older Typer: the click package
+        from click import exceptions
+    return exceptions
+
+
 def main() -> None:
-    app(prog_name="blurvid")
+    """The console script: usage errors too become one line (``blurvid: error: ...``, exit
+    code 2) instead of click's box; a closed pipe on stdout ends the run quietly."""
+    errors = _click_exceptions()
+    try:
+        code = app(prog_name="blurvid", standalone_mode=False)
+    except errors.NoArgsIsHelpError as exc:  # no arguments: Typer has printed the help
+        sys.exit(exc.exit_code)
+    except errors.UsageError as exc:
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        say(f"blurvid: error: {exc.format_message()}{where}")
+        sys.exit(exc.exit_code)
+    except errors.ClickException as exc:
+        say(f"blurvid: error: {exc.format_message()}")
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        say("blurvid: error: interrupted")
+        sys.exit(130)
+    sys.exit(code or 0)

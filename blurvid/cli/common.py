@@ -125,7 +125,7 @@ def reports_errors(command):
         debug = os.environ.get("BLURVID_DEBUG", "") not in ("", "0")
         try:
             return command(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, BrokenPipeError):  # a closed pipe: Typer ends the run quietly
             raise
         except BlurvidError as exc:
             if debug:

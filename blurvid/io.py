@@ -363,7 +363,27 @@ def plan_frame_outputs(inputs: Iterable[str | os.PathLike], output: str | os.Pat
         owners[frames[0]] = source
         check_outputs_free([*frames, *([target_sheet] if target_sheet else [])], force)
         plans.append(FramePlan(source, frames, target_sheet))
+    if plans:
+        check_writable(output)
     return plans
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Fail before any work if files cannot be written into ``folder`` (:class:`OutputError`
+    naming the reason), creating nothing: an existing folder gets a temporary file made and
+    removed; for a folder still to be made, its nearest existing ancestor must be a folder
+    this process may write into."""
+    folder = Path(folder)
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"cannot write {folder}: {probe} is not a folder")
+    if probe == folder:
+        _write_temp(folder / ".blurvid-write-check", b"").unlink(missing_ok=True)
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {folder}: cannot create a folder in {probe}: "
+                          "permission denied")
 
 
 def fit_max_side(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, str | None]:

@@ -84,7 +84,21 @@ def write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     images = [Image.fromarray(p) for p in pixels]
     with atomic_output(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(20, round(1000 / fps)), loop=0, optimize=False)
+                       duration=gif_delays(len(images), fps), loop=0, optimize=False)
+
+
+def gif_delays(count: int, fps: float) -> list[int]:
+    """Per-frame delays in ms for ``count`` frames at ``fps``: GIF stores hundredths of a
+    second, so each delay is a multiple of 10 ms, chosen so that frame k starts at
+    ``round(k / fps)`` hundredths: the clip lasts ``count / fps`` (to 10 ms) instead of
+    drifting by the rounding of every frame. Delays under 20 ms, which browsers slow down to
+    100 ms, are avoided by holding frames (at most 50 frames per second are shown)."""
+    starts = [round(100 * k / fps) for k in range(count + 1)]
+    delays = [10 * (b - a) for a, b in zip(starts[:-1], starts[1:])]
+    if min(delays) >= 20:
+        return delays
+    # too fast for GIF: 20 ms per frame (50 fps), the clip plays slower than asked
+    return [20] * count
 
 
 def frames_outputs(folder: Path, stem: str, count: int) -> tuple[list[Path], Path]:

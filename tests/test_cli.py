@@ -185,10 +185,11 @@ def test_rgba_and_grey_inputs_with_notes(tmp_path):
     assert np.allclose(frame[..., 0], frame[..., 1], atol=2 / 255)  # grey stays grey
 
 
-def test_device_auto_says_what_it_uses(tmp_path):
+def test_device_auto_is_quiet_on_the_cpu(tmp_path):
+    """The note names the device only when --device auto picked a GPU (news worth a line)."""
     result = run("extract", _photo(tmp_path / "a.png"), "-o", tmp_path / "out", "--model", TINY)
     assert result.exit_code == 0
-    assert "--device auto: running on cpu (CPUExecutionProvider)" in result.stderr
+    assert "--device auto" not in result.stderr
 
 
 def test_progress_and_notes_never_reach_stdout(tmp_path):
@@ -522,3 +523,28 @@ def test_a_folder_named_like_a_bundled_model_does_not_shadow_it(tmp_path, monkey
     result = run("info", "--model", "fast", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["model"].endswith("blurvid-fast.onnx")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_output_fails_before_inference(tmp_path):
+    photo = _photo(tmp_path / "p.png")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        for result in (extract(photo, "-o", locked / "frames"),
+                       run("interpolate", photo, "--model", TINY, "-o", locked / "c.mp4")):
+            assert result.exit_code == 1
+            _one_error_line(result, "cannot write")
+            assert "ffmpeg" not in result.stderr
+    finally:
+        locked.chmod(0o700)
+
+
+def test_a_file_where_the_output_folder_goes_fails_before_inference(tmp_path):
+    photo = _photo(tmp_path / "p.png")
+    (tmp_path / "blocker").write_text("mine")
+    result = run("interpolate", photo, "--model", TINY, "-o", tmp_path / "blocker" / "c.mp4")
+    assert result.exit_code == 1
+    _one_error_line(result, "is not a folder")
+    assert (tmp_path / "blocker").read_text() == "mine"

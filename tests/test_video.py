@@ -118,3 +118,24 @@ def test_a_folder_where_the_clip_goes_is_an_error(tmp_path):
     (tmp_path / "clip.mp4").mkdir()
     with pytest.raises(OutputError, match="folder"):
         write_clip(tmp_path / "clip.mp4", _frames(n=2), fps=5, force=True)
+
+
+@pytest.mark.parametrize("count, fps", [(42, 21), (7, 4), (252, 30), (10, 3)])
+def test_gif_delays_add_up_to_the_requested_duration(count, fps):
+    from blurvid.video import gif_delays
+
+    delays = gif_delays(count, fps)
+    assert len(delays) == count and all(d % 10 == 0 and d >= 20 for d in delays)
+    assert abs(sum(delays) - 1000 * count / fps) <= 10
+
+
+def test_a_gif_plays_for_as_long_as_asked(tmp_path):
+    from PIL import Image
+
+    write_clip(tmp_path / "c.gif", _frames(n=42), fps=21)
+    total = 0
+    with Image.open(tmp_path / "c.gif") as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            total += im.info["duration"]
+    assert abs(total - 2000) <= 10  # was 42 x 40 ms = 1680 ms

@@ -45,7 +45,7 @@ def extract(
     plans = plan_frame_outputs(files, output, fmt.value, sheet, force)
     extractor = Extractor(model, device=device.value, threads=threads, tile=tile,
                           projection=projection.value, ensemble=ensemble)
-    if device is Device.auto:
+    if device is Device.auto and extractor.session.device != "cpu":  # news only on a GPU
         say(f"blurvid: note: --device auto: running on {extractor.session.device} "
             f"({', '.join(extractor.session.providers)})")
     results, failures = [], []

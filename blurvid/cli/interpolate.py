@@ -14,7 +14,7 @@ from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, Ensemb
                                 ForceOption, JsonOption, ModelOption, ProjectionOption,
                                 ThreadsOption, output_option, progress_bar, reports_errors, say)
 from blurvid.interpolation import METHODS, frame_count, model_runs
-from blurvid.io import check_outputs_free, fit_max_side, read_image
+from blurvid.io import check_outputs_free, check_writable, fit_max_side, read_image
 from blurvid.pipeline import Extractor
 from blurvid.video import default_fps, planned_outputs, sequence, write_clip
 
@@ -63,7 +63,9 @@ def interpolate(
             "full size)")
     plays = count * loop if not boomerang else (2 * count - 2) * loop
     # Refuse to clobber before any work (the model runs can take a while).
-    check_outputs_free(planned_outputs(output, image_path.stem, plays), force)
+    targets = planned_outputs(output, image_path.stem, plays)
+    check_outputs_free(targets, force)
+    check_writable(targets[0].parent)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     runs = model_runs(levels, method.value)

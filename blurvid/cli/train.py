@@ -9,6 +9,7 @@ import typer
 
 from blurvid.cli.common import (Device, ThreadsOption, progress_bar, reports_errors, say,
                                 train_extra)
+from blurvid.io import photos_in
 
 
 @reports_errors
@@ -63,6 +64,8 @@ def train(
                       data__source=data, data__images=str(images) if images else None,
                       data__val_images=str(val_images) if val_images else None,
                       data__objects=str(objects) if objects else None)
+    if cfg.data.source == "synthetic":  # check the photos before any note or folder
+        photos_in(cfg.data.images, "--images")
     if cfg.data.source == "synthetic" and cfg.data.val_images is None:
         say("blurvid: note: no --val-images: every 5th photo of --images is held out for "
             "validation")

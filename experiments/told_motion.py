@@ -2,7 +2,7 @@
 """Finding the motion vs undoing it: the shipped network, fine-tuned while told the motion.
 
     python experiments/told_motion.py train --images ~/.cache/blurvid/photos/train \\
-        --init train/checkpoints/blurvid-fast.pt --out runs/told-motion.pt
+        --init blurvid/models/blurvid-fast.onnx --out runs/told-motion.pt
     python experiments/told_motion.py score --images ~/.cache/blurvid/photos/val -n 200 \\
         --seed 1234 --told runs/told-motion.pt --blind runs/try-linear/last.pt
 
@@ -35,15 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blurvid.io import list_images
 from blurvid.lab.bench import blur_length_table, by_blur_length
 from blurvid.lab.data.synth import SynthConfig, load_photo, render, render_samples
-from blurvid.io import list_images
-from blurvid.metrics import frame_psnrs
+from blurvid.lab.export import load_generator
 from blurvid.lab.train.config import load_config
-from blurvid.lab.export import load_checkpoint
 from blurvid.lab.train.losses import order_invariant_mse
 from blurvid.lab.train.models import FastGenerator, pad_to_multiple
 from blurvid.lab.train.trainer import lr_at, synth_configs, to_luma_batch
+from blurvid.metrics import frame_psnrs
 
 RECIPE = "experiments/recipes/try-linear.yaml"  # the blind arm: its data settings, schedule and steps
 MOTION_SCALE = 40.0  # px: the longest blur
@@ -103,13 +103,13 @@ def train(args) -> int:
     steps = recipe.steps
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(1)
-    base, _ = load_checkpoint(args.init)
+    base, _ = load_generator(args.init)
     net = ToldMotionGenerator()
     missing = net.load_state_dict(base.state_dict(), strict=False)
     assert not missing.unexpected_keys and all(k.startswith("motion.")
                                                for k in missing.missing_keys)
     net.train()
-    optimiser = torch.optim.Adam(net.parameters(), lr=recipe.optim.lr)
+    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.optim.lr)
     loader = torch.utils.data.DataLoader(
         LinearBatches(args.images, synth_configs(recipe)[0], recipe.data.batch, recipe.seed),
         batch_size=None, num_workers=1, multiprocessing_context="spawn", prefetch_factor=4)
@@ -117,13 +117,13 @@ def train(args) -> int:
     for step, (blur, frames, motion) in enumerate(loader):
         if step == steps:
             break
-        for group in optimiser.param_groups:
+        for group in optimizer.param_groups:
             group["lr"] = lr_at(step, recipe)
-        loss = order_invariant_mse(net(blur, motion), frames)
-        optimiser.zero_grad(set_to_none=True)
+        loss, _ = order_invariant_mse(net(blur, motion), frames)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), recipe.optim.grad_clip)
-        optimiser.step()
+        optimizer.step()
         losses.append(loss.item())
         if (step + 1) % 1000 == 0:
             print(f"step {step + 1}: loss {np.mean(losses[-1000:]):.6f} "
@@ -138,7 +138,7 @@ def score(args) -> int:
     torch.set_num_threads(args.threads)
     told = ToldMotionGenerator()
     told.load_state_dict(torch.load(args.told, map_location="cpu", weights_only=True)["model"])
-    blind, _ = load_checkpoint(args.blind)
+    blind, _ = load_generator(args.blind)
     told.eval()
     synth = dataclasses.replace(synth_configs(load_config(args.recipe))[0],
                                 size=(args.size, args.size))
@@ -181,7 +181,8 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train")
     t.add_argument("--images", required=True)
-    t.add_argument("--init", required=True)
+    t.add_argument("--init", required=True,
+                   help="the network to extend: a checkpoint or an ONNX model (or bundled name)")
     t.add_argument("--out", required=True)
     t.add_argument("--recipe", default=RECIPE, help="the blind arm's recipe")
     t.add_argument("--steps", type=int, default=None, help="default: the recipe's")

@@ -104,7 +104,7 @@ def test_patch_features_positions_and_limits():
     a = torch.arange(100.0).reshape(1, 1, 10, 10)
     fa, fb, coords = patch_features(a, a.clone(), patch=3, stride=1, max_features=1000)
     assert fa.shape == (1, 64, 9) and torch.equal(fa, fb)
-    # The centre pixel of each patch is the patch's coordinate.
+    # The center pixel of each patch is the patch's coordinate.
     rows = (coords[0, :, 0] * 9).round().long()
     cols = (coords[0, :, 1] * 9).round().long()
     assert torch.equal(fa[0, :, 4], (rows * 10 + cols).float())

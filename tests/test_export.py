@@ -1,9 +1,11 @@
-"""Tests of blurvid.lab.export: ONNX Runtime vs PyTorch parity, metadata, checkpoints."""
+"""Tests of blurvid.lab.export: ONNX Runtime vs PyTorch parity, metadata, checkpoints, and the
+weights of an ONNX model read back into PyTorch."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +16,10 @@ ort = pytest.importorskip("onnxruntime")
 
 from blurvid.color import STANDARD  # noqa: E402
 from blurvid.errors import InputError, ModelError, OutputExistsError  # noqa: E402
-from blurvid.runtime import GeneratorSession  # noqa: E402
+from blurvid.runtime import GeneratorSession, bundled_model_path  # noqa: E402
 from blurvid.lab.export import (OPSET, export_checkpoint, export_model,  # noqa: E402
-                                  load_checkpoint, verify_export)
+                                load_checkpoint, load_generator, read_onnx_weights,
+                                read_weights, verify_export)
 from blurvid.lab.train.models import build_generator  # noqa: E402
 from blurvid.lab.train.trainer import atomic_torch_save  # noqa: E402
 
@@ -28,7 +31,7 @@ def _one_thread(torch_one_thread):
     """Every test here runs with one PyTorch thread."""
 
 
-def _randomise(model, seed=0):
+def _randomize(model, seed=0):
     """Non-trivial weights everywhere (the fast head starts at zero, paper's std is tiny).
 
     Scaled by fan-in so outputs stay of the order of a trained model's (about [0, 1]), which
@@ -43,13 +46,14 @@ def _randomise(model, seed=0):
     return model.eval()
 
 
+KWARGS = {"fast": {"width": 8, "blocks": (1, 1, 2)}, "paper": {"num_blocks": 2}}
+
+
 def _models():
     torch.manual_seed(0)
     return {
-        "fast": _randomise(build_generator("fast", width=8, blocks=(1, 1, 2))),
-        "paper": _randomise(build_generator("paper", num_blocks=2), seed=1),
-        "fast-fine": _randomise(build_generator("fast", width=8, blocks=(1, 1, 2),
-                                                fine_width=4), seed=2),
+        "fast": _randomize(build_generator("fast", **KWARGS["fast"])),
+        "paper": _randomize(build_generator("paper", **KWARGS["paper"]), seed=1),
     }
 
 
@@ -68,11 +72,11 @@ def exported(tmp_path_factory):
     paths = {}
     for arch, model in MODELS.items():
         paths[arch] = folder / f"{arch}.onnx"
-        export_model(model, paths[arch], {"training": {"steps": 3}})
+        export_model(model, paths[arch], {"training": {"steps": 3}, "arch_kwargs": KWARGS[arch]})
     return paths
 
 
-@pytest.mark.parametrize("arch", ["fast", "paper", "fast-fine"])
+@pytest.mark.parametrize("arch", ["fast", "paper"])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_parity_with_pytorch(exported, arch, shape):
     y = np.random.default_rng(7).random(shape, dtype=np.float32)
@@ -229,3 +233,114 @@ def test_load_checkpoint_refuses_pickled_code(tmp_path):
 
 class _Unsafe:
     pass
+
+
+# ---------------------------------------------------------------- ONNX weights back to PyTorch
+def _assert_same_state(got: dict, model: torch.nn.Module) -> None:
+    want = model.state_dict()
+    assert list(got) == list(want)
+    for key, value in want.items():
+        assert got[key].dtype == value.dtype and torch.equal(got[key], value), key
+
+
+@pytest.mark.parametrize("arch", ["fast", "paper"])
+def test_onnx_weights_round_trip(exported, arch):
+    """export_model, then read_onnx_weights: the same state dict, bit for bit, and the same
+    outputs (PyTorch exactly, ONNX Runtime within the export's tolerance)."""
+    state = read_onnx_weights(exported[arch])
+    assert state["arch"] == arch
+    _assert_same_state(state["model"], MODELS[arch])
+    model, _ = load_generator(exported[arch])
+    assert not model.training
+    y = torch.rand(2, 1, 37, 29)
+    with torch.no_grad():
+        assert torch.equal(model(y), MODELS[arch](y))
+    assert verify_export(model, exported[arch]) <= 1e-4
+
+
+def test_onnx_weights_round_trip_with_equal_weights(tmp_path):
+    """A fresh paper generator has all-zero biases: the exporter keeps one copy of equal
+    weights and names the others through Identity nodes; they are read back all the same."""
+    torch.manual_seed(3)
+    model = build_generator("paper", num_blocks=2).eval()
+    path = tmp_path / "fresh.onnx"
+    export_model(model, path, {"arch_kwargs": {"num_blocks": 2}})
+    proto = onnx.load(str(path))
+    assert len(proto.graph.initializer) < len(model.state_dict())  # some were merged
+    _assert_same_state(read_onnx_weights(path)["model"], model)
+
+
+def _rename_initializers(proto, names: dict) -> None:
+    for init in proto.graph.initializer:
+        init.name = names.get(init.name, init.name)
+    for node in proto.graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = names.get(name, name)
+
+
+def test_onnx_weights_whose_names_were_lost_are_paired_by_order_and_shape(exported, tmp_path):
+    proto = onnx.load(str(exported["fast"]))
+    lost = [init.name for init in proto.graph.initializer][::3]  # every third, weights and biases
+    _rename_initializers(proto, {name: f"onnx::Conv_{i}" for i, name in enumerate(lost)})
+    renamed = tmp_path / "renamed.onnx"
+    onnx.save(proto, str(renamed))
+    assert not {i.name for i in proto.graph.initializer} & set(lost)
+    _assert_same_state(read_onnx_weights(renamed)["model"], MODELS["fast"])
+    # A graph whose unnamed weights do not fit the generator is refused, not guessed.
+    assert proto.graph.initializer[0].name == "onnx::Conv_0"
+    del proto.graph.initializer[0]  # one unnamed weight short
+    broken = tmp_path / "broken.onnx"
+    onnx.save(proto, str(broken))
+    with pytest.raises(ModelError, match="cannot read its weights back"):
+        read_onnx_weights(broken)
+
+
+def test_read_onnx_weights_errors(exported, tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        read_onnx_weights(tmp_path / "missing.onnx")
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x00\x01 not a model" * 10)
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        read_onnx_weights(garbage)
+    proto = onnx.load(str(exported["fast"]))
+    del proto.metadata_props[:]
+    anonymous = tmp_path / "anonymous.onnx"
+    onnx.save(proto, str(anonymous))
+    with pytest.raises(ModelError, match="no 'arch'"):
+        read_onnx_weights(anonymous)
+    onnx.helper.set_model_props(proto, {"arch": "fast", "arch_kwargs": '{"width": 16}'})
+    wider = tmp_path / "wider.onnx"
+    onnx.save(proto, str(wider))
+    with pytest.raises(ModelError, match="do not fit.*stem.weight is float32 8x16x3x3 in the "
+                                         "graph, float32 16x16x3x3"):
+        read_onnx_weights(wider)
+
+
+def test_read_weights_takes_a_checkpoint_or_an_onnx_model(exported, tmp_path):
+    ckpt = tmp_path / "best.pt"
+    _save_checkpoint(ckpt, "fast", {"width": 8, "blocks": (1, 1, 2)}, MODELS["fast"])
+    from_ckpt, from_onnx = read_weights(ckpt), read_weights(exported["fast"])
+    assert from_ckpt["step"] == 42 and "metadata" in from_onnx
+    for state in (from_ckpt, from_onnx):
+        _assert_same_state(state["model"], MODELS["fast"])
+    model, state = load_generator(ckpt)
+    assert state["step"] == 42 and not model.training
+
+
+def test_the_bundled_model_read_back_matches_onnx_runtime():
+    """The shipped weights, read from blurvid/models/blurvid-fast.onnx into the fast
+    architecture, compute what ONNX Runtime computes from the file."""
+    try:
+        path = bundled_model_path("fast")
+    except ModelError:
+        pytest.skip("the bundled model is not installed")
+    state = read_weights("fast")  # the bundled name
+    assert state["arch"] == "fast"
+    assert read_weights(path)["model"].keys() == state["model"].keys()
+    model, _ = load_generator(Path(path))
+    y = np.random.default_rng(0).random((1, 1, 64, 64), dtype=np.float32)
+    with torch.no_grad():
+        ours = model(torch.from_numpy(y)).numpy()
+    theirs = _session(path).run(["frames"], {"blurry_y": y})[0]
+    assert ours.shape == theirs.shape == (1, 7, 64, 64)
+    assert np.abs(ours - theirs).max() < 1e-4

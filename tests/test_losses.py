@@ -13,9 +13,12 @@ def test_order_invariant_mse_takes_the_better_order_per_sample():
     target = torch.rand(2, 7, 4, 5)
     pred = target.clone()
     pred[1] = target[1].flip(0)  # sample 1 predicted in reversed order: still perfect
-    assert order_invariant_mse(pred, target) == 0
+    loss, oriented = order_invariant_mse(pred, target)
+    assert loss == 0 and torch.equal(oriented, target)  # each sample in its chosen order
     noisy = pred + 0.1
-    assert order_invariant_mse(noisy, target) == pytest.approx(0.01, rel=1e-5)
+    loss, oriented = order_invariant_mse(noisy, target)
+    assert loss == pytest.approx(0.01, rel=1e-5)
+    assert torch.equal(oriented[0], noisy[0]) and torch.equal(oriented[1], noisy[1].flip(0))
     # Plain MSE would punish the reversed sample.
     assert torch.mean((pred - target) ** 2) > 0.01
 
@@ -31,11 +34,11 @@ def test_symmetric_frames_get_symmetric_gradients():
     6-k receive identical gradients, so training can never make them differ."""
     target = torch.rand(3, 7, 4, 4)
     base = torch.rand(3, 1, 4, 4).expand(3, 7, 4, 4).clone().requires_grad_(True)
-    order_invariant_mse(base, target).backward()
+    order_invariant_mse(base, target)[0].backward()
     for k in range(3):
         assert torch.allclose(base.grad[:, k], base.grad[:, 6 - k])
     # A slightly asymmetric prediction gets asymmetric gradients: the tie is broken.
     start = base.detach() + 0.01 * torch.arange(7.0).view(1, 7, 1, 1)
     start.requires_grad_(True)
-    order_invariant_mse(start, target).backward()
+    order_invariant_mse(start, target)[0].backward()
     assert not torch.allclose(start.grad[:, 0], start.grad[:, 6])

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 
 from told_motion import LinearBatches, ToldMotionGenerator, displacement  # noqa: E402
 
+from blurvid.lab.data.synth import SynthConfig  # noqa: E402
 from blurvid.lab.train.models import FastGenerator  # noqa: E402
 
 
@@ -38,8 +39,6 @@ def test_batches_carry_the_displacement(tmp_path):
     y, x = np.mgrid[:120, :160]
     cv2.imwrite(str(tmp_path / "p.png"), np.stack([x % 256, y * 2 % 256, (x + y) % 256], -1)
                 .astype(np.uint8))
-    from blurvid.lab.data.synth import SynthConfig
-
     synth = SynthConfig(size=32, max_acceleration=0.0, max_shake_px=0.0, max_rotation_px=0.0,
                         max_zoom_px=0.0, p_sharp=0.0)
     blur, frames, motion = next(iter(LinearBatches(str(tmp_path), synth, batch=3, seed=1)))

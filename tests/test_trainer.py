@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -12,11 +17,16 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 
-from blurvid.errors import InputError  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from blurvid.cli import app  # noqa: E402
+from blurvid.ensemble import dihedral  # noqa: E402
+from blurvid.errors import InputError, ModelError, OutputExistsError  # noqa: E402
+from blurvid.lab.export import export_checkpoint, load_checkpoint  # noqa: E402
 from blurvid.lab.train.config import load_config  # noqa: E402
-from blurvid.lab.export import load_checkpoint  # noqa: E402
-from blurvid.lab.train.trainer import (Trainer, lr_at, oriented, reuse_transforms,  # noqa: E402
-                                   train)
+from blurvid.lab.train.trainer import (Trainer, lr_at, reuse_transforms,  # noqa: E402
+                                       synth_configs, train)
+from blurvid.runtime import GeneratorSession, bundled_model_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,8 +110,6 @@ def test_init_from_checkpoint_and_training_only_synth_overrides(tiny_cfg, tmp_pa
     assert tuned.step == 0  # a fine-tune starts its own schedule
     for a, b in zip(first.net.state_dict().values(), tuned.net.state_dict().values()):
         assert torch.equal(a, b)
-    from blurvid.lab.train.trainer import synth_configs
-
     train_synth, val_synth = synth_configs(cfg)
     assert train_synth.p_sharp == 0.5 and val_synth.p_sharp == 0.05
     with pytest.raises(InputError, match="unknown key.*p_sharpp"):
@@ -120,28 +128,25 @@ def test_init_from_checkpoint_and_training_only_synth_overrides(tiny_cfg, tmp_pa
                                  "model.kwargs": "{width: 8, blocks: [1, 1, 1]}"}))
 
 
-def test_init_grows_a_refinement_and_trains_only_it(tiny_cfg, tmp_path):
+def test_init_from_an_onnx_model_starts_from_its_weights(tiny_cfg, tmp_path):
+    """model.init takes an ONNX model (the bundled one, or one `blurvid export` wrote): its
+    weights are read back, so a fine-tune needs no PyTorch copy of a shipped model."""
     first = Trainer(tiny_cfg("a", steps=2))
     first.run()
-    grown_kwargs = "{width: 4, blocks: [1, 1, 1], fine_width: 4}"
-    cfg = tiny_cfg("b", steps=2, **{"model.init": str(tmp_path / "a" / "last.pt"),
-                                    "model.kwargs": grown_kwargs, "model.train_only": "fine_"})
-    grown = Trainer(cfg)
-    y = torch.rand(1, 1, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(grown.net(y), first.net(y))  # step 0 is the network it grew from
-    grown.run()
-    after = grown.net.state_dict()
-    for name, before in first.net.state_dict().items():
-        assert torch.equal(after[name], before), name  # the U-Net stayed as it was
-    assert after["fine_head.weight"].abs().sum() > 0  # the refinement learned
-    model, state = load_checkpoint(tmp_path / "b" / "last.pt")
-    assert state["arch_kwargs"]["fine_width"] == 4 and model.fine_width == 4
-    # Growing works one way only, and train_only must name something.
-    with pytest.raises(InputError, match="model.init.*generator"):
-        Trainer(tiny_cfg("c", **{"model.init": str(tmp_path / "b" / "last.pt")}))
-    with pytest.raises(InputError, match="train_only 'nothing_'"):
-        Trainer(tiny_cfg("d", **{"model.train_only": "nothing_"}))
+    onnx_path = tmp_path / "a.onnx"
+    export_checkpoint(tmp_path / "a" / "last.pt", onnx_path)
+    tuned = Trainer(tiny_cfg("b", steps=2, **{"model.init": str(onnx_path)}))
+    assert tuned.step == 0
+    for (name, a), b in zip(first.net.state_dict().items(), tuned.net.state_dict().values()):
+        assert torch.equal(a, b), name
+    tuned.run()  # and trains on from there
+    assert load_checkpoint(tmp_path / "b" / "last.pt")[1]["step"] == 2
+    with pytest.raises(InputError, match="model.init.*a fast .*width.*4.*generator, the config "
+                                         "asks for fast.*width.*8"):
+        Trainer(tiny_cfg("c", **{"model.init": str(onnx_path),
+                                 "model.kwargs": "{width: 8, blocks: [1, 1, 1]}"}))
+    with pytest.raises(ModelError, match="does not exist"):
+        Trainer(tiny_cfg("d", **{"model.init": str(tmp_path / "missing.onnx")}))
 
 
 def test_recipes_load_and_validate(tmp_path):
@@ -164,23 +169,14 @@ def test_recipes_load_and_validate(tmp_path):
 
 
 @pytest.mark.parametrize("recipe", sorted([*(ROOT / "train").glob("*.yaml"), *(ROOT / "experiments" / "recipes").glob("*.yaml")]), ids=lambda p: p.name)
-def test_every_recipe_builds_its_synthesiser(recipe):
-    """Every recipe under train/ loads, its synthesiser overrides are real settings, and a
-    fine-tune from the repo's checkpoint points at the file that is there."""
-    from blurvid.lab.train.trainer import synth_configs
-
+def test_every_recipe_builds_its_synthesizer(recipe):
+    """Every recipe under train/ loads, its synthesizer overrides are real settings, and a
+    fine-tune from a file of the repository points at the file that is there."""
     cfg = load_config(recipe)
     train_synth, val_synth = synth_configs(cfg)
     assert train_synth.size == cfg.data.crop and val_synth.size == cfg.data.val_crop
-    if cfg.model.init and cfg.model.init.startswith("train/"):
-        assert (ROOT / cfg.model.init).is_file()
-
-
-def test_oriented_picks_the_better_order_per_sample():
-    truth = torch.rand(2, 7, 3, 3)
-    pred = torch.stack([truth[0], truth[1].flip(0)])
-    chosen, mse = oriented(pred, truth)
-    assert torch.equal(chosen, truth) and torch.all(mse == 0)
+    if cfg.model.init and not cfg.model.init.startswith(("runs/", "/tmp/")):
+        assert (ROOT / cfg.model.init).is_file(), cfg.model.init
 
 
 def test_lr_schedule_warmup_then_cosine(tiny_cfg):
@@ -195,14 +191,10 @@ def test_lr_schedule_warmup_then_cosine(tiny_cfg):
 
 
 def test_cli_train_paper_recipe_and_resume(tmp_path):
-    from typer.testing import CliRunner
-
-    from blurvid.cli import app
-
     _photos(tmp_path / "photos", 2, 3)
     args = ["train", "--config", str(ROOT / "train" / "paper.yaml"), "--data", "synthetic",
             "--images", str(tmp_path / "photos"), "--val-images", str(tmp_path / "photos"),
-            "--out", str(tmp_path / "run"), "--threads", "1",
+            "--output", str(tmp_path / "run"), "--threads", "1",
             "--set", "model.kwargs={num_blocks: 1}", "--set", "data.crop=32",
             "--set", "data.val_samples=2", "--set", "data.val_crop=32", "--set", "val_every=2",
             "--set", "content_only_steps=1", "--set", "loss.disc_width=0.0625",
@@ -218,7 +210,7 @@ def test_cli_train_paper_recipe_and_resume(tmp_path):
     assert "adversarial" in _log(tmp_path / "run")[-1]  # stage 2 with the paper's losses
     missing = runner.invoke(app, ["train", "--images", str(tmp_path / "nope"),
                                   "--val-images", str(tmp_path / "photos"),
-                                  "--out", str(tmp_path / "fresh")])
+                                  "--output", str(tmp_path / "fresh")])
     assert missing.exit_code == 1 and "not a folder" in missing.stderr
 
 
@@ -258,16 +250,10 @@ def test_bf16_gan_step_runs_the_discriminator_in_bf16(tiny_cfg, tmp_path):
 
 def test_sigkill_then_resume(tmp_path):
     """A real kill: SIGKILL the training process after its step-4 checkpoint, resume, go on."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     photos = _photos(tmp_path / "photos", 2, 5)
     out = tmp_path / "run"
     base = [sys.executable, "-m", "blurvid.cli", "train", "--images", str(photos),
-            "--val-images", str(photos), "--out", str(out), "--threads", "1", "--no-export",
+            "--val-images", str(photos), "--output", str(out), "--threads", "1", "--no-export",
             "--set", "model.kwargs={width: 4, blocks: [1, 1, 1]}", "--set", "data.crop=32",
             "--set", "data.batch=2", "--set", "data.val_samples=2", "--set", "data.val_crop=32",
             "--set", "val_every=2"]
@@ -300,13 +286,9 @@ def test_sigkill_then_resume(tmp_path):
 
 
 def test_cli_without_val_images_holds_photos_out(tmp_path):
-    from typer.testing import CliRunner
-
-    from blurvid.cli import app
-
     _photos(tmp_path / "photos", 5, 7)
     result = CliRunner().invoke(app, [
-        "train", "--images", str(tmp_path / "photos"), "--out", str(tmp_path / "run"),
+        "train", "--images", str(tmp_path / "photos"), "--output", str(tmp_path / "run"),
         "--max-steps", "2", "--threads", "1", "--no-export",
         "--set", "model.kwargs={width: 4, blocks: [1, 1, 1]}", "--set", "data.crop=32",
         "--set", "data.batch=2", "--set", "data.val_samples=2", "--set", "data.val_crop=32"])
@@ -315,12 +297,16 @@ def test_cli_without_val_images_holds_photos_out(tmp_path):
     assert _log(tmp_path / "run")[-1]["samples"] == 2
 
 
-def test_the_shipped_checkpoint_starts_a_fine_tune_and_matches_the_bundled_model(tiny_cfg):
-    shipped = ROOT / "train" / "checkpoints" / "blurvid-fast.pt"
-    cfg = tiny_cfg("ft", **{"model.kwargs": "{}", "model.init": str(shipped)})
-    trainer = Trainer(cfg)
-    from blurvid.runtime import GeneratorSession
-
+@pytest.mark.parametrize("init", ["blurvid/models/blurvid-fast.onnx", "fast"])
+def test_the_bundled_model_starts_a_fine_tune(tiny_cfg, init, monkeypatch):
+    """The recipes that fine-tune the shipped model name its ONNX file (or bundled name): the
+    trainer's network then computes what the bundled model computes."""
+    try:
+        bundled_model_path("fast")
+    except ModelError:
+        pytest.skip("the bundled model is not installed")
+    monkeypatch.chdir(ROOT)  # recipes name it relative to the repository
+    trainer = Trainer(tiny_cfg("ft", **{"model.kwargs": "{}", "model.init": init}))
     y = np.random.default_rng(0).random((40, 56), dtype=np.float32)
     with torch.no_grad():
         ours = trainer.net.eval()(torch.from_numpy(y)[None, None]).numpy()[0]
@@ -329,8 +315,6 @@ def test_the_shipped_checkpoint_starts_a_fine_tune_and_matches_the_bundled_model
 
 
 def test_a_folder_holding_a_run_is_refused_unless_resumed_or_forced(tiny_cfg, tmp_path):
-    from blurvid.errors import OutputExistsError
-
     train(tiny_cfg("r", steps=2), export=False)
     before = (tmp_path / "r" / "last.pt").read_bytes()
     with pytest.raises(OutputExistsError, match="--resume to continue it or --force"):
@@ -342,15 +326,11 @@ def test_a_folder_holding_a_run_is_refused_unless_resumed_or_forced(tiny_cfg, tm
 
 
 def test_cli_train_refuses_a_run_folder_in_one_line(tiny_cfg, tmp_path):
-    from typer.testing import CliRunner
-
-    from blurvid.cli import app
-
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "log.jsonl").write_text("{}\n")
     result = CliRunner().invoke(app, ["train", "--images", str(tmp_path / "train"),
                                       "--val-images", str(tmp_path / "val"),
-                                      "--out", str(tmp_path / "run"), "--max-steps", "1"])
+                                      "--output", str(tmp_path / "run"), "--max-steps", "1"])
     assert result.exit_code == 1
     assert result.stderr.strip().count("\n") == 0 and "already holds a run" in result.stderr
     assert (tmp_path / "run" / "log.jsonl").read_text() == "{}\n"
@@ -372,8 +352,6 @@ def test_reuse_trains_each_rendered_batch_several_times(tiny_cfg, tmp_path):
     trainer.run()
     assert len(seen) == 4 and trainer.step == 4
     k = reuse_transforms(trainer.cfg.seed, 0, 2)[1]
-    from blurvid.ensemble import dihedral
-
     for a, b in zip(seen[0], seen[1]):  # step 2 is step 1's batch, turned by transform k
         np.testing.assert_array_equal(dihedral(a.numpy(), k), b.numpy())
     assert not torch.equal(seen[1][0], seen[2][0])  # step 3 is a new batch

@@ -17,6 +17,12 @@ trace size.
 Metadata (ONNX ``metadata_props``, all strings, JSON for nested values) describes the model:
 ``blurvid_format``, ``arch``, ``arch_kwargs``, ``frames``, ``color_standard``, ``input``,
 ``training``, ``blurvid_version``, ``created`` and ``opset``.
+
+The way back: :func:`read_onnx_weights` reads an exported generator's weights into a PyTorch
+state dict (``arch`` and ``arch_kwargs`` say which generator to build), so a fine-tune starts
+from a shipped ONNX model and a retrain adds one file to the repository, not two
+(:func:`read_weights` takes a checkpoint or an ONNX model; ``model.init`` of the training
+config uses it).
 """
 
 from __future__ import annotations
@@ -37,10 +43,11 @@ import torch
 
 from blurvid._version import __version__
 from blurvid.color import STANDARD
-from blurvid.errors import InputError, ModelError, OutputError, OutputExistsError, first_line
-from blurvid.io import write_bytes_atomic
-from blurvid.runtime import write_checksum
-from blurvid.lab.train.models import ARCHES, NUM_FRAMES, build_generator
+from blurvid.consistency import NUM_FRAMES
+from blurvid.errors import InputError, ModelError, OutputError, first_line
+from blurvid.io import check_outputs_free, write_bytes_atomic
+from blurvid.lab.train.models import ARCHES, build_generator
+from blurvid.runtime import BUNDLED_MODELS, resolve_model, write_checksum
 
 OPSET = 17
 FORMAT = "1"
@@ -52,14 +59,12 @@ INPUT_CONTRACT = (
     f"any N, H, W >= 1; {OUTPUT_NAME}: float32 N x {NUM_FRAMES} x H x W, luma of the "
     f"{NUM_FRAMES} sharp frames in temporal order (forward or reversed), not clipped"
 )
-# Training settings worth shipping with a model (no local paths).
 # Training settings worth shipping with a model (no local paths): flat keys of blurvid 0.1.0
 # checkpoints, and the sections of the typed config (blurvid.lab.train.config) without paths.
 _CONFIG_KEYS = ("arch", "steps", "content_only_steps", "batch", "crop", "lr", "lr_min", "warmup",
                 "seed", "val_crop", "val_samples")
 _CONFIG_SECTIONS = ("model", "loss", "optim")
 _DATA_KEYS = ("crop", "batch", "val_samples", "val_crop", "blur_range")
-_PROTECTED = ("blurvid_format", "arch", "frames", "color_standard", "input", "opset")
 
 
 def _prop_value(value) -> str:
@@ -82,7 +87,7 @@ def _to_onnx_proto(model: torch.nn.Module, opset: int) -> onnx.ModelProto:
     dims = {0: "N", 2: "H", 3: "W"}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        # The TorchScript exporter is deprecated in favour of dynamo; see the module docstring.
+        # The TorchScript exporter is deprecated in favor of dynamo; see the module docstring.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         with torch.no_grad():
@@ -162,7 +167,7 @@ def verify_export(model: torch.nn.Module, path: str | Path,
     Runs on random inputs of each shape in ``shapes`` (chosen to differ from the trace size).
     Needs onnxruntime.
     """
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional: only verifying needs ONNX Runtime
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -207,6 +212,24 @@ def read_checkpoint(path: str | Path) -> dict:
     return state
 
 
+def _generator(path: Path, arch, arch_kwargs, weights: dict | None = None) -> torch.nn.Module:
+    """The ``arch`` generator built with ``arch_kwargs``, with ``weights`` (a state dict) loaded
+    if given, in eval mode on the CPU; :class:`ModelError` (naming ``path``) if they do not fit."""
+    if arch not in ARCHES:
+        raise ModelError(f"{path}: unknown architecture {arch!r} (known: {', '.join(ARCHES)})")
+    if not isinstance(arch_kwargs, dict):
+        raise ModelError(f"{path}: 'arch_kwargs' must be a dict, got {type(arch_kwargs).__name__}")
+    arch_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in arch_kwargs.items()}
+    try:
+        model = build_generator(arch, **arch_kwargs)
+        if weights is not None:
+            model.load_state_dict(weights)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{path}: the weights do not fit a {arch!r} generator with "
+                         f"{arch_kwargs}: {first_line(exc)}") from None
+    return model.eval()
+
+
 def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     """Load a training checkpoint (as written by :mod:`blurvid.lab.train.trainer`).
 
@@ -219,19 +242,134 @@ def load_checkpoint(path: str | Path) -> tuple[torch.nn.Module, dict]:
     if "arch" not in state or "model" not in state:
         raise ModelError(f"{path} is not a blurvid checkpoint: expected a dict with 'arch' and "
                          "'model' (as written by blurvid.lab.train.trainer)")
-    arch, arch_kwargs = state["arch"], state.get("arch_kwargs") or {}
-    if arch not in ARCHES:
-        raise ModelError(f"{path}: unknown architecture {arch!r} (known: {', '.join(ARCHES)})")
-    if not isinstance(arch_kwargs, dict):
-        raise ModelError(f"{path}: 'arch_kwargs' must be a dict, got {type(arch_kwargs).__name__}")
-    arch_kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in arch_kwargs.items()}
+    model = _generator(path, state["arch"], state.get("arch_kwargs") or {}, state["model"])
+    return model, state
+
+
+def _onnx_constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    """Every constant tensor of ``graph`` by name: the initializers, ``Constant`` nodes, and the
+    outputs of ``Identity`` nodes over them. (The TorchScript exporter keeps one copy of
+    weights that are equal, zero biases for one, and names the others through ``Identity``.)"""
+    tensors = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:  # topologically sorted: an Identity's input is already known
+        if node.op_type == "Identity" and node.input[0] in tensors:
+            tensors[node.output[0]] = tensors[node.input[0]]
+        elif node.op_type == "Constant":
+            value = next((a for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                tensors[node.output[0]] = onnx.numpy_helper.to_array(value.t)
+    return tensors
+
+
+def _onnx_state_dict(path: Path, proto: onnx.ModelProto,
+                     expected: dict[str, torch.Tensor]) -> tuple[dict, list[str]]:
+    """The state dict of the generator whose fresh state is ``expected``, read from ``proto``;
+    and the names that were found by order and shape rather than by name.
+
+    :func:`export_model` keeps the parameter names (``stem.weight``, ...), so every weight is
+    normally found by its name. If an exporter renamed some (``onnx::Conv_12``), the weights not
+    found by name are paired, in order, with the float initializers not used by name whose
+    shapes are among theirs: the counts and every shape must agree.
+    """
+    constants = _onnx_constants(proto.graph)
+    state, by_order = {}, []
+    for key, ref in expected.items():
+        array = constants.get(key)
+        if array is None:
+            by_order.append(key)
+        elif array.shape != tuple(ref.shape) or array.dtype != np.float32:
+            shape = "x".join(map(str, array.shape)) or "scalar"
+            raise ModelError(f"{path}: the weights do not fit the generator its metadata "
+                             f"describes: {key} is {array.dtype} {shape} in the graph, "
+                             f"float32 {'x'.join(map(str, ref.shape))} in the generator")
+        else:
+            state[key] = torch.from_numpy(array.copy())
+    if by_order:
+        shapes = {tuple(expected[k].shape) for k in by_order}
+        rest = [onnx.numpy_helper.to_array(init) for init in proto.graph.initializer
+                if init.name not in state and tuple(init.dims) in shapes
+                and init.data_type == onnx.TensorProto.FLOAT]
+        if len(rest) != len(by_order) or any(
+                array.shape != tuple(expected[k].shape) for k, array in zip(by_order, rest)):
+            raise ModelError(f"{path}: cannot read its weights back: {len(by_order)} weight(s) "
+                             f"of the generator (e.g. {by_order[0]}) are not in the graph by "
+                             f"name, and {len(rest)} unnamed weight(s) of those shapes are "
+                             "(a quantized model, or not one written by blurvid export?)")
+        state.update({k: torch.from_numpy(array.copy()) for k, array in zip(by_order, rest)})
+    return {key: state[key] for key in expected}, by_order
+
+
+def read_onnx_weights(path: str | Path) -> dict:
+    """The weights of an ONNX generator written by :func:`export_model`, read back into
+    PyTorch: ``{"arch", "arch_kwargs", "model"}`` (``model``: the state dict, float32 and equal
+    to the exported one), the keys :func:`read_checkpoint` gives for a checkpoint, plus
+    ``metadata`` (the model's ``metadata_props``).
+
+    The generator is built from the ``arch`` and ``arch_kwargs`` metadata. Weights whose names
+    were lost are paired by order and shape (see :func:`_onnx_state_dict`); then, where
+    onnxruntime is installed, ONNX Runtime and the rebuilt generator must agree
+    (:func:`verify_export`, max abs difference <= 1e-4). Raises :class:`ModelError` if the
+    file is missing, unreadable, not a blurvid generator, or its weights do not fit.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model {path} does not exist" if not path.exists()
+                         else f"model {path} is not a file")
     try:
-        model = build_generator(arch, **arch_kwargs)
-        model.load_state_dict(state["model"])
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path}: the weights do not fit a {arch!r} generator with "
-                         f"{arch_kwargs}: {first_line(exc)}") from None
-    return model.eval(), state
+        proto = onnx.load(str(path))
+    except Exception as exc:  # DecodeError, OSError, ...
+        raise ModelError(f"{path} is not a readable ONNX model ({first_line(exc)})") from None
+    metadata = {p.key: p.value for p in proto.metadata_props}
+    if "arch" not in metadata:
+        raise ModelError(f"{path} is not a blurvid generator: its metadata has no 'arch' (as "
+                         "written by blurvid export)")
+    try:
+        arch_kwargs = json.loads(metadata.get("arch_kwargs") or "{}")
+    except json.JSONDecodeError:
+        raise ModelError(f"{path}: its 'arch_kwargs' metadata is not JSON: "
+                         f"{metadata['arch_kwargs'][:80]!r}") from None
+    # A fresh generator gives the names and shapes; its random init must not move the
+    # caller's random state (the trainer seeds it once for all its initial weights).
+    with torch.random.fork_rng(devices=[]):
+        fresh = _generator(path, metadata["arch"], arch_kwargs)
+    state, by_order = _onnx_state_dict(path, proto, fresh.state_dict())
+    if by_order:
+        model = _generator(path, metadata["arch"], arch_kwargs, state)
+        try:
+            import onnxruntime  # noqa: F401  (optional here: the lab needs only onnx)
+        except ImportError:
+            pass
+        else:
+            worst = verify_export(model, path)
+            if not worst <= 1e-4:
+                raise ModelError(f"{path}: its weights, read back by order and shape, do not "
+                                 f"reproduce it (max abs diff {worst:.2e} > 1e-4)")
+    return {"arch": metadata["arch"], "arch_kwargs": arch_kwargs, "model": state,
+            "metadata": metadata}
+
+
+def is_onnx_model(path: str | Path) -> bool:
+    """Whether ``path`` names an ONNX model (a ``.onnx`` file or a bundled model's name, see
+    :data:`blurvid.runtime.BUNDLED_MODELS`) rather than a training checkpoint."""
+    return str(path) in BUNDLED_MODELS or Path(path).suffix.lower() == ".onnx"
+
+
+def read_weights(path: str | Path) -> dict:
+    """A generator's weights and what it is, from a training checkpoint (:func:`read_checkpoint`)
+    or an ONNX model (a ``.onnx`` file or a bundled model's name: :func:`read_onnx_weights`).
+    The dict has ``arch``, ``arch_kwargs`` and ``model`` (the state dict)."""
+    if is_onnx_model(path):
+        return read_onnx_weights(resolve_model(str(path)))
+    return read_checkpoint(Path(path).expanduser())
+
+
+def load_generator(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """``(model, state)`` like :func:`load_checkpoint`, from a checkpoint or an ONNX model
+    (see :func:`read_weights`)."""
+    if not is_onnx_model(path):
+        return load_checkpoint(Path(path).expanduser())
+    state = read_weights(path)
+    return _generator(Path(str(path)), state["arch"], state["arch_kwargs"], state["model"]), state
 
 
 def training_summary(state: dict) -> dict:
@@ -270,10 +408,7 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool =
     out_path = Path(out_path)
     if out_path.suffix.lower() != ".onnx":
         raise InputError(f"the output {out_path} must end in .onnx")
-    if out_path.exists() and not force:
-        raise OutputExistsError(f"{out_path} already exists; pass --force to overwrite it")
-    if out_path.is_dir():
-        raise OutputError(f"{out_path} is a folder")
+    check_outputs_free([out_path], force)
     model, state = load_checkpoint(ckpt_path)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)

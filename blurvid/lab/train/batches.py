@@ -24,9 +24,11 @@ import queue as queue_module
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from blurvid.color import rgb_to_y
+from blurvid.lab.data.synth import load_object, load_photo, render
 
 
 def to_luma_arrays(samples) -> tuple[np.ndarray, np.ndarray]:
@@ -60,15 +62,11 @@ class SyntheticSource:
     """Batches rendered from photos by :func:`blurvid.lab.data.synth.render`."""
 
     def __init__(self, spec: SyntheticSpec) -> None:
-        from blurvid.lab.data.synth import load_object, load_photo
-
         self.spec = spec
         self.photos = [load_photo(p) for p in spec.photos]
         self.objects = [load_object(p) for p in spec.objects]
 
     def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        from blurvid.lab.data.synth import render
-
         spec = self.spec
         rng = batch_rng(spec.seed, spec.rank, index)
         return to_luma_arrays([render(self.photos[rng.integers(len(self.photos))], rng,
@@ -106,8 +104,6 @@ class DataWorkerError(RuntimeError):
 
 def _worker_main(spec, worker: int, workers: int, start: int, out, stop) -> None:
     """Render batches ``worker + k * workers`` (the first one at or after ``start``)."""
-    import cv2
-
     cv2.setNumThreads(1)
     index = start + (worker - start) % workers
     try:

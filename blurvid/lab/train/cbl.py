@@ -1,14 +1,14 @@
 """The contiguous blurry loss (CBL, seed paper eqs. 5-10): a contextual loss with space.
 
 It is the contextual loss of Mechrez et al. (ECCV 2018) with their spatially-aware variant
-(see ../shared/paper/NOTES.md for how the garbled equations are read). For two sets of N
+(see docs/paper.md, "The losses", for how the garbled equations are read). For two sets of N
 feature vectors X = {x_i} (generated) and Y = {y_j} (target) with pixel coordinates:
 
-1. centre both by the mean of Y and L2-normalise; d_ij = 1 - cos(x_i, y_j) (cosine distance);
+1. center both by the mean of Y and L2-normalize; d_ij = 1 - cos(x_i, y_j) (cosine distance);
 2. d~_ij = d_ij / (min_k d_ik + eps), eps = 1e-5 (eq. 5: relative to x_i's nearest y);
 3. w_ij = exp((1 - d~_ij) / h), bandwidth h > 0 (eq. 6; h = 0.5 by default);
 4. CX_ij = w_ij / sum_k w_ik (eq. 7);
-5. the same three steps on the Euclidean distances of the coordinates (normalised to [0, 1])
+5. the same three steps on the Euclidean distances of the coordinates (normalized to [0, 1])
    give CX^s_ij; the combined similarity is (1 - s) CX_ij + s CX^s_ij with spatial weight s
    (eqs. 9-10 read as Mechrez's variant; s = 0 ignores positions, s > 0 makes a shift cost);
 6. CX(X, Y) = (1/N) sum_j max_i CX_ij (eq. 8); L_CBL = -log(CX(X, Y)).
@@ -32,8 +32,8 @@ EPS = 1e-5
 
 
 def _relative_similarity(dist: torch.Tensor, bandwidth: float) -> torch.Tensor:
-    """Steps 2-4 on a (B, N, M) distance matrix: normalise by the row minimum, exponentiate,
-    normalise rows to sum 1."""
+    """Steps 2-4 on a (B, N, M) distance matrix: normalize by the row minimum, exponentiate,
+    normalize rows to sum 1."""
     relative = dist / (dist.min(dim=2, keepdim=True).values + EPS)
     # exp((1 - d~) / h) / sum_k exp((1 - d~_k) / h) is a soft-max over k of -d~ / h.
     return torch.softmax(-relative / bandwidth, dim=2)
@@ -84,7 +84,7 @@ def patch_features(a: torch.Tensor, b: torch.Tensor, patch: int = 5, stride: int
     """Patches of two same-size image batches at the same random positions.
 
     ``a``, ``b``: (B, C, H, W). Returns ``(fa, fb, coords)``: (B, N, C * patch^2) features of
-    each and (B, N, 2) patch centres normalised to [0, 1], N <= ``max_features``.
+    each and (B, N, 2) patch centers normalized to [0, 1], N <= ``max_features``.
     """
     if a.shape != b.shape or a.dim() != 4:
         raise ValueError(f"expected two (B, C, H, W) batches of one shape, got {tuple(a.shape)} "

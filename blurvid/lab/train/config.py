@@ -25,7 +25,7 @@ class DataConfig:
     batch: int = 8
     val_samples: int = 48
     val_crop: int = 192
-    blur_range: tuple[float, float] = (2.0, 40.0)  # synthesiser: blur length in pixels
+    blur_range: tuple[float, float] = (2.0, 40.0)  # synthesizer: blur length in pixels
     synth: str = "basic"  # "basic" (camera motion) or "realistic" (+ perspective, parallax
     # layers, moving objects, JPEG: blurvid.lab.data.synth.SynthConfig.realistic)
     objects: str | None = None  # folder of cut-outs with alpha (realistic synth's objects)
@@ -41,10 +41,9 @@ class DataConfig:
 class ModelConfig:
     arch: str = "fast"
     kwargs: dict = field(default_factory=dict)
-    init: str | None = None  # start from this checkpoint's generator weights (a fine-tune;
-    # the optimiser, schedule and step start fresh)
-    train_only: str = ""  # train only the weights whose names start with this (e.g. "fine_":
-    # a grown fast generator's refinement); empty: all
+    init: str | None = None  # start from these generator weights (a fine-tune; the
+    # optimizer, schedule and step start fresh): a training checkpoint (.pt), an ONNX model
+    # written by `blurvid export` (.onnx: its weights are read back), or a bundled model's name
 
 
 @dataclass

@@ -12,8 +12,8 @@ fully connected layer, so any crop size works and the FC layer has 512 * 16 inpu
 Input: one frame, ``N x 1 x H x W`` luma in [0, 1] (the generator works on Y). Output: ``N x 2``
 logits, class 1 = real sharp frame.
 
-Adversarial loss (seed paper eq. 3/13): the discriminator minimises the cross-entropy of
-real -> 1, generated -> 0; the generator uses the **non-saturating** form, minimising
+Adversarial loss (seed paper eq. 3/13): the discriminator minimizes the cross-entropy of
+real -> 1, generated -> 0; the generator uses the **non-saturating** form, minimizing
 -log D(G(blur)) (cross-entropy of generated -> 1) rather than log(1 - D(G(blur))), whose
 gradient vanishes while D wins easily (Goodfellow et al. 2014).
 """
@@ -57,7 +57,7 @@ class Discriminator(nn.Module):
             prev = u
         fc.append(nn.Linear(prev, 2))
         self.classifier = nn.Sequential(*fc)
-        for m in self.modules():  # DCGAN-style initialisation (Radford et al.)
+        for m in self.modules():  # DCGAN-style initialization (Radford et al.)
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.normal_(m.weight, 0.0, init_std)
                 if m.bias is not None:

@@ -8,7 +8,7 @@ Contract shared by both (and by the exported ONNX graph):
   temporal order (the order of a blurred photo is ambiguous: forward or reversed are both
   valid answers). Values are not clamped; callers clip to [0, 1].
 
-``paper`` is Table 1 of the seed paper (see ../shared/paper/NOTES.md): conv 1->16, conv 16->64,
+``paper`` is Table 1 of the seed paper (docs/paper.md): conv 1->16, conv 16->64,
 13 residual blocks at 64 channels with a long skip, conv 64->256, conv 256->256, conv 256->7,
 all 3x3 at full resolution, Gaussian init (mean 0, std 0.01).
 
@@ -23,14 +23,14 @@ scale, and a residual connection to the input so the untrained network already r
 
 from __future__ import annotations
 
-import inspect
-import re
+import copy
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-NUM_FRAMES = 7
+from blurvid.consistency import NUM_FRAMES
+
 ARCHES = ("paper", "fast")
 
 
@@ -99,11 +99,9 @@ class FastGenerator(nn.Module):
         width: int = 48,
         blocks: tuple[int, int, int] = (1, 1, 4),
         head_init_std: float = 1e-3,
-        fine_width: int = 0,
     ) -> None:
         super().__init__()
         self.num_frames = num_frames
-        self.fine_width = fine_width
         c1, c2, c3 = width, 2 * width, 4 * width
         self.stem = nn.Conv2d(16, c1, 3, padding=1)  # after pixel-unshuffle(4): 1/4 resolution
         self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks[0])])
@@ -123,16 +121,6 @@ class FastGenerator(nn.Module):
         # break that symmetry.
         nn.init.normal_(self.head.weight, mean=0.0, std=head_init_std)
         nn.init.zeros_(self.head.bias)
-        if fine_width:
-            # Optional refinement at 1/2 resolution: it sees the photo, the U-Net's 7 frames
-            # and its last features (each at 1/2 resolution) and adds a correction. Its head
-            # starts at zero, so a grown network (grow_from) starts as the network it grew from.
-            fine_in = 4 + 4 * num_frames + c1 // 4
-            self.fine_fuse = nn.Conv2d(fine_in, fine_width, 3, padding=1)
-            self.fine_block = ResBlock(fine_width)
-            self.fine_head = nn.Conv2d(fine_width, num_frames * 4, 3, padding=1)
-            nn.init.zeros_(self.fine_head.weight)
-            nn.init.zeros_(self.fine_head.bias)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         x, h, w = pad_to_multiple(y, self.pad_multiple)
@@ -143,11 +131,6 @@ class FastGenerator(nn.Module):
         d2 = self.dec2(self.up2(s3) + s2)
         d1 = self.dec1(self.up1(d2) + s1)
         out = x + F.pixel_shuffle(self.head(d1), 4)  # N x 7 x H' x W'
-        if self.fine_width:
-            f = torch.cat([F.pixel_unshuffle(x, 2), F.pixel_unshuffle(out, 2),
-                           F.pixel_shuffle(d1, 2)], dim=1)
-            f = self.fine_block(F.relu(self.fine_fuse(f)))
-            out = out + F.pixel_shuffle(self.fine_head(f), 2)
         return out[:, :, :h, :w]
 
 
@@ -158,43 +141,6 @@ def build_generator(arch: str, **kwargs) -> nn.Module:
     if arch == "fast":
         return FastGenerator(**kwargs)
     raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHES)}")
-
-
-def fast_grows(small: dict, large: dict) -> bool:
-    """Whether a ``fast`` generator built with ``large`` kwargs can grow (:func:`grow_from`)
-    from one built with ``small``: the same in everything but a refinement added
-    (``fine_width`` from 0) and/or residual blocks added (``blocks``, none fewer)."""
-    defaults = {name: param.default for name, param in
-                inspect.signature(FastGenerator.__init__).parameters.items()
-                if param.default is not inspect.Parameter.empty}
-    a, b = {**defaults, **small}, {**defaults, **large}
-    if any(a.get(k) != b.get(k) for k in (set(a) | set(b)) - {"fine_width", "blocks"}):
-        return False
-    fine_ok = a["fine_width"] in (0, b["fine_width"])
-    blocks_a, blocks_b = tuple(a["blocks"]), tuple(b["blocks"])
-    return fine_ok and len(blocks_a) == len(blocks_b) and \
-        all(x <= y for x, y in zip(blocks_a, blocks_b))
-
-
-def grow_from(net: nn.Module, state: dict) -> list[str]:
-    """Load the weights of the smaller ``fast`` generator ``net`` grew from, so that ``net``
-    starts by computing exactly what it did. Two ways to grow: the 1/2-resolution refinement
-    (``fine_width``; its head starts at zero) and more residual blocks per scale (``blocks``;
-    a new block's second convolution is set to zero, so the block starts as the identity).
-    Every weight of ``state`` must fit ``net`` and only those weights may be missing. Returns
-    the missing (newly initialised) names."""
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    new_block = re.compile(r"^(enc1|enc2|middle|dec2|dec1)\.\d+\.conv[12]\.(weight|bias)$")
-    foreign = [k for k in missing if not (k.startswith("fine_") or new_block.match(k))]
-    if unexpected or foreign:
-        raise ValueError(f"cannot grow: unexpected weights {unexpected[:3]}, missing "
-                         f"{foreign[:3]}")
-    params = dict(net.named_parameters())
-    with torch.no_grad():
-        for name in missing:
-            if new_block.match(name) and ".conv2." in name:
-                params[name].zero_()
-    return list(missing)
 
 
 def count_macs(model: nn.Module, height: int, width: int) -> int:
@@ -217,13 +163,11 @@ def count_macs(model: nn.Module, height: int, width: int) -> int:
 
 
 def receptive_field(model: nn.Module, size: int = 257) -> int:
-    """Empirical receptive field (pixels, one side to the other) of the centre output pixel.
+    """Empirical receptive field (pixels, one side to the other) of the center output pixel.
 
-    Measured as the extent of non-zero input gradients of the centre output, with random weights
+    Measured as the extent of non-zero input gradients of the center output, with random weights
     so no path is accidentally zero.
     """
-    import copy
-
     probe = copy.deepcopy(model).double()
     for p in probe.parameters():
         nn.init.uniform_(p, 0.1, 0.2)  # positive weights: no cancellation, ReLUs stay open

@@ -14,7 +14,7 @@ and random crops (with flips) are drawn from it, every 10th sample held out for 
 
 Checkpoints (``last.pt`` every validation, ``best.pt`` at the best validation PSNR) are written
 atomically (temp file + rename) and loaded with ``torch.load(weights_only=True)``; they hold the
-generator, the discriminator, both optimisers, the schedule, the step, the torch and numpy RNG
+generator, the discriminator, both optimizers, the schedule, the step, the torch and numpy RNG
 states (the synthetic data stream continues exactly where it was) and the config. At the end
 ``best.pt`` is exported to ``best.onnx``.
 """
@@ -32,15 +32,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blurvid.lab.data.synth import SynthConfig, load_object, render_set
+from blurvid.consistency import NUM_FRAMES
 from blurvid.ensemble import dihedral
-from blurvid.io import list_images, photos_in
 from blurvid.errors import InputError, OutputExistsError
-from blurvid.metrics import score_samples
-from blurvid.lab.train.batches import (Batches, DatasetSource, synthetic_spec, to_luma_arrays)
+from blurvid.io import contact_sheet, list_images, photos_in, write_image
+from blurvid.lab.data.layouts import read_dataset
+from blurvid.lab.data.synth import SynthConfig, load_object, render_set
+from blurvid.lab.export import export_checkpoint, read_checkpoint, read_weights
+from blurvid.lab.train.batches import Batches, DatasetSource, synthetic_spec, to_luma_arrays
+from blurvid.lab.train.cbl import contiguous_blurry_loss
 from blurvid.lab.train.config import TrainConfig, to_dict
-from blurvid.lab.export import read_checkpoint
-from blurvid.lab.train.models import build_generator, fast_grows, grow_from
+from blurvid.lab.train.discriminator import (Discriminator, discriminator_loss,
+                                             generator_adversarial_loss)
+from blurvid.lab.train.losses import order_invariant_mse
+from blurvid.lab.train.models import build_generator
+from blurvid.metrics import score_samples
 
 VAL_SEED = 1234  # the validation set is the same for every run (and for `blurvid synth`)
 RUN_FILES = ("last.pt", "best.pt", "best.onnx", "best.onnx.sha256", "log.jsonl", "log.csv",
@@ -66,7 +72,7 @@ def to_luma_batch(samples) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def synth_configs(cfg: TrainConfig) -> tuple[SynthConfig, SynthConfig]:
-    """(training, validation) synthesiser settings: ``data.synth`` picks the engine's mode
+    """(training, validation) synthesizer settings: ``data.synth`` picks the engine's mode
     (basic or realistic); ``data.synth_overrides`` change the training settings only, so the
     validation set has the mode's documented settings unless ``data.val_synth_overrides``
     changes them (a controlled experiment on another distribution)."""
@@ -102,7 +108,7 @@ def object_paths(cfg: TrainConfig) -> list[Path]:
     return list_images(folder)
 
 
-def _centre_crop(sample, size: int):
+def _center_crop(sample, size: int):
     blur, frames = sample
     h, w = blur.shape[:2]
     c = min(size, h, w)
@@ -128,15 +134,13 @@ def make_data(cfg: TrainConfig, start: int = 0, rank: int = 0):
         if cfg.data.workers < 0:
             raise InputError(f"data.workers must be >= 0, got {cfg.data.workers}")
         return Batches(spec=spec, workers=cfg.data.workers, start=start), val
-    from blurvid.lab.data.layouts import read_dataset
-
     samples = [(s.blur, s.frames) for s in read_dataset(cfg.data.source)]
     if not samples:
         raise InputError(f"{cfg.data.source}: no samples to train on")
-    if any(len(f) != 7 for _, f in samples):
+    if any(len(f) != NUM_FRAMES for _, f in samples):
         raise InputError(f"{cfg.data.source} gives only the middle sharp frame (a pair "
                          "dataset); train on 7-frame windows (gopro, dvd videos, frames)")
-    val = [_centre_crop(s, cfg.data.val_crop) for s in samples[::10]][: cfg.data.val_samples]
+    val = [_center_crop(s, cfg.data.val_crop) for s in samples[::10]][: cfg.data.val_samples]
     train = [s for i, s in enumerate(samples) if i % 10 or len(samples) < 2]
     source = DatasetSource(train, cfg.data.crop, cfg.data.batch, cfg.seed, rank)
     return Batches(source=source, start=start), val
@@ -176,20 +180,8 @@ def reuse_transforms(seed: int, index: int, reuse: int) -> list[int]:
     return [0, *(1 + rng.permutation(7)[: reuse - 1]).tolist()]
 
 
-def oriented(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per sample, ``pred`` in the order (forward or reversed) with the lower MSE, and the
-    per-sample MSE of that order: the order-invariant content loss and its choice."""
-    forward = (pred - target).pow(2).flatten(1).mean(1)
-    backward = (pred.flip(1) - target).pow(2).flatten(1).mean(1)
-    use_backward = backward < forward
-    chosen = torch.where(use_backward[:, None, None, None], pred.flip(1), pred)
-    return chosen, torch.minimum(forward, backward)
-
-
 def _save_picture(path: Path, model, val_set, count: int = 3) -> None:
     """Rows of: blurry input, predicted frames 1, 4, 7, true frames 1, 4, 7 (luma)."""
-    from blurvid.io import contact_sheet, write_image
-
     blur, truth = to_luma_batch(val_set[:count])
     with torch.no_grad():
         was = model.training
@@ -197,11 +189,20 @@ def _save_picture(path: Path, model, val_set, count: int = 3) -> None:
         device = next(model.parameters()).device
         pred = model(blur.to(device)).float().cpu().clamp(0, 1)
         model.train(was)
-    pred, _ = oriented(pred, truth)
+    _, pred = order_invariant_mse(pred, truth)
     rows = [contact_sheet([b[0].numpy(), *(p[k].numpy() for k in (0, 3, 6)),
                            *(t[k].numpy() for k in (0, 3, 6))]) for b, p, t in zip(blur, pred, truth)]
     gap = np.ones((4, rows[0].shape[1], 3), np.float32)
     write_image(path, np.concatenate([x for r in rows for x in (r, gap)][:-1]))
+
+
+def _plain(value):
+    """``value`` with its lists as tuples (YAML and JSON give lists, Python code tuples)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 def _truncate_logs(out: Path, step: int) -> None:
@@ -233,13 +234,9 @@ def _tensorboard(out: Path):
 
 
 class Trainer:
-    """The models, optimisers and loop of one run (see the module docstring)."""
+    """The models, optimizers and loop of one run (see the module docstring)."""
 
     def __init__(self, cfg: TrainConfig) -> None:
-        from blurvid.lab.train.cbl import contiguous_blurry_loss
-        from blurvid.lab.train.discriminator import (Discriminator, discriminator_loss,
-                                                 generator_adversarial_loss)
-
         self.cfg = cfg
         self.device = torch.device(cfg.device if cfg.device != "auto" else
                                    ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -273,42 +270,28 @@ class Trainer:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
-        self.trained = [p for name, p in self.net.named_parameters()
-                        if name.startswith(cfg.model.train_only)]
-        if not self.trained:
-            raise InputError(f"model.train_only {cfg.model.train_only!r}: no weight of the "
-                             f"{cfg.model.arch} generator has a name that starts with it")
-        for name, p in self.net.named_parameters():  # before DDP: it reduces what needs a grad
-            p.requires_grad_(name.startswith(cfg.model.train_only))
         self.model = self._wrap(self.net)
-        self.opt = torch.optim.Adam(self.trained, lr=cfg.optim.lr)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.optim.lr)
         self.disc_net = self.disc = None
         if cfg.loss.alpha > 0:
             self.disc_net = Discriminator(width=cfg.loss.disc_width).to(self.device)
             self.disc = self._wrap(self.disc_net)
             self.opt_d = torch.optim.Adam(self.disc_net.parameters(), lr=cfg.optim.disc_lr,
                                           betas=(0.5, 0.999))
-        self._cbl, self._d_loss, self._g_adv = (contiguous_blurry_loss, discriminator_loss,
-                                                generator_adversarial_loss)
         self.step, self.seconds_before, self.best = 0, 0.0, -math.inf
         self.lr = cfg.optim.lr if cfg.optim.schedule == "plateau" else lr_at(0, cfg)
         self.plateau_bad = 0
         # Each rank draws its own batches (the shard); the data position is the next batch
         # index (blurvid.lab.train.batches: batch i is a function of (seed, rank, i)).
         self.data_position = 0
-        if cfg.model.init:
-            init = read_checkpoint(Path(cfg.model.init).expanduser())
+        if cfg.model.init:  # a checkpoint or an ONNX model (e.g. the bundled one)
+            init = read_weights(cfg.model.init)
             init_kwargs, kwargs = dict(init.get("arch_kwargs") or {}), dict(cfg.model.kwargs)
-            same = init_kwargs == kwargs
-            grows = not same and cfg.model.arch == "fast" and fast_grows(init_kwargs, kwargs)
-            if init.get("arch") != cfg.model.arch or not (same or grows):
+            if init.get("arch") != cfg.model.arch or _plain(init_kwargs) != _plain(kwargs):
                 raise InputError(f"model.init {cfg.model.init}: a {init.get('arch')} "
                                  f"{init_kwargs} generator, the config asks for "
                                  f"{cfg.model.arch} {kwargs}")
-            if grows:
-                grow_from(self.net, init["model"])
-            else:
-                self.net.load_state_dict(init["model"])
+            self.net.load_state_dict(init["model"])
 
     def _wrap(self, module: torch.nn.Module) -> torch.nn.Module:
         if self.world == 1:
@@ -346,13 +329,12 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
             pred = self.model(blur)
         pred = pred.float()  # losses in float32
-        chosen, per_sample = oriented(pred, truth)
-        content = per_sample.mean()
+        content, chosen = order_invariant_mse(pred, truth)
         loss, logs = content, {"content": content.item()}
         if stage2 and cfg.loss.beta > 0:
-            cbl = self._cbl(chosen, truth, max_features=cfg.loss.cbl_max_features,
-                            bandwidth=cfg.loss.cbl_bandwidth,
-                            spatial_weight=cfg.loss.cbl_spatial_weight)
+            cbl = contiguous_blurry_loss(chosen, truth, max_features=cfg.loss.cbl_max_features,
+                                         bandwidth=cfg.loss.cbl_bandwidth,
+                                         spatial_weight=cfg.loss.cbl_spatial_weight)
             loss = loss + cfg.loss.beta * cbl
             logs["cbl"] = cbl.item()
         fake_frames = chosen.reshape(-1, 1, *chosen.shape[-2:])
@@ -362,7 +344,7 @@ class Trainer:
                 p.requires_grad_(False)
             with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
                 fake_logits = self.disc_net(fake_frames)
-            adv = self._g_adv(fake_logits.float())
+            adv = generator_adversarial_loss(fake_logits.float())
             for p in self.disc_net.parameters():
                 p.requires_grad_(True)
             loss = loss + cfg.loss.alpha * adv
@@ -371,7 +353,7 @@ class Trainer:
         self.scaler.scale(loss).backward()
         if cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.trained, cfg.optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.optim.grad_clip)
         self.scaler.step(self.opt)
         self.scaler.update()
         if stage2 and self.disc is not None:
@@ -381,7 +363,7 @@ class Trainer:
             # GAN step 10x a content step on an H100 (docs/training.md).
             with torch.autocast(self.device.type, dtype=dtype, enabled=amp):
                 logits = self.disc(torch.cat([real, fake_frames.detach()])).float()
-            d_loss = self._d_loss(logits[: len(real)], logits[len(real):])
+            d_loss = discriminator_loss(logits[: len(real)], logits[len(real):])
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler_d.scale(d_loss).backward()
             self.scaler_d.step(self.opt_d)
@@ -564,8 +546,6 @@ def train(cfg: TrainConfig, resume: bool = False, export: bool = True, progress=
     try:
         best = trainer.run(resume=resume, progress=progress, stop_at=stop_at, force=force)
         if export and trainer.rank == 0 and best.exists():
-            from blurvid.lab.export import export_checkpoint
-
             export_checkpoint(best, best.with_suffix(".onnx"), force=True)
         if trainer.world > 1:
             # Every rank finishes before the group goes: a rank that tears gloo down while

@@ -32,6 +32,7 @@ import numpy as np
 
 from blurvid.lab.bench import blur_length_table, by_blur_length, parse_size
 from blurvid.color import from_linear, rgb_to_y, to_linear
+from blurvid.deconvolution import gradient_power, transfer_functions
 from blurvid.lab.data.synth import NUM_FRAMES, SynthConfig, parse_settings, render_samples
 from blurvid.io import photos_in
 from blurvid.metrics import frame_psnrs
@@ -48,25 +49,6 @@ def check_translation_only(cfg: SynthConfig) -> None:
                          + ", ".join(f"{k}={v}" for k, v in moving.items()))
 
 
-def transfer_functions(path: np.ndarray, shape: tuple[int, int], per_frame: int) -> tuple:
-    """(K_all (H, W), K_frames (7, H, W)) complex transfer functions of the sub-frame shifts
-    ``path`` (M, 2) in pixels (dx, dy) on an FFT grid of ``shape`` (H, W)."""
-    h, w = shape
-    wy = 2 * np.pi * np.fft.fftfreq(h)[:, None]
-    wx = 2 * np.pi * np.fft.fftfreq(w)[None, :]
-    phases = np.exp(1j * (wx[None] * path[:, 0, None, None] + wy[None] * path[:, 1, None, None]))
-    frames = phases.reshape(NUM_FRAMES, per_frame, h, w).mean(axis=1)
-    return frames.mean(axis=0), frames
-
-
-def _gradient_power(shape: tuple[int, int]):
-    """|D_x|^2 + |D_y|^2 on an FFT grid: D^T D of circular forward differences, the smoothness prior."""
-    h, w = shape
-    gx = np.exp(1j * 2 * np.pi * np.fft.fftfreq(w))[None, :] - 1
-    gy = np.exp(1j * 2 * np.pi * np.fft.fftfreq(h))[:, None] - 1
-    return np.abs(gx) ** 2 + np.abs(gy) ** 2
-
-
 def deconvolve_frames(blur: np.ndarray, path: np.ndarray, per_frame: int, weight: float,
                       pad: int, iters: int = 150) -> np.ndarray:
     """(7, h, w, 3) gamma-encoded frames from a gamma-encoded ``blur`` (h, w, 3) that is
@@ -80,7 +62,7 @@ def deconvolve_frames(blur: np.ndarray, path: np.ndarray, per_frame: int, weight
     h, w = blur.shape[:2]
     grid = (h + 2 * pad, w + 2 * pad)
     k_all, k_frames = transfer_functions(path, grid, per_frame)
-    smooth = _gradient_power(grid)
+    smooth = gradient_power(grid)
     inside = (slice(pad, pad + h), slice(pad, pad + w))
     lin = to_linear(blur.astype(np.float32)).astype(np.float64)
 

@@ -1,0 +1,558 @@
+"""Non-blind deconvolution: the 7 sharp frames of a photo whose camera path is known.
+
+Image formation (:mod:`blurvid.consistency`, the synthesizer): in linear light the photo is the
+mean of ``M = 7 k`` sub-frames, sub-frame ``m`` showing the scene shifted by the camera path,
+``S_m(x) = S(x + d_m)``; frame ``i`` is the mean of its group of ``k``. For a translation, in
+the Fourier domain
+
+    B = K S,    F_i = K_i S,    K_i(w) = mean_{m in group i} exp(i w.d_m),   K = mean_i K_i.
+
+Told the path, :func:`deconvolve_y` finds the scene ``S`` on a grid ``pad`` px larger than the
+photo on every side (the photo saw scene beyond its edges) that minimizes
+
+    |inside(K S - B)|^2 + W |D S|^2      (only the photo's own pixels are data)
+
+with ``D`` the forward differences (a smoothness prior of weight ``W``, :func:`weight_for`):
+first in closed form on the photo extended by reflection (Tikhonov / Wiener,
+``S = conj(K) B / (|K|^2 + W |D|^2)``), then a few conjugate-gradient steps on the masked
+problem preconditioned by that closed form (``known_motion``'s formulation; the closed form
+alone rings at the edges). Frame ``i`` is ``K_i S``, plus (``keep``) the part of the photo the
+prior smoothed away where the blur does not attenuate it (``|K|^16 (B - K S)``), so that a
+zero path gives the photo itself. A reversed path gives the frames reversed.
+
+Paths. A path given to the solver is ``(7, 2)``: the centres (mean displacements) of the 7
+sub-frame groups, in pixels ``(dx, dy)``, any constant offset (a gauge: the frames do not
+depend on it). :func:`group_centres` makes one from a synthesizer path ``(M, 2)``;
+:func:`densify` turns it back into sub-frame positions (piecewise-linear in time).
+
+Boundaries. The FFT is circular and the photo saw scene beyond its edges. The luma is
+extended by reflection ``pad`` px on every side (at least half the blur), then faded to its
+mean over the outer part of that margin (a raised cosine), so the periodic grid has no jump;
+the pad is cropped off. :func:`deconvolve_tiled` extends each window with the photo's own
+pixels where it has them (reflection only at the photo's edges) and blends the windows with
+:mod:`blurvid.tiling`'s ramps, so a path can change from window to window.
+
+Light: the photo is deconvolved in linear light, ``to_linear(Y)`` of the gamma-encoded luma
+(:mod:`blurvid.color`); luma of gamma-encoded RGB is not the luma of linear RGB, an
+approximation whose cost on the told path is measured in ``benchmarks/motion_guided.py``.
+
+Contract: ``y`` float ``(H, W)`` gamma-encoded luma in [0, 1]; results float32 ``(7, H, W)``
+gamma-encoded luma in [0, 1]. numpy only (no lab code, no torch).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from blurvid.color import from_linear, to_linear
+from blurvid.consistency import NUM_FRAMES
+
+SUBFRAMES_PER_FRAME = 3  # sub-frames per frame of densify (the synthesizer's k)
+DEFAULT_WEIGHT = 0.1  # smoothness weight for an exact path (see weight_for)
+DEFAULT_ITERS = 3  # conjugate-gradient steps on the edges after the closed form
+
+
+# ------------------------------------------------------------------------------- paths
+
+
+def _check_path(path, rows: int | None, name: str) -> np.ndarray:
+    a = np.asarray(path, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 2 or (rows is not None and a.shape[0] != rows) \
+            or a.shape[0] < 1:
+        want = f"({rows}, 2)" if rows is not None else "(M, 2)"
+        raise ValueError(f"{name} must be {want} displacements (dx, dy), got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def group_centres(path, frames: int = NUM_FRAMES) -> np.ndarray:
+    """``(frames, 2)`` centres of the sub-frame groups of ``path`` ``(M, 2)`` (``M`` a multiple
+    of ``frames``): the mean displacement of each frame's consecutive sub-frames."""
+    a = _check_path(path, None, "path")
+    if a.shape[0] % frames:
+        raise ValueError(f"path has {a.shape[0]} sub-frames, not a multiple of {frames}")
+    return a.reshape(frames, -1, 2).mean(axis=1)
+
+
+def densify(groups, per_frame: int = SUBFRAMES_PER_FRAME) -> np.ndarray:
+    """``(7 * per_frame, 2)`` sub-frame positions of the group centres ``groups`` ``(7, 2)``:
+    piecewise-linear in time, group ``i`` at time ``(i + 0.5) / 7`` and sub-frame ``m`` at
+    ``(m + 0.5) / M``, extrapolated linearly beyond the first and last centres. A straight
+    path at constant speed comes back exactly (``group_centres(densify(g, k)) == g``)."""
+    g = _check_path(groups, NUM_FRAMES, "groups")
+    if int(per_frame) != per_frame or per_frame < 1:
+        raise ValueError(f"per_frame must be a whole number >= 1, got {per_frame!r}")
+    per_frame = int(per_frame)
+    m = NUM_FRAMES * per_frame
+    t = (np.arange(m) + 0.5) / m * NUM_FRAMES - 0.5  # in units of frames, group i at i
+    seg = np.clip(np.floor(t).astype(int), 0, NUM_FRAMES - 2)
+    frac = (t - seg)[:, None]
+    return g[seg] * (1 - frac) + g[seg + 1] * frac
+
+
+def _subframes(groups, per_frame: int) -> np.ndarray:
+    """Sub-frame positions whose group means are exactly ``groups``: :func:`densify` with each
+    group's offset corrected (densify's piecewise-linear means differ at bends)."""
+    sub = densify(groups, per_frame)
+    correction = np.asarray(groups, np.float64) - group_centres(sub)
+    return sub + np.repeat(correction, per_frame, axis=0)
+
+
+def path_length(groups) -> float:
+    """Length in px of the path through the group centres (7, 2)."""
+    g = _check_path(groups, NUM_FRAMES, "groups")
+    return float(np.linalg.norm(np.diff(g, axis=0), axis=1).sum())
+
+
+def path_error(estimate, truth) -> tuple[float, bool]:
+    """``(rms px, reversed)``: the rms distance between two group-centre paths ``(7, 2)``
+    after removing each one's mean, for the estimate or its reversal, whichever is closer
+    (a blurred photo does not say which way time ran)."""
+    e = _check_path(estimate, NUM_FRAMES, "estimate")
+    t = _check_path(truth, NUM_FRAMES, "truth")
+    e, t = e - e.mean(axis=0), t - t.mean(axis=0)
+    forward = float(np.sqrt(np.mean(np.sum((e - t) ** 2, axis=1))))
+    backward = float(np.sqrt(np.mean(np.sum((e[::-1] - t) ** 2, axis=1))))
+    return (backward, True) if backward < forward else (forward, False)
+
+
+# ---------------------------------------------------------------------- transfer functions
+
+
+def transfer_functions(path, shape: tuple[int, int], per_frame: int) -> tuple:
+    """(K_all (H, W), K_frames (7, H, W)) complex transfer functions of the sub-frame shifts
+    ``path`` (M, 2) in pixels (dx, dy), ``M = 7 * per_frame``, on an FFT grid of ``shape``
+    (H, W) (``np.fft.fft2``'s frequencies): ``K_i = mean over group i of exp(i w.d_m)``."""
+    a = _check_path(path, NUM_FRAMES * per_frame, "path")
+    h, w = shape
+    wy = 2 * np.pi * np.fft.fftfreq(h)
+    wx = 2 * np.pi * np.fft.fftfreq(w)
+    frames = _group_transfer(a, wy, wx, per_frame, np.complex128)
+    return frames.mean(axis=0), frames
+
+
+def _group_transfer(sub: np.ndarray, wy: np.ndarray, wx: np.ndarray, per_frame: int,
+                    dtype) -> np.ndarray:
+    """(7, len(wy), len(wx)) group transfer functions: a shift is separable,
+    ``exp(i (wx dx + wy dy)) = exp(i wy dy) exp(i wx dx)``, so each group's sum is a product of
+    a (len(wy), k) and a (k, len(wx)) matrix."""
+    ey = np.exp(1j * np.outer(wy, sub[:, 1])).astype(dtype)  # (H, M)
+    ex = np.exp(1j * np.outer(sub[:, 0], wx)).astype(dtype)  # (M, Wr)
+    out = np.empty((NUM_FRAMES, len(wy), len(wx)), dtype)
+    for i in range(NUM_FRAMES):
+        g = slice(i * per_frame, (i + 1) * per_frame)
+        np.matmul(ey[:, g], ex[g], out=out[i])
+        out[i] /= per_frame
+    return out
+
+
+def gradient_power(shape: tuple[int, int], real: bool = False) -> np.ndarray:
+    """|D_x|^2 + |D_y|^2 of circular forward differences on an FFT grid (H, W) (``real``: the
+    rfft grid, W // 2 + 1 columns): the Fourier form of the smoothness prior D^T D."""
+    h, w = shape
+    fx = np.fft.rfftfreq(w) if real else np.fft.fftfreq(w)
+    fy = np.fft.fftfreq(h)
+    return (4 * np.sin(np.pi * fy)[:, None] ** 2 + 4 * np.sin(np.pi * fx)[None, :] ** 2)
+
+
+# -------------------------------------------------------------------------- weights
+
+# Smoothness weight against the rms error (px) of the path told to the solver: measured with
+# the closed-form solver on the translation-only realistic set (see weight_for).
+_WEIGHT_TABLE = ((0.0, 0.1), (1.0, 0.3), (2.0, 1.0))
+
+
+def weight_for(rms_px: float) -> float:
+    """The smoothness weight for a path known to about ``rms_px`` (rms px error of the group
+    centres): geometric interpolation of 0.1 (exact), 0.3 (1 px), 1.0 (2 px), held beyond.
+    A weight tuned for the exact path collapses under error; a matched one holds (issue 19's
+    second table, and ``benchmarks/motion_guided.py --sweep``)."""
+    r = float(rms_px)
+    if not np.isfinite(r) or r < 0:
+        raise ValueError(f"rms_px must be a finite number >= 0, got {rms_px!r}")
+    xs = [p for p, _ in _WEIGHT_TABLE]
+    ys = [np.log(w) for _, w in _WEIGHT_TABLE]
+    return float(np.exp(np.interp(r, xs, ys)))
+
+
+# ---------------------------------------------------------------------------- solver
+#
+# The FFTs are OpenCV's real DFT (4-5x numpy's on one thread) in its packed "CCS" layout: a
+# real (gh, gw) array (gh, gw even) holding the half spectrum of numpy's rfft2. Columns 1 to
+# gw - 2 are the complex columns 1 to gw/2 - 1, as (re, im) pairs, every row; columns 0 and
+# gw - 1 (frequencies 0 and gw/2, Hermitian along the rows) hold rows 0 and gh/2 as real
+# values and rows 1 to gh/2 - 1 as (re, im) pairs. cv2.mulSpectrums multiplies two such
+# spectra; a real even filter (the same value in both slots) multiplies one elementwise.
+
+
+def _fast_len(n: int) -> int:
+    """The smallest even 2^a 3^b 5^c >= n (fast FFT sizes, even for the packed layout)."""
+    n = max(2, int(n))
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35 * 2
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _pack(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """rfft2-layout complex (gh, gw/2 + 1) -> packed real (gh, gw) (see above)."""
+    gh, nx = z.shape
+    gw = 2 * (nx - 1)
+    if out is None:
+        out = np.empty((gh, gw), np.float32)
+    out[:, 1:-1].view(np.complex64)[...] = z[:, 1:-1]
+    half = gh // 2
+    for col, src in ((0, z[:, 0]), (gw - 1, z[:, -1])):
+        out[0, col] = src[0].real
+        out[1:-1:2, col] = src[1:half].real
+        out[2:-1:2, col] = src[1:half].imag
+        out[-1, col] = src[half].real
+    return out
+
+
+def _pack_real(r: np.ndarray) -> np.ndarray:
+    """A real filter on the rfft2 grid (gh, gw/2 + 1) -> packed (gh, gw), the value in both
+    slots of a pair: an elementwise multiplier of packed spectra."""
+    gh, nx = r.shape
+    out = np.empty((gh, 2 * (nx - 1)), np.float32)
+    inner = out[:, 1:-1].reshape(gh, nx - 2, 2)
+    inner[...] = r[:, 1:-1, None]
+    half = gh // 2
+    for col, src in ((0, r[:, 0]), (-1, r[:, -1])):
+        out[0, col] = src[0]
+        out[1:-1:2, col] = src[1:half]
+        out[2:-1:2, col] = src[1:half]
+        out[-1, col] = src[half]
+    return out
+
+
+def _unpack(c: np.ndarray) -> np.ndarray:
+    """Packed real (gh, gw) -> rfft2-layout complex (gh, gw/2 + 1) (:func:`_pack` inverted)."""
+    gh, gw = c.shape
+    half = gh // 2
+    z = np.empty((gh, gw // 2 + 1), np.complex64)
+    z[:, 1:-1] = c[:, 1:-1].view(np.complex64)
+    for col, dst in ((0, 0), (gw - 1, -1)):
+        v = np.empty(gh, np.complex64)
+        v[0] = c[0, col]
+        v[1:half] = c[1:-1:2, col] + 1j * c[2:-1:2, col]
+        v[half] = c[-1, col]
+        v[half + 1:] = np.conj(v[1:half][::-1])
+        z[:, dst] = v
+    return z
+
+
+def _shifts(sub: np.ndarray, wy: np.ndarray, wx: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` (len(wy), len(wx)) complex64 = mean over the shifts ``sub`` (m, 2) of
+    ``exp(i (wx dx + wy dy))``: separable, so a (len(wy), m) by (m, len(wx)) matrix product."""
+    ey = np.exp(1j * np.outer(wy, sub[:, 1])).astype(np.complex64)
+    ex = np.exp(1j * np.outer(sub[:, 0], wx) - np.log(len(sub))).astype(np.complex64)
+    return np.matmul(ey, ex, out=out)
+
+
+_KEEP_KERNELS = 1 << 22  # grids up to this many px keep the 7 frames' spectra (else remade)
+
+
+def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, weight: float,
+           per_frame: int, iters: int, keep: bool = True) -> np.ndarray:
+    """(7, h, w) linear-light frames of the extended linear luma ``ext`` (gh, gw even) whose
+    photo part is ``ext[inside]``.
+
+    The scene ``S`` on the whole grid minimizes ``|inside(K S - B)|^2 + W |D S|^2``:
+    closed form on ``ext`` (the reflected, faded photo), then ``iters`` steps of conjugate
+    gradients on the masked problem (only the photo's own pixels are data), preconditioned by
+    ``1 / (|K|^2 + W |D|^2)`` (the exact inverse without the mask, so few steps suffice), all
+    on spectra (2 FFTs a step). ``keep``: add back to every frame the part of the photo the
+    prior smoothed away where the blur does not attenuate (``|K|^16 (B - K S)``), so a zero
+    path gives the photo itself. Grid-sized arrays are allocated once (fresh pages cost more
+    than the arithmetic)."""
+    import cv2
+
+    gh, gw = ext.shape
+    (r0, r1), (c0, c1) = (inside[0].start, inside[0].stop), (inside[1].start, inside[1].stop)
+    sub = _subframes(groups, per_frame)
+    wy = 2 * np.pi * np.fft.fftfreq(gh)
+    wx = 2 * np.pi * np.fft.rfftfreq(gw)
+    half = np.empty((gh, len(wx)), np.complex64)
+
+    def frame_kernel(i, out=None):
+        return _pack(_shifts(sub[i * per_frame:(i + 1) * per_frame], wy, wx, half), out)
+
+    kernels = [frame_kernel(i) for i in range(NUM_FRAMES)] if gh * gw <= _KEEP_KERNELS \
+        else None
+    _shifts(sub, wy, wx, half)
+    k_all = _pack(half)
+    power = half.real ** 2
+    power += half.imag ** 2  # |K|^2 on the rfft grid
+    prior_half = (weight * gradient_power((gh, gw), real=True)).astype(np.float32)
+    keep_filter = _pack_real(power ** 8) if keep else None
+    power += prior_half
+    power[0, 0] = max(float(power[0, 0]), 1e-12)
+    precond = _pack_real(np.reciprocal(power, out=power))
+    prior = _pack_real(prior_half)
+    del power, prior_half
+
+    data = cv2.dft(ext)
+    scene = cv2.mulSpectrums(data, k_all, 0, conjB=True)
+    scene *= precond
+    spec = np.empty((gh, gw), np.float32)
+    image = np.empty((gh, gw), np.float32)
+    if iters > 0:
+        # Parseval on the half spectrum: every packed value stands for two, but the four
+        # self-conjugate ones (frequencies (0 or gh/2, 0 or gw/2)) for one.
+        corners = (0, 0), (gh - 1, 0), (0, gw - 1), (gh - 1, gw - 1)
+
+        def dot(a, b):
+            return 2 * float(np.dot(a.ravel(), b.ravel())) \
+                - sum(float(a[c]) * float(b[c]) for c in corners)
+
+        def normal(x, out):  # (K^H M K + W D^T D) x, M: the photo's pixels
+            cv2.mulSpectrums(x, k_all, 0, spec)
+            cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+            image[:r0] = 0
+            image[r1:] = 0
+            image[:, :c0] = 0
+            image[:, c1:] = 0
+            cv2.dft(image, spec)
+            cv2.mulSpectrums(spec, k_all, 0, out, conjB=True)
+            np.multiply(prior, x, out=spec)
+            out += spec
+            return out
+
+        image[...] = 0
+        image[inside] = ext[inside]
+        r = cv2.mulSpectrums(cv2.dft(image), k_all, 0, conjB=True)
+        q = np.empty_like(r)
+        r -= normal(scene, q)
+        z = r * precond
+        d = z.copy()
+        rz = dot(r, z)
+        for _ in range(iters):
+            if not rz > 1e-30:
+                break
+            normal(d, q)
+            step = np.float32(rz / max(dot(d, q), 1e-30))
+            np.multiply(d, step, out=spec)
+            scene += spec
+            np.multiply(q, step, out=spec)
+            r -= spec
+            np.multiply(r, precond, out=z)
+            rz, old = dot(r, z), rz
+            d *= np.float32(rz / old)
+            d += z
+        del q, r, z, d
+    if keep:
+        residual = cv2.mulSpectrums(scene, k_all, 0)
+        np.subtract(data, residual, out=residual)
+        residual *= keep_filter
+    del data, precond, prior, k_all
+    frames = np.empty((NUM_FRAMES, r1 - r0, c1 - c0), np.float32)
+    k_i = np.empty((gh, gw), np.float32)
+    for i in range(NUM_FRAMES):
+        cv2.mulSpectrums(scene, kernels[i] if kernels else frame_kernel(i, k_i), 0, spec)
+        if keep:
+            spec += residual
+        cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        frames[i] = image[inside]
+    return frames
+
+
+def default_pad(groups) -> int:
+    """Margin (px) of scene solved for beyond each edge: the path's reach from its centre
+    (half the blur for a straight path) and 8 px for the fade to the mean, at least 16."""
+    g = _check_path(groups, NUM_FRAMES, "groups")
+    reach = float(np.abs(g - g.mean(axis=0)).max())
+    return int(max(16, np.ceil(reach * 1.15 + 8)))
+
+
+def _taper(n: int, fade: int) -> np.ndarray:
+    """Weights of a length-``n`` grid axis: 1, with a raised cosine from 0 over the first
+    and back to 0 over the last ``fade`` px (either side of the circular wrap point)."""
+    w = np.ones(n, np.float32)
+    if fade > 0:
+        rise = (0.5 - 0.5 * np.cos(np.pi * (np.arange(fade) + 0.5) / fade)).astype(np.float32)
+        w[:fade] = np.minimum(w[:fade], rise)
+        w[n - fade:] = np.minimum(w[n - fade:], rise[::-1])
+    return w
+
+
+def _extend(lin: np.ndarray, top: int, left: int, grid: tuple[int, int], fade: int) -> np.ndarray:
+    """``lin`` (h, w) placed at ``(top, left)`` of a ``grid`` array, reflected into the
+    margins, faded to its mean over the ``fade`` px next to the grid's edges."""
+    h, w = lin.shape
+    gh, gw = grid
+    ext = np.pad(lin, ((top, gh - h - top), (left, gw - w - left)), mode="symmetric")
+    mean = np.float32(lin.mean())
+    ext -= mean
+    ext *= _taper(gh, min(fade, top, gh - h - top))[:, None]
+    ext *= _taper(gw, min(fade, left, gw - w - left))[None, :]
+    ext += mean
+    return ext
+
+
+def _check_y(y) -> np.ndarray:
+    if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
+        raise ValueError(f"y must be a float numpy array (H, W), got "
+                         f"{type(y).__name__}{' of ' + str(y.dtype) if isinstance(y, np.ndarray) else ''}")
+    if y.ndim != 2 or min(y.shape) < 2:
+        raise ValueError(f"y must be a luma image (H, W) of at least 2x2 px, got shape {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinite values")
+    return y
+
+
+def _check_weight(weight) -> float:
+    w = float(weight)
+    if not np.isfinite(w) or w <= 0:
+        raise ValueError(f"weight must be a finite number > 0, got {weight!r}")
+    return w
+
+
+def _check_pad(pad, groups: np.ndarray) -> int:
+    pad = default_pad(groups) if pad is None else pad
+    if isinstance(pad, bool) or int(pad) != pad or pad < 0:
+        raise ValueError(f"pad must be a whole number >= 0, got {pad!r}")
+    return int(pad)
+
+
+def _check_iters(iters) -> int:
+    if isinstance(iters, bool) or int(iters) != iters or iters < 0:
+        raise ValueError(f"iters must be a whole number >= 0, got {iters!r}")
+    return int(iters)
+
+
+def _window(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], groups: np.ndarray,
+            weight: float, pad: int, per_frame: int, iters: int, keep: bool) -> np.ndarray:
+    """(7, r1 - r0, c1 - c0) linear frames of the window ``lin[r0:r1, c0:c1]`` of the linear
+    luma ``lin`` (H, W): the photo's pixels up to ``pad`` px around the window are its data,
+    reflected beyond the photo's edges and faded on the FFT grid's margin."""
+    (r0, r1), (c0, c1) = rows, cols
+    big_h, big_w = lin.shape
+    a0, a1 = max(0, r0 - pad), min(big_h, r1 + pad)  # the data: the window and its context
+    b0, b1 = max(0, c0 - pad), min(big_w, c1 + pad)
+    grid = (_fast_len(r1 - r0 + 2 * pad), _fast_len(c1 - c0 + 2 * pad))
+    top = (grid[0] - (r1 - r0)) // 2 - (r0 - a0)  # where the data sits on the grid
+    left = (grid[1] - (c1 - c0)) // 2 - (c0 - b0)
+    data = lin[a0:a1, b0:b1]
+    ext = _extend(data, top, left, grid, fade=max(1, pad // 2))
+    frames = _solve(ext, (slice(top, top + a1 - a0), slice(left, left + b1 - b0)), groups,
+                    weight, per_frame, iters, keep)
+    return frames[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
+
+
+def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int | None = None,
+                 per_frame: int = SUBFRAMES_PER_FRAME, iters: int = DEFAULT_ITERS,
+                 keep: bool = True) -> np.ndarray:
+    """The 7 frames (float32 (7, H, W), gamma-encoded luma in [0, 1]) of a gamma-encoded luma
+    photo ``y`` (H, W) blurred by the camera path ``groups`` (7, 2) (group centres, px; any
+    offset; the frames come in the path's order).
+
+    ``weight``: smoothness weight (:func:`weight_for` of the path's uncertainty); ``pad``:
+    scene margin solved beyond each edge (None: :func:`default_pad`); ``per_frame``:
+    sub-frames per frame the path is densified to (:func:`densify`); ``iters``:
+    conjugate-gradient steps on the edges after the closed form (0: closed form only);
+    ``keep``: the frames keep the photo's detail where the blur does not attenuate it (a zero
+    path returns the photo). Raises ValueError for bad shapes or values."""
+    y = _check_y(y)
+    groups = _check_path(groups, NUM_FRAMES, "groups")
+    weight = _check_weight(weight)
+    pad = _check_pad(pad, groups)
+    iters = _check_iters(iters)
+    h, w = y.shape
+    lin = to_linear(y.astype(np.float32))
+    frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep)
+    return from_linear(np.clip(frames, 0.0, 1.0, out=frames), out=frames)
+
+
+def tile_grid(shape: tuple[int, int], tile: int, overlap: int) -> tuple[list, list]:
+    """``(rows, cols)``: the ``(start, end)`` spans of the windows :func:`deconvolve_tiled`
+    cuts from an image of ``shape`` (H, W) (:func:`blurvid.tiling.tile_spans`); its ``paths``
+    hold one path per ``(row, col)``."""
+    from blurvid.tiling import tile_spans
+
+    h, w = shape
+    return tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
+
+
+def orient_paths(paths) -> np.ndarray:
+    """``paths`` (R, C, 7, 2) with each window's path forward or reversed so that it agrees
+    with the windows above and to the left (already oriented): a blurred photo does not say
+    which way time ran, each window's estimate picks a direction of its own, and windows of
+    opposite directions would blend frame 1 into frame 7."""
+    p = np.array(paths, dtype=np.float64)
+    if p.ndim != 4 or p.shape[2:] != (NUM_FRAMES, 2):
+        raise ValueError(f"paths must be (rows, cols, {NUM_FRAMES}, 2), got shape {p.shape}")
+    centred = p - p.mean(axis=2, keepdims=True)
+    for r in range(p.shape[0]):
+        for c in range(p.shape[1]):
+            refs = [centred[rr, cc] for rr, cc in ((r - 1, c), (r, c - 1)) if rr >= 0 and cc >= 0]
+            if not refs:
+                continue
+            ref = np.mean(refs, axis=0)
+            here = centred[r, c]
+            if np.sum((here[::-1] - ref) ** 2) < np.sum((here - ref) ** 2):
+                p[r, c] = p[r, c, ::-1]
+                centred[r, c] = here[::-1]
+    return p
+
+
+def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAULT_WEIGHT,
+                     pad: int | None = None, per_frame: int = SUBFRAMES_PER_FRAME,
+                     iters: int = DEFAULT_ITERS, keep: bool = True) -> np.ndarray:
+    """:func:`deconvolve_y` window by window, each window with a path of its own: ``paths``
+    (R, C, 7, 2) for the windows of :func:`tile_grid` ``(y.shape, tile, overlap)``, first
+    put in one temporal direction (:func:`orient_paths`); ``weight`` one number or (R, C).
+    Each window is solved with up to ``pad`` px of the photo around it as data (reflection
+    only at the photo's edges; None: the largest :func:`default_pad` of the paths), and the
+    windows are blended in linear light with :func:`blurvid.tiling.ramp` weights. With one
+    window this is :func:`deconvolve_y`. Returns float32 (7, H, W) gamma-encoded luma."""
+    from blurvid.tiling import ramp
+
+    y = _check_y(y)
+    h, w = y.shape
+    rows, cols = tile_grid((h, w), tile, overlap)
+    p = np.asarray(paths, dtype=np.float64)
+    if p.shape != (len(rows), len(cols), NUM_FRAMES, 2):
+        raise ValueError(f"paths must be ({len(rows)}, {len(cols)}, {NUM_FRAMES}, 2) for a "
+                         f"{w}x{h} image in windows of {tile} px overlapping {overlap}, got "
+                         f"shape {p.shape}")
+    if not np.isfinite(p).all():
+        raise ValueError("paths contain NaN or infinite values")
+    p = orient_paths(p)
+    weights = np.broadcast_to(np.asarray(weight, dtype=np.float64), (len(rows), len(cols))) \
+        if np.ndim(weight) in (0, 2) else None
+    if weights is None or np.shape(weight) not in ((), (len(rows), len(cols))):
+        raise ValueError(f"weight must be a number or ({len(rows)}, {len(cols)}), got shape "
+                         f"{np.shape(weight)}")
+    for v in weights.ravel():
+        _check_weight(v)
+    pad = max(default_pad(g) for g in p.reshape(-1, NUM_FRAMES, 2)) if pad is None \
+        else _check_pad(pad, p[0, 0])
+    iters = _check_iters(iters)
+    lin = to_linear(y.astype(np.float32))
+    if len(rows) == 1 and len(cols) == 1:
+        out = _window(lin, rows[0], cols[0], p[0, 0], float(weights[0, 0]), pad, per_frame,
+                      iters, keep)
+    else:
+        out = np.zeros((NUM_FRAMES, h, w), np.float32)
+        total = np.zeros((h, w), np.float32)
+        for i, (r0, r1) in enumerate(rows):
+            wr = ramp(r0, r1, h, overlap)
+            for j, (c0, c1) in enumerate(cols):
+                frames = _window(lin, (r0, r1), (c0, c1), p[i, j], float(weights[i, j]), pad,
+                                 per_frame, iters, keep)
+                blend = wr[:, None] * ramp(c0, c1, w, overlap)[None, :]
+                frames *= blend
+                out[:, r0:r1, c0:c1] += frames
+                total[r0:r1, c0:c1] += blend
+        out /= total
+    return from_linear(np.clip(out, 0.0, 1.0, out=out), out=out)

@@ -29,15 +29,17 @@ can be scored against the same ground truth (``benchmarks/interpolation.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
+import cv2
 import numpy as np
 
-from blurvid.errors import InputError
 from blurvid.color import rgb_to_y
 from blurvid.consistency import NUM_FRAMES, reblur
+from blurvid.errors import InputError
 
 METHODS = ("recursive", "flow", "blend")
 DEFAULT_METHOD = "flow"  # measures best against ground truth: docs/interpolation.md
@@ -141,8 +143,6 @@ def _grey_u8(frame: np.ndarray) -> np.ndarray:
 
 def _warp(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
     """Backward warp: out(y) = image(y - scale * flow(y)), edges replicated."""
-    import cv2
-
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(image, gx - scale * flow[..., 0], gy - scale * flow[..., 1],
@@ -154,8 +154,6 @@ _DIS_MIN_SIDE = 32  # OpenCV's DIS crashes (segfault) on images under ~16 px a s
 
 def _dis(dis, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """DIS flow first -> second (H, W, 2); small images are edge-padded first, then cropped."""
-    import cv2
-
     h, w = first.shape
     pad_h, pad_w = max(0, _DIS_MIN_SIDE - h), max(0, _DIS_MIN_SIDE - w)
     if pad_h or pad_w:
@@ -164,52 +162,151 @@ def _dis(dis, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return dis.calc(first, second, None)[:h, :w]
 
 
+class Interpolator:
+    """Frames at any time of the exposure from the 7 level-1 frames, made one at a time
+    (``flow`` or ``blend``): memory holds the 7 frames and the two flows of one pair of
+    neighbours, whatever the number of frames asked for (the last pair's flows are kept, so
+    frames asked for in time order compute each pair's flows once)."""
+
+    def __init__(self, frames: np.ndarray, method: str = DEFAULT_METHOD) -> None:
+        if method not in ("flow", "blend"):
+            raise ValueError(f"Interpolator makes flow or blend frames, not {method!r}")
+        self.frames = frames
+        self.method = method
+        self._pair: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+
+    def _flows(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._pair is None or self._pair[0] != i:
+            first, second = _grey_u8(self.frames[i]), _grey_u8(self.frames[i + 1])
+            self._pair = (i, _dis(self._dis, first, second), _dis(self._dis, second, first))
+        return self._pair[1], self._pair[2]
+
+    def frame_at(self, time: float) -> np.ndarray:
+        """The frame at ``time`` in [0, 1]: float32 ``(H, W, 3)`` in [0, 1]."""
+        k, alpha = _bracket(np.array([time], dtype=np.float64))
+        i, a = int(k[0]), float(alpha[0])
+        if self.method == "blend":
+            a = min(max(a, 0.0), 1.0)
+            return ((1 - a) * self.frames[i] + a * self.frames[i + 1]).astype(np.float32)
+        forward, backward = self._flows(i)
+        from_first = _warp(self.frames[i], forward, a)  # frame i -> i + 1
+        from_second = _warp(self.frames[i + 1], backward, 1 - a)  # frame i + 1 -> i
+        weight = min(max(a, 0.0), 1.0)
+        return np.clip((1 - weight) * from_first + weight * from_second, 0.0, 1.0)
+
+
 def flow(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Optical-flow interpolation (OpenCV DIS, both directions) of level-1 frames at ``times``."""
-    import cv2
-
-    times = np.asarray(times, dtype=np.float64)
-    k, alpha = _bracket(times)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    grey = [_grey_u8(f) for f in frames]
-    pairs = {}
-    for i in sorted(set(k.tolist())):
-        forward = _dis(dis, grey[i], grey[i + 1])  # frame i -> i + 1
-        backward = _dis(dis, grey[i + 1], grey[i])  # frame i + 1 -> i
-        pairs[i] = (forward, backward)
+    source = Interpolator(frames, "flow")
     out = np.empty((len(times),) + frames.shape[1:], np.float32)
-    for n, (i, a) in enumerate(zip(k.tolist(), alpha.tolist())):
-        forward, backward = pairs[i]
-        from_first = _warp(frames[i], forward, a)
-        from_second = _warp(frames[i + 1], backward, 1 - a)
-        weight = min(max(a, 0.0), 1.0)
-        out[n] = (1 - weight) * from_first + weight * from_second
-    return np.clip(out, 0.0, 1.0)
+    for n, t in enumerate(np.asarray(times, dtype=np.float64)):
+        out[n] = source.frame_at(float(t))
+    return out
+
+
+@dataclass(frozen=True)
+class ClipStream:
+    """A clip made on demand: ``times`` (increasing, within the exposure [0, 1]) and
+    ``frame(n)``, frame n as float32 ``(H, W, 3)`` in [0, 1]. For ``flow`` and ``blend`` each
+    frame is computed when asked for (memory does not grow with the level); ``recursive``
+    holds its frames (the paper's recursion needs them all: :func:`clip_memory` says how
+    much)."""
+
+    times: np.ndarray
+    frame: Callable[[int], np.ndarray]
+    level: int
+    method: str
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.frame(n) for n in range(len(self.times)))
+
+
+def stream_frames(extract: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
+                  levels: int = 2, method: str = DEFAULT_METHOD,
+                  progress: Callable[[], None] | None = None) -> ClipStream:
+    """The frames of ``levels`` from one RGB ``image`` (H, W, 3) float in [0, 1] with
+    ``method``, as a :class:`ClipStream`. ``extract`` maps an RGB image to its 7 frames (e.g.
+    :meth:`blurvid.pipeline.Extractor.extract`); ``progress`` is called after each model run."""
+    _check_levels(levels)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    level1 = np.asarray(extract(image), np.float32)
+    if progress is not None:
+        progress()
+    times = timeline(levels)
+    if levels == 1:
+        return ClipStream(times, level1.__getitem__, levels, method)
+    if method == "recursive":
+        frames = recursive(extract, level1, levels, progress)
+        return ClipStream(times, frames.__getitem__, levels, method)
+    source = Interpolator(level1, method)
+    return ClipStream(times, lambda n: source.frame_at(float(times[n])), levels, method)
+
+
+def clip_memory(height: int, width: int, levels: int, method: str, plays: int = 0) -> int:
+    """Bytes the frames of a clip hold at once while it is made (float32 RGB): the 7
+    level-1 frames plus, for ``flow``, the flows of one pair and a frame being made; for
+    ``recursive`` every frame of the clip plus one 7-frame set per level of recursion.
+    ``plays``: frames a GIF holds as 8-bit palette pixels until it is written (0 for MP4 and
+    PNG frames, which are written one at a time)."""
+    _check_levels(levels)
+    frame = height * width * 3 * 4
+    held = frame * (NUM_FRAMES + 4)  # + two flows (2 channels each) + the frame being made
+    if method == "recursive" and levels > 1:
+        held = frame * (frame_count(levels) + NUM_FRAMES * levels)
+    return held + plays * height * width
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_clip_memory(height: int, width: int, levels: int, method: str, plays: int = 0,
+                      available: int | None = None) -> int:
+    """:func:`clip_memory` if it fits in ``available`` bytes (default: what the machine has
+    free, keeping a quarter for the model and the encoder); else an InputError with the figure
+    and the ways out. Returns the estimate."""
+    need = clip_memory(height, width, levels, method, plays)
+    free = available_memory() if available is None else available
+    if free is not None and need > 0.75 * free:
+        ways = ["--max-side N (a smaller photo)", "a lower --levels"]
+        if method == "recursive":
+            ways.append("--method flow (frames made one at a time)")
+        if plays:
+            ways.append("an .mp4 or a folder of PNGs instead of a GIF")
+        raise InputError(f"a level-{levels} {method} clip of {width}x{height} needs about "
+                         f"{need / 2**30:.1f} GiB, more than the {0.75 * free / 2**30:.1f} GiB "
+                         f"this machine can spare; use " + ", ".join(ways))
+    return need
 
 
 def interpolate_frames(extract: Callable[[np.ndarray], np.ndarray], image: np.ndarray,
                        levels: int = 2, method: str = DEFAULT_METHOD,
                        progress: Callable[[], None] | None = None) -> Clip:
-    """Frames of ``levels`` from one RGB ``image`` (H, W, 3) float in [0, 1] with ``method``.
+    """Frames of ``levels`` from one RGB ``image`` (H, W, 3) float in [0, 1] with ``method``,
+    all in one array (:func:`stream_frames` makes them one at a time).
 
     ``extract`` maps an RGB image to its 7 frames (e.g. :meth:`Extractor.extract`).
     """
-    _check_levels(levels)
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    level1 = extract(image)
-    if progress is not None:
-        progress()
-    times = timeline(levels)
-    if levels == 1:
-        frames = level1
-    elif method == "recursive":
-        frames = recursive(extract, level1, levels, progress)
-    elif method == "flow":
-        frames = flow(level1, times)
-    else:
-        frames = blend(level1, times)
-    return Clip(frames=np.asarray(frames, np.float32), times=times, level=levels, method=method)
+    clip = stream_frames(extract, image, levels, method, progress)
+    frames = np.stack(list(clip)) if len(clip) else np.empty((0,), np.float32)
+    return Clip(frames=np.asarray(frames, np.float32), times=clip.times, level=levels,
+                method=method)
 
 
 def model_runs(levels: int, method: str) -> int:

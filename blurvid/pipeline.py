@@ -25,7 +25,7 @@ from blurvid.color import from_linear, merge_y, rgb_to_ycbcr, to_linear, ycbcr_t
 from blurvid.consistency import NUM_FRAMES, PROJECTIONS, project, reblur  # noqa: F401 (API)
 from blurvid.ensemble import check_ensemble_size, ensemble_run
 from blurvid.errors import InputError
-from blurvid.interpolation import interpolate_frames
+from blurvid.interpolation import ClipStream, interpolate_frames, stream_frames
 from blurvid.io import contact_sheet, read_image, to_uint, write_images
 from blurvid.runtime import GeneratorSession
 from blurvid.tiling import DEFAULT_OVERLAP, auto_tile, run_tiled
@@ -184,6 +184,13 @@ class Extractor:
         ``7 * 6^(levels - 1)`` frames with their timestamps (see :mod:`blurvid.interpolation`).
         ``progress``: called after each model run."""
         return interpolate_frames(self._extract_rgb, _load_rgb(image), levels, method, progress)
+
+    def stream(self, image, levels: int = 2, method: str = "flow",
+               progress=None) -> ClipStream:
+        """Like :meth:`interpolate`, but the frames are made when asked for
+        (:class:`blurvid.interpolation.ClipStream`): memory does not grow with ``levels``
+        (except for ``recursive``)."""
+        return stream_frames(self._extract_rgb, _load_rgb(image), levels, method, progress)
 
     def to_ycbcr(self, rgb: np.ndarray) -> np.ndarray:
         """float RGB ``(H, W, 3)`` -> float32 YCbCr, converted strip by strip in parallel."""

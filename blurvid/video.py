@@ -40,51 +40,85 @@ def clip_kind(path: str | os.PathLike) -> str:
     raise InputError(f"cannot write a clip to {path}: use a .mp4 or .gif file, or a folder")
 
 
-def _check_frames(frames: np.ndarray, fps: float) -> np.ndarray:
-    arr = np.asarray(frames)
-    if arr.ndim != 4 or arr.shape[-1] != 3 or arr.shape[0] < 1 or min(arr.shape[1:3]) < 1:
-        raise ValueError(f"expected frames of shape (N, H, W, 3), got {arr.shape}")
-    if not fps > 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    return arr
+class _Checked:
+    """``frames`` (an array ``(N, H, W, 3)``, or any sized iterable of ``(H, W, 3)`` frames)
+    checked as they pass: the same shape for every frame, float RGB; iterated once."""
+
+    def __init__(self, frames, fps: float) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if isinstance(frames, np.ndarray) and (frames.ndim != 4 or frames.shape[-1] != 3):
+            raise ValueError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
+        try:
+            self.count = len(frames)
+        except TypeError:
+            raise ValueError("frames must be an array or a sized iterable") from None
+        if self.count < 1:
+            raise ValueError("expected at least one frame, got none")
+        self.frames = frames
+        self.shape: tuple[int, ...] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        for frame in self.frames:
+            frame = np.asarray(frame)
+            if self.shape is None:
+                if frame.ndim != 3 or frame.shape[-1] != 3 or min(frame.shape[:2]) < 1:
+                    raise ValueError(f"expected frames of shape (N, H, W, 3), got a frame of "
+                                     f"shape {frame.shape}")
+                self.shape = frame.shape
+            elif frame.shape != self.shape:
+                raise ValueError(f"frames differ in shape: {frame.shape} after {self.shape}")
+            yield frame
 
 
 def even_size(frames_u8: np.ndarray) -> np.ndarray:
-    """Pad (N, H, W, 3) to even H and W by replicating the last row/column."""
-    _, h, w, _ = frames_u8.shape
-    return np.pad(frames_u8, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    """Pad (N, H, W, 3) (or one (H, W, 3) frame) to even H and W by replicating the last
+    row/column."""
+    h, w = frames_u8.shape[-3:-1]
+    pad = ((0, h % 2), (0, w % 2), (0, 0))
+    return np.pad(frames_u8, ((0, 0),) * (frames_u8.ndim - 3) + pad, mode="edge")
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
+def write_mp4(path: Path, frames, fps: float) -> None:
+    """Stream ``frames`` (float RGB, one at a time) to ffmpeg (libx264, yuv420p)."""
     try:
         import imageio_ffmpeg
     except ImportError:
         raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
-    pixels = even_size(to_uint(frames, 8))
-    h, w = pixels.shape[1:3]
+    writer = None
     try:
         with atomic_output(path) as tmp:
-            writer = imageio_ffmpeg.write_frames(
-                str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
-                pix_fmt_out="yuv420p", quality=8, macro_block_size=1, ffmpeg_log_level="error",
-                output_params=["-movflags", "+faststart"])
-            writer.send(None)
-            for frame in pixels:
-                writer.send(np.ascontiguousarray(frame))
+            for frame in frames:
+                pixels = even_size(to_uint(frame, 8))
+                if writer is None:
+                    h, w = pixels.shape[:2]
+                    writer = imageio_ffmpeg.write_frames(
+                        str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
+                        pix_fmt_out="yuv420p", quality=8, macro_block_size=1,
+                        ffmpeg_log_level="error", output_params=["-movflags", "+faststart"])
+                    writer.send(None)
+                writer.send(np.ascontiguousarray(pixels))
             writer.close()
     except OutputError:
         raise
     except (OSError, RuntimeError) as exc:
         raise OutputError(f"cannot write {path}: ffmpeg failed: "
                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+    finally:
+        if writer is not None:
+            writer.close()
 
 
-def write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
-    pixels = to_uint(frames, 8)
-    images = [Image.fromarray(p) for p in pixels]
+def write_gif(path: Path, frames, fps: float) -> None:
+    """``frames`` as a looping GIF; each frame is converted to 8-bit palette as it comes."""
+    images = (Image.fromarray(to_uint(f, 8)) for f in frames)
+    first = next(images)
     with atomic_output(path) as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=gif_delays(len(images), fps), loop=0, optimize=False)
+        first.save(tmp, format="GIF", save_all=True, append_images=images,
+                   duration=gif_delays(len(frames), fps), loop=0, optimize=False)
 
 
 def gif_delays(count: int, fps: float) -> list[int]:
@@ -92,13 +126,10 @@ def gif_delays(count: int, fps: float) -> list[int]:
     second, so each delay is a multiple of 10 ms, chosen so that frame k starts at
     ``round(k / fps)`` hundredths: the clip lasts ``count / fps`` (to 10 ms) instead of
     drifting by the rounding of every frame. Delays under 20 ms, which browsers slow down to
-    100 ms, are avoided by holding frames (at most 50 frames per second are shown)."""
+    100 ms, are avoided: above 50 fps every frame gets 20 ms (the clip plays slower)."""
     starts = [round(100 * k / fps) for k in range(count + 1)]
     delays = [10 * (b - a) for a, b in zip(starts[:-1], starts[1:])]
-    if min(delays) >= 20:
-        return delays
-    # too fast for GIF: 20 ms per frame (50 fps), the clip plays slower than asked
-    return [20] * count
+    return delays if min(delays) >= 20 else [20] * count
 
 
 def frames_outputs(folder: Path, stem: str, count: int) -> tuple[list[Path], Path]:
@@ -115,23 +146,27 @@ def planned_outputs(path: str | os.PathLike, stem: str, count: int) -> list[Path
     return [path]
 
 
-def write_clip(path: str | os.PathLike, frames: np.ndarray, fps: float, times=None,
+def write_clip(path: str | os.PathLike, frames, fps: float, times=None,
                stem: str = "frame", force: bool = False, bit_depth: int = 8,
                info: dict | None = None) -> list[Path]:
     """Write ``frames`` to ``path`` (see the module docstring); return the files written.
 
-    ``times``: per-frame timestamps for the folder's timeline JSON (None: not recorded);
-    ``info``: extra fields for that JSON. Raises :class:`OutputExistsError` before writing
-    anything if an output exists and ``force`` is false.
+    ``frames``: an array ``(N, H, W, 3)`` or a sized iterable of ``(H, W, 3)`` frames (e.g.
+    a :class:`blurvid.interpolation.ClipStream`), consumed once, one frame at a time, so a
+    clip of any length is written in bounded memory (a GIF keeps every frame as 8-bit
+    palette pixels until it is written). ``times``: per-frame timestamps for the folder's
+    timeline JSON (None: not recorded); ``info``: extra fields for that JSON. Raises
+    :class:`OutputExistsError` before writing anything if an output exists and ``force`` is
+    false.
     """
     path = Path(path)
-    arr = _check_frames(frames, fps)
+    frames = _Checked(frames, fps)
     kind = clip_kind(path)
-    targets = planned_outputs(path, stem, len(arr))
+    targets = planned_outputs(path, stem, len(frames))
     check_outputs_free(targets, force)
     if kind == "frames":
         pngs, timeline = targets[:-1], targets[-1]
-        write_images(pngs, list(arr), bit_depth=bit_depth)
+        write_images(pngs, frames, bit_depth=bit_depth)
         record = {**(info or {}), "fps": fps, "frames": [
             {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
             for p, t in zip(pngs, times if times is not None else [None] * len(pngs))]}
@@ -143,16 +178,17 @@ def write_clip(path: str | os.PathLike, frames: np.ndarray, fps: float, times=No
             raise
         return targets
     if kind == "mp4":
-        write_mp4(path, arr, fps)
+        write_mp4(path, frames, fps)
     else:
-        write_gif(path, arr, fps)
+        write_gif(path, frames, fps)
     return [path]
 
 
-def sequence(frames: np.ndarray, times: np.ndarray, boomerang: bool = False,
+def sequence(frames, times: np.ndarray, boomerang: bool = False,
              loops: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The play order: forward, or forward then back (``boomerang``, ends not repeated),
-    repeated ``loops`` times. Returns (frame indices, timestamps)."""
+    """The play order of ``frames`` (anything with a length): forward, or forward then back
+    (``boomerang``, ends not repeated), repeated ``loops`` times. Returns (frame indices,
+    timestamps)."""
     if loops < 1:
         raise InputError(f"loop count must be at least 1, got {loops}")
     order = list(range(len(frames)))
@@ -160,6 +196,33 @@ def sequence(frames: np.ndarray, times: np.ndarray, boomerang: bool = False,
         order = order + order[-2:0:-1]
     order = order * loops
     return np.array(order), np.asarray(times)[order]
+
+
+class Sized:
+    """An iterator with a known length (what :func:`write_clip` takes)."""
+
+    def __init__(self, frames, count: int) -> None:
+        self.frames, self.count = frames, count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        return iter(self.frames)
+
+
+class Played:
+    """``clip`` (anything with ``frame(n)``, e.g. a ClipStream) in the play ``order``: a sized
+    iterable of frames for :func:`write_clip`, each made when it is written."""
+
+    def __init__(self, clip, order: np.ndarray) -> None:
+        self.clip, self.order = clip, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self):
+        return (self.clip.frame(int(n)) for n in self.order)
 
 
 def default_fps(count: int) -> float:

@@ -156,3 +156,34 @@ def test_timeline_pairs_interleave_by_parity():
     w = Fraction(1, 7)
     pair = lambda k: [k * w + (2 * j + 1) * (2 * w / 7) / 2 for j in range(7)]  # noqa: E731
     assert not set(pair(0)) & set(pair(1)) and not set(pair(1)) & set(pair(2))
+
+
+def test_streamed_frames_equal_the_whole_clip():
+    from blurvid.interpolation import stream_frames
+
+    rng = np.random.default_rng(5)
+    image = rng.random((24, 32, 3)).astype(np.float32)
+
+    def extract(img):  # a stand-in model: 7 shifted copies
+        return np.stack([np.roll(img, k - 3, axis=1) for k in range(7)])
+
+    for method in ("flow", "blend", "recursive"):
+        whole = interpolate_frames(extract, image, 2, method)
+        stream = stream_frames(extract, image, 2, method)
+        assert len(stream) == 42
+        np.testing.assert_array_equal(np.stack(list(stream)), whole.frames)
+        np.testing.assert_array_equal(stream.frame(41), whole.frames[41])  # any order
+
+
+def test_clip_memory_does_not_grow_with_levels_for_flow_and_refuses_what_does_not_fit():
+    from blurvid.interpolation import check_clip_memory, clip_memory
+
+    flows = {levels: clip_memory(720, 1280, levels, "flow") for levels in (1, 2, 3, 4)}
+    assert len(set(flows.values())) == 1 and flows[4] < 200 * 2**20
+    assert clip_memory(720, 1280, 3, "recursive") > 252 * 720 * 1280 * 12
+    with pytest.raises(InputError, match=r"level-4 recursive clip of 1280x720 needs about "
+                                         r"[\d.]+ GiB.*--max-side.*--method flow"):
+        check_clip_memory(720, 1280, 4, "recursive", available=8 * 2**30)
+    assert check_clip_memory(720, 1280, 4, "flow", available=8 * 2**30) == flows[4]
+    with pytest.raises(InputError, match="GIF"):
+        check_clip_memory(720, 1280, 4, "flow", plays=1512, available=1 * 2**30)

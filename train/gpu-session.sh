@@ -30,7 +30,7 @@ rate() {  # steps per second of a probe run, from its log
   python3 -c "import json,sys; r=[json.loads(l) for l in open(sys.argv[1])][-1]; print(r['step']/r['seconds'])" "$1"
 }
 for r in $RECIPES; do
-  python3 -m blurvid.cli train --config train/$r.yaml $data --out runs/probe-$r --max-steps 600 \
+  python3 -m blurvid.cli train --config train/$r.yaml $data -o runs/probe-$r --max-steps 600 \
     --set val_every=600 --set data.val_samples=8 --set content_only_steps=0 --no-export --force $EXTRA \
     > runs/probe-$r.log 2>&1 &
 done
@@ -43,7 +43,7 @@ for r in $RECIPES; do
   if grep -q "^  alpha: 0.001" train/$r.yaml; then
     extra="--set content_only_steps=$(( steps * 6 / 10 / 1000 * 1000 ))"
   fi
-  python3 -m blurvid.cli train --config train/$r.yaml $data --out runs/$r --max-steps $steps \
+  python3 -m blurvid.cli train --config train/$r.yaml $data -o runs/$r --max-steps $steps \
     --max-minutes $(python3 -c "print($MINUTES + 0.5)") $extra --force $EXTRA > runs/$r.log 2>&1 &
 done
 wait

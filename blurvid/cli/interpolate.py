@@ -13,10 +13,12 @@ import typer
 from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
                                 ForceOption, JsonOption, ModelOption, ProjectionOption,
                                 ThreadsOption, output_option, progress_bar, reports_errors, say)
-from blurvid.interpolation import METHODS, frame_count, model_runs
+from blurvid.consistency import NUM_FRAMES
+from blurvid.interpolation import METHODS, check_clip_memory, frame_count, model_runs
 from blurvid.io import check_outputs_free, check_writable, fit_max_side, read_image
 from blurvid.pipeline import Extractor
-from blurvid.video import default_fps, planned_outputs, sequence, write_clip
+from blurvid.video import (Played, Sized, clip_kind, default_fps, planned_outputs, sequence,
+                           write_clip)
 
 # The choices of --method are the library's (blurvid.interpolation.METHODS).
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
@@ -42,8 +44,7 @@ def interpolate(
                                       help="Play the sequence this many times.")] = 1,
     max_side: Annotated[int, typer.Option("--max-side", min=0,
                                           help="Scale the photo down to this long side first "
-                                               "(0: full size; every frame is held in "
-                                               "memory).")] = 1920,
+                                               "(0: full size).")] = 1920,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
@@ -62,10 +63,13 @@ def interpolate(
         say(f"blurvid: note: {image_path}: {scaled} for the clip (--max-side 0 keeps the "
             "full size)")
     plays = count * loop if not boomerang else (2 * count - 2) * loop
-    # Refuse to clobber before any work (the model runs can take a while).
+    # Refuse to clobber, to fail on an unwritable folder or to run out of memory before any
+    # work (the model runs can take a while).
     targets = planned_outputs(output, image_path.stem, plays)
     check_outputs_free(targets, force)
     check_writable(targets[0].parent)
+    h, w = rgb.shape[:2]
+    check_clip_memory(h, w, levels, method.value, plays if clip_kind(output) == "gif" else 0)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     runs = model_runs(levels, method.value)
@@ -73,14 +77,23 @@ def interpolate(
     progress = progress_bar(show=runs > 1)
     with progress:
         task = progress.add_task(f"level {levels}: model runs", total=runs)
-        clip = extractor.interpolate(rgb, levels, method.value,
-                                     progress=lambda: progress.advance(task))
-    order, times = sequence(clip.frames, clip.times, boomerang=boomerang, loops=loop)
+        clip = extractor.stream(rgb, levels, method.value,
+                                progress=lambda: progress.advance(task))
+    order, times = sequence(clip, clip.times, boomerang=boomerang, loops=loop)
     rate = fps or default_fps(len(order))
-    written = write_clip(output, clip.frames[order], rate, times=times, stem=image_path.stem,
-                         force=force, bit_depth=image.bit_depth,
-                         info={"input": str(image_path), "levels": levels,
-                               "method": method.value})
+    progress = progress_bar(show=len(order) > NUM_FRAMES)
+    with progress:
+        task = progress.add_task("writing frames", total=len(order))
+
+        def played():
+            for frame in Played(clip, order):
+                yield frame
+                progress.advance(task)
+
+        written = write_clip(output, Sized(played(), len(order)), rate, times=times,
+                             stem=image_path.stem, force=force, bit_depth=image.bit_depth,
+                             info={"input": str(image_path), "levels": levels,
+                                   "method": method.value})
     seconds = time.perf_counter() - start
     summary = {"input": str(image_path), "output": str(output), "files": len(written),
                "levels": levels, "method": method.value, "frames": int(len(order)),

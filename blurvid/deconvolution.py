@@ -225,13 +225,30 @@ def _pack_real(r: np.ndarray) -> np.ndarray:
     gh, nx = r.shape
     out = np.empty((gh, 2 * (nx - 1)), np.float32)
     inner = out[:, 1:-1].reshape(gh, nx - 2, 2)
-    inner[...] = r[:, 1:-1, None]
+    inner[..., 0] = r[:, 1:-1]  # two strided copies: far faster than one broadcast
+    inner[..., 1] = r[:, 1:-1]
     half = gh // 2
     for col, src in ((0, r[:, 0]), (-1, r[:, -1])):
         out[0, col] = src[0]
         out[1:-1:2, col] = src[1:half]
         out[2:-1:2, col] = src[1:half]
         out[-1, col] = src[half]
+    return out
+
+
+def _packed_power(k: np.ndarray) -> np.ndarray:
+    """|K|^2 of a packed spectrum ``k`` as a packed real filter (the value in both slots)."""
+    sq = k * k
+    out = np.empty_like(k)
+    pair = sq[:, 1:-1].reshape(k.shape[0], -1, 2)
+    inner = out[:, 1:-1].reshape(k.shape[0], -1, 2)
+    np.add(pair[..., 0], pair[..., 1], out=inner[..., 0])
+    inner[..., 1] = inner[..., 0]
+    for col in (0, -1):
+        out[0, col], out[-1, col] = sq[0, col], sq[-1, col]
+        both = sq[1:-1:2, col] + sq[2:-1:2, col]
+        out[1:-1:2, col] = both
+        out[2:-1:2, col] = both
     return out
 
 
@@ -251,12 +268,26 @@ def _unpack(c: np.ndarray) -> np.ndarray:
     return z
 
 
-def _shifts(sub: np.ndarray, wy: np.ndarray, wx: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out`` (len(wy), len(wx)) complex64 = mean over the shifts ``sub`` (m, 2) of
-    ``exp(i (wx dx + wy dy))``: separable, so a (len(wy), m) by (m, len(wx)) matrix product."""
-    ey = np.exp(1j * np.outer(wy, sub[:, 1])).astype(np.complex64)
-    ex = np.exp(1j * np.outer(sub[:, 0], wx) - np.log(len(sub))).astype(np.complex64)
-    return np.matmul(ey, ex, out=out)
+def _shifts(sub: np.ndarray, wy: np.ndarray, wx: np.ndarray, out: np.ndarray,
+            tmp: np.ndarray) -> np.ndarray:
+    """``out`` (gh, gw): the packed spectrum of the mean over the shifts ``sub`` (m, 2) of
+    ``exp(i (wx dx + wy dy))`` (``wy`` gh, ``wx`` gw/2 + 1 frequencies): a sum of outer
+    products (a shift is separable), written in place; ``tmp``: complex64 (gh, gw/2 - 1)."""
+    m = len(sub)
+    ey = np.exp(1j * np.outer(sub[:, 1], wy) - np.log(m)).astype(np.complex64)  # (m, gh)
+    ex = np.exp(1j * np.outer(sub[:, 0], wx)).astype(np.complex64)  # (m, gw/2 + 1)
+    inner = out[:, 1:-1].view(np.complex64)
+    np.multiply(ey[0][:, None], ex[0][None, 1:-1], out=inner)
+    for j in range(1, m):
+        np.multiply(ey[j][:, None], ex[j][None, 1:-1], out=tmp)
+        inner += tmp
+    half = len(wy) // 2
+    for col, edge in ((0, ey.sum(axis=0)), (-1, (ey * ex[:, -1:]).sum(axis=0))):
+        out[0, col] = edge[0].real
+        out[1:-1:2, col] = edge[1:half].real
+        out[2:-1:2, col] = edge[1:half].imag
+        out[-1, col] = edge[half].real
+    return out
 
 
 _KEEP_KERNELS = 1 << 22  # grids up to this many px keep the 7 frames' spectra (else remade)
@@ -282,24 +313,29 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     sub = _subframes(groups, per_frame)
     wy = 2 * np.pi * np.fft.fftfreq(gh)
     wx = 2 * np.pi * np.fft.rfftfreq(gw)
-    half = np.empty((gh, len(wx)), np.complex64)
+    tmp = np.empty((gh, len(wx) - 2), np.complex64)
 
     def frame_kernel(i, out=None):
-        return _pack(_shifts(sub[i * per_frame:(i + 1) * per_frame], wy, wx, half), out)
+        out = np.empty((gh, gw), np.float32) if out is None else out
+        return _shifts(sub[i * per_frame:(i + 1) * per_frame], wy, wx, out, tmp)
 
-    kernels = [frame_kernel(i) for i in range(NUM_FRAMES)] if gh * gw <= _KEEP_KERNELS \
-        else None
-    _shifts(sub, wy, wx, half)
-    k_all = _pack(half)
-    power = half.real ** 2
-    power += half.imag ** 2  # |K|^2 on the rfft grid
-    prior_half = (weight * gradient_power((gh, gw), real=True)).astype(np.float32)
-    keep_filter = _pack_real(power ** 8) if keep else None
-    power += prior_half
+    keep_kernels = gh * gw <= _KEEP_KERNELS
+    kernels = []
+    k_all = np.zeros((gh, gw), np.float32)
+    k_i = np.empty((gh, gw), np.float32)
+    for i in range(NUM_FRAMES):
+        kernel = frame_kernel(i, None if keep_kernels else k_i)
+        k_all += kernel
+        if keep_kernels:
+            kernels.append(kernel)
+    k_all *= np.float32(1 / NUM_FRAMES)
+    prior = _pack_real((weight * gradient_power((gh, gw), real=True)).astype(np.float32))
+    power = _packed_power(k_all)  # |K|^2
+    keep_filter = power ** 8 if keep else None
+    power += prior
     power[0, 0] = max(float(power[0, 0]), 1e-12)
-    precond = _pack_real(np.reciprocal(power, out=power))
-    prior = _pack_real(prior_half)
-    del power, prior_half
+    precond = np.reciprocal(power, out=power)
+    del power
 
     data = cv2.dft(ext)
     scene = cv2.mulSpectrums(data, k_all, 0, conjB=True)
@@ -328,11 +364,19 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
             out += spec
             return out
 
-        image[...] = 0
-        image[inside] = ext[inside]
-        r = cv2.mulSpectrums(cv2.dft(image), k_all, 0, conjB=True)
+        # r = K^H M (B - K S) - W D^T D S: the masked residual of the closed form
+        cv2.mulSpectrums(scene, k_all, 0, spec)
+        cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        np.subtract(ext, image, out=image)
+        image[:r0] = 0
+        image[r1:] = 0
+        image[:, :c0] = 0
+        image[:, c1:] = 0
+        cv2.dft(image, spec)
+        r = cv2.mulSpectrums(spec, k_all, 0, conjB=True)
         q = np.empty_like(r)
-        r -= normal(scene, q)
+        np.multiply(prior, scene, out=q)
+        r -= q
         z = r * precond
         d = z.copy()
         rz = dot(r, z)
@@ -356,7 +400,6 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
         residual *= keep_filter
     del data, precond, prior, k_all
     frames = np.empty((NUM_FRAMES, r1 - r0, c1 - c0), np.float32)
-    k_i = np.empty((gh, gw), np.float32)
     for i in range(NUM_FRAMES):
         cv2.mulSpectrums(scene, kernels[i] if kernels else frame_kernel(i, k_i), 0, spec)
         if keep:
@@ -433,17 +476,16 @@ def _check_iters(iters) -> int:
 def _window(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], groups: np.ndarray,
             weight: float, pad: int, per_frame: int, iters: int, keep: bool) -> np.ndarray:
     """(7, r1 - r0, c1 - c0) linear frames of the window ``lin[r0:r1, c0:c1]`` of the linear
-    luma ``lin`` (H, W): the photo's pixels up to ``pad`` px around the window are its data,
-    reflected beyond the photo's edges and faded on the FFT grid's margin."""
+    luma ``lin`` (H, W). Its data: the window and up to ``pad`` px of the photo around it;
+    the scene is solved for ``pad`` px beyond the data (reflected, then faded to the mean on
+    the FFT grid's margin)."""
     (r0, r1), (c0, c1) = rows, cols
     big_h, big_w = lin.shape
     a0, a1 = max(0, r0 - pad), min(big_h, r1 + pad)  # the data: the window and its context
     b0, b1 = max(0, c0 - pad), min(big_w, c1 + pad)
-    grid = (_fast_len(r1 - r0 + 2 * pad), _fast_len(c1 - c0 + 2 * pad))
-    top = (grid[0] - (r1 - r0)) // 2 - (r0 - a0)  # where the data sits on the grid
-    left = (grid[1] - (c1 - c0)) // 2 - (c0 - b0)
-    data = lin[a0:a1, b0:b1]
-    ext = _extend(data, top, left, grid, fade=max(1, pad // 2))
+    grid = (_fast_len(a1 - a0 + 2 * pad), _fast_len(b1 - b0 + 2 * pad))
+    top, left = (grid[0] - (a1 - a0)) // 2, (grid[1] - (b1 - b0)) // 2
+    ext = _extend(lin[a0:a1, b0:b1], top, left, grid, fade=max(1, pad // 2))
     frames = _solve(ext, (slice(top, top + a1 - a0), slice(left, left + b1 - b0)), groups,
                     weight, per_frame, iters, keep)
     return frames[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import warnings
 from collections import deque
@@ -68,13 +69,15 @@ class LoadedImage:
 
     ``rgb``: float32 ``(H, W, 3)`` in [0, 1], upright; ``bit_depth``: 8 or 16, the depth the
     frames should be written at; ``notes``: one-line remarks for the user (alpha dropped,
-    greyscale, orientation applied, ...).
+    greyscale, orientation applied, ...); ``grey``: a greyscale file (its frames are written
+    greyscale too).
     """
 
     path: Path
     rgb: np.ndarray
     bit_depth: int
     notes: tuple[str, ...] = ()
+    grey: bool = False
 
 
 # --------------------------------------------------------------------------------- reading
@@ -106,8 +109,9 @@ def _read_bytes(path: Path) -> bytes:
     return data
 
 
-def _pillow_check(path: Path, data: bytes) -> tuple[str | None, str | None, int]:
-    """(Pillow format, Pillow mode; both None if Pillow does not know the file; EXIF orientation).
+def _pillow_check(path: Path, data: bytes) -> tuple[str | None, str | None, int, int]:
+    """(Pillow format, Pillow mode; both None if Pillow does not know the file; EXIF
+    orientation; the number of frames or pages: an animated GIF, a multi-page TIFF).
 
     Fully decodes the strict formats and raises InputError when that fails (truncated/corrupt).
     """
@@ -115,14 +119,21 @@ def _pillow_check(path: Path, data: bytes) -> tuple[str | None, str | None, int]
         warnings.simplefilter("ignore")  # DecompressionBombWarning, "Corrupt EXIF data", ...
         try:
             im = Image.open(io.BytesIO(data))
-        except Image.DecompressionBombError:
-            raise InputError(f"{path} is too large: over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
-                             f"megapixels; blurvid reads photos of up to "
+        except Image.DecompressionBombError as exc:
+            # Pillow's message names the header's size: "Image size (N pixels) exceeds ..."
+            found = re.search(r"\((\d+) pixels\)", str(exc))
+            size = (f"{int(found.group(1)) / 1e6:,.0f} megapixels" if found
+                    else f"over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
+            raise InputError(f"{path} is too large: {size}; blurvid reads photos of up to "
                              f"{MAX_PIXELS // 1_000_000} megapixels") from None
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-            return None, None, 1
+            return None, None, 1, 1
         with im:
             fmt, mode = im.format, im.mode
+            try:
+                pages = int(getattr(im, "n_frames", 1))
+            except Exception:  # a broken animation: its first frame is what we read
+                pages = 1
             w, h = im.size
             if w * h > MAX_PIXELS:
                 raise InputError(f"{path} is {w}x{h} ({w * h / 1e6:.0f} megapixels); blurvid "
@@ -141,7 +152,7 @@ def _pillow_check(path: Path, data: bytes) -> tuple[str | None, str | None, int]
                     reason = "truncated" if "truncated" in str(exc).lower() else "corrupt"
                     raise InputError(f"{path} is a {reason} {fmt} file and cannot be decoded "
                                      "completely") from None
-    return fmt, mode, orientation
+    return fmt, mode, orientation, pages
 
 
 def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -171,7 +182,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     """
     path = Path(path)
     data = _read_bytes(path)
-    fmt, mode, orientation = _pillow_check(path, data)
+    fmt, mode, orientation, pages = _pillow_check(path, data)
     try:
         raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     except cv2.error:
@@ -182,6 +193,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         raise InputError(f"{path} is a {fmt} file that cannot be decoded (corrupt or unsupported)")
 
     notes: list[str] = []
+    if pages > 1:
+        notes.append(f"{fmt or 'image'} file of {pages} frames: the first one is used")
     if raw.dtype == np.uint8:
         bit_depth, scale = 8, 255.0
     elif raw.dtype == np.uint16:
@@ -202,7 +215,8 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
         notes.append("alpha channel dropped")
         raw = raw[..., : channels - 1]
         channels -= 1
-    if channels == 1 or mode in _GREY_MODES:  # OpenCV decodes grey+alpha PNG as BGRA
+    grey = channels == 1 or mode in _GREY_MODES  # OpenCV decodes grey+alpha PNG as BGRA
+    if grey:
         notes.append("greyscale image: frames are greyscale")
     if channels == 1:
         raw = np.repeat(raw, 3, axis=2)
@@ -222,7 +236,7 @@ def read_image(path: str | os.PathLike) -> LoadedImage:
     else:
         np.clip(rgb, 0.0, 1.0, out=rgb)
     return LoadedImage(path=path, rgb=np.ascontiguousarray(rgb), bit_depth=bit_depth,
-                       notes=tuple(notes))
+                       notes=tuple(notes), grey=grey)
 
 
 # ------------------------------------------------------------------------------- inputs

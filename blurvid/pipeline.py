@@ -253,7 +253,7 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
     Returns ``seconds``, ``reblur_psnr``, ``width``, ``height``, ``bit_depth`` and ``notes``.
     """
     start = time.perf_counter()
-    rgb, bit_depth, notes = image.rgb, image.bit_depth, list(image.notes)
+    rgb, bit_depth, notes, grey = image.rgb, image.bit_depth, list(image.notes), image.grey
     del image
     h, w = rgb.shape[:2]
     ycbcr = extractor.to_ycbcr(rgb)
@@ -270,16 +270,18 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
 
     def to_pixels(rows: slice, rgb_rows: np.ndarray) -> np.ndarray:
         linear_sum[rows] += to_linear(rgb_rows)  # each strip is one thread's own rows
-        return to_uint(rgb_rows, bit_depth)
+        # grey in, grey out: a grey photo's chroma is neutral, so R = G = B = Y
+        return to_uint(rgb_rows[..., :1] if grey else rgb_rows, bit_depth)
 
     pixel_type = np.uint8 if bit_depth == 8 else np.uint16
+    pixel_shape = (h, w, 1) if grey else ycbcr.shape
 
     def frames():
         for k in range(luma.shape[0]):
             pixels = extractor.merge_frame(luma[k], ycbcr, to_pixels,
-                                           out=np.empty(ycbcr.shape, pixel_type))
+                                           out=np.empty(pixel_shape, pixel_type))
             if sheet_path is not None:
-                thumbs.append(small(pixels))
+                thumbs.append(small(np.repeat(pixels, 3, axis=2) if grey else pixels))
             yield pixels
         if sheet_path is not None:
             yield contact_sheet(thumbs)

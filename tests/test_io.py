@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 import os
 
 import cv2
@@ -560,7 +561,9 @@ def test_huge_dimensions_refused_before_decoding(tmp_path):
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
     # Valid PNG headers claiming 12000 x 10000 (120 MP) and 20000 x 20000 (400 MP) pixels.
-    for w, h, needle in ((12000, 10000, "12000x10000 (120 megapixels)"), (20000, 20000, "over")):
+    for w, h, needle in ((12000, 10000, "12000x10000 (120 megapixels)"),
+                         (20000, 20000, "too large: 400 megapixels"),
+                         (100000, 100000, "too large: 10,000 megapixels")):
         header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
         png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) \
             + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
@@ -653,3 +656,28 @@ def test_photos_in_names_the_option(tmp_path):
     (tmp_path / "a.JPG").write_bytes(b"x")
     (tmp_path / "notes.txt").write_text("x")
     assert [p.name for p in photos_in(tmp_path, "--images")] == ["a.JPG", "b.png"]
+
+
+def test_grey_in_grey_out_and_an_animation_is_noted(tmp_path):
+    """A greyscale photo's frames are written greyscale (one channel, 16 bits kept); a GIF of
+    several frames says that its first one is used."""
+    from PIL import Image
+
+    from blurvid.pipeline import Extractor, extract_to_files
+
+    grey16 = (np.random.default_rng(2).random((24, 32)) * 65535).astype(np.uint16)
+    src = tmp_path / "g.png"
+    cv2.imwrite(str(src), grey16)
+    image = read_image(src)
+    assert image.grey and image.bit_depth == 16
+    targets = [tmp_path / f"g_{i}.png" for i in range(1, 8)]
+    tiny = Path(__file__).parent / "data" / "tiny-fast.onnx"
+    extract_to_files(Extractor(tiny, device="cpu", threads=1), image, targets,
+                     tmp_path / "sheet.png")
+    frame = cv2.imread(str(targets[3]), cv2.IMREAD_UNCHANGED)
+    assert frame.ndim == 2 and frame.dtype == np.uint16 and frame.shape == (24, 32)
+    assert cv2.imread(str(tmp_path / "sheet.png")).shape[0] == 24
+
+    frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (10, 200)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
+    assert any("2 frames: the first one is used" in n for n in read_image(tmp_path / "a.gif").notes)

@@ -28,7 +28,7 @@ from blurvid.errors import InputError
 from blurvid.interpolation import ClipStream, interpolate_frames, stream_frames
 from blurvid.io import contact_sheet, read_image, to_uint, write_images
 from blurvid.runtime import GeneratorSession
-from blurvid.tiling import DEFAULT_OVERLAP, auto_tile, run_tiled
+from blurvid.tiling import ALIGN, DEFAULT_OVERLAP, auto_tile, run_tiled, tile_spans
 
 DEFAULT_PROJECTION = "exact"  # Extractor.projection unless told (see docs/model-card.md)
 # A float image may stray this far outside [0, 1] (rounding); further out it is not in [0, 1]
@@ -112,13 +112,27 @@ class Extractor:
         if self.session is None:
             self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
+    def _tile_for(self, height: int, width: int) -> int:
+        """The window side for a ``height x width`` photo (0: one whole run)."""
+        if self.tile is None:
+            return auto_tile(height, width, self.session.metadata.get("arch"))
+        return self.tile
+
+    def window_count(self, height: int, width: int) -> int:
+        """How many windows the generator runs on for a ``height x width`` photo (1 when it
+        is not tiled): the number of ``progress`` calls of :meth:`luma_frames`."""
+        tile = self._tile_for(height, width)
+        if not tile:
+            return 1
+        overlap = min(DEFAULT_OVERLAP, tile // 4)
+        return (len(tile_spans(height, tile, overlap, ALIGN))
+                * len(tile_spans(width, tile, overlap, ALIGN)))
+
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
         """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
         tiled as :attr:`tile` says. ``progress`` is called after each window."""
         h, w = ycbcr.shape[:2]
-        tile = self.tile
-        if tile is None:
-            tile = auto_tile(h, w, self.session.metadata.get("arch"))
+        tile = self._tile_for(h, w)
         y = np.ascontiguousarray(ycbcr[..., 0])
         run = ensemble_run(self.session.run, self.ensemble)
         if tile:

@@ -548,3 +548,18 @@ def test_a_file_where_the_output_folder_goes_fails_before_inference(tmp_path):
     assert result.exit_code == 1
     _one_error_line(result, "is not a folder")
     assert (tmp_path / "blocker").read_text() == "mine"
+
+
+def test_training_logs_a_line_per_interval_off_a_terminal():
+    from blurvid.cli.train import LogLines
+
+    now = [0.0]
+    lines = LogLines(total=100, interval=30, clock=lambda: now[0])
+    said = []
+    for step in range(1, 101):
+        now[0] += 1.0  # one step a second
+        said.append(lines.report(step, loss=0.5))
+    printed = [s for s in said if s]
+    assert len(printed) == 4  # at 30, 60, 90 s and the last step
+    assert printed[0] == "blurvid: step 30/100, 1.00 it/s, loss 0.5, ETA 0:01:10"
+    assert printed[-1].startswith("blurvid: step 100/100")

@@ -190,3 +190,12 @@ def test_a_float_image_outside_0_1_is_refused_not_whitened():
                         device="cpu", threads=1)
     slightly = np.clip(RNG.random((9, 13, 3), dtype=np.float32), 0, 1) * (1 + 1e-4)
     assert blurvid.extract(slightly, model=TINY, device="cpu", threads=1).shape == (7, 9, 13, 3)
+
+
+def test_window_count_is_the_number_of_progress_calls():
+    extractor = Extractor(TINY, device="cpu", threads=1, tile=64)
+    ycbcr = rgb_to_ycbcr(RNG.random((150, 230, 3), dtype=np.float32))
+    calls = []
+    extractor.luma_frames(ycbcr, progress=lambda: calls.append(1))
+    assert len(calls) == extractor.window_count(150, 230) > 1
+    assert Extractor(TINY, device="cpu", threads=1).window_count(150, 230) == 1

@@ -370,3 +370,26 @@ def test_time_budget_ends_the_cosine_schedule():
     assert lr_at(50, cfg, minutes=5.0) == pytest.approx((1e-3 + 1e-6) / 2)  # half the time
     assert lr_at(50, cfg, minutes=10.0) == pytest.approx(1e-6)
     assert lr_at(50, cfg, minutes=20.0) == pytest.approx(1e-6)
+
+
+def test_train_without_photos_fails_first_and_leaves_no_folder(tmp_path):
+    """`blurvid train -o runs/x` without --images: one error line before any note, no folder."""
+    result = CliRunner().invoke(app, ["train", "--max-steps", "5", "-o", str(tmp_path / "x")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        line for line in result.stderr.strip().splitlines() if line.startswith("blurvid: error:")]
+    assert "--images" in result.stderr and "every 5th photo" not in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_run_whose_data_fails_leaves_no_empty_folder(tmp_path, tiny_cfg):
+    cfg = tiny_cfg("never")
+    (Path(cfg.data.images) / "broken.jpg").write_bytes(b"not a photo")
+    out = Path(cfg.out)
+    try:
+        Trainer(cfg).run()
+    except Exception:
+        pass
+    else:
+        pytest.skip("the broken photo was not read before training started")
+    assert not out.exists()

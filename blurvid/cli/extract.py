@@ -49,15 +49,23 @@ def extract(
         say(f"blurvid: note: --device auto: running on {extractor.session.device} "
             f"({', '.join(extractor.session.providers)})")
     results, failures = [], []
-    progress = progress_bar(show=len(plans) > 1)
+    progress = progress_bar()  # a bar for the batch, and one for the windows of a big photo
     with progress:
-        task = progress.add_task("extracting", total=len(plans))
+        batch = progress.add_task("extracting", total=len(plans), visible=len(plans) > 1)
         for plan in plans:
             path = plan.source
-            progress.update(task, description=f"extracting {path.name}")
+            progress.update(batch, description=f"extracting {path.name}")
             try:
+                loaded = [read_image(path)]
+                h, w = loaded[0].rgb.shape[:2]
+                windows = progress.add_task(f"{path.name}: windows",
+                                            total=extractor.window_count(h, w),
+                                            visible=extractor.window_count(h, w) > 1)
                 # The loaded photo is handed over, not kept: its float copy is freed early.
-                done = extract_to_files(extractor, read_image(path), plan.frames, plan.sheet)
+                done = extract_to_files(extractor, loaded.pop(), plan.frames,
+                                        plan.sheet,
+                                        progress=lambda: progress.advance(windows))
+                progress.remove_task(windows)
                 for note in done["notes"]:
                     say(f"blurvid: note: {path}: {note}")
                 results.append({
@@ -73,7 +81,7 @@ def extract(
             except BlurvidError as exc:
                 failures.append({"input": str(path), "error": str(exc)})
                 say(f"blurvid: error: {exc}")
-            progress.advance(task)
+            progress.advance(batch)
     if as_json:
         typer.echo(json.dumps({
             "model": str(extractor.session.model_path),

@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 
 from blurvid.cli.common import (Device, ThreadsOption, progress_bar, reports_errors, say,
-                                train_extra)
+                                stderr, train_extra)
 from blurvid.io import photos_in
+
+
+class LogLines:
+    """A progress line on stderr at most every ``interval`` seconds (and at the last step):
+    what a log file gets instead of a progress bar."""
+
+    def __init__(self, total: int, interval: float = 30.0, clock=time.monotonic) -> None:
+        self.total, self.interval, self.clock = total, interval, clock
+        self.start = self.last = clock()
+        self.first_step: int | None = None
+
+    def report(self, step: int, loss: float) -> str | None:
+        now = self.clock()
+        if self.first_step is None:
+            self.first_step = step - 1
+        if now - self.last < self.interval and step < self.total:
+            return None
+        self.last = now
+        rate = (step - self.first_step) / max(now - self.start, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        line = (f"blurvid: step {step}/{self.total}, {rate:.2f} it/s, loss {loss:.4g}, "
+                f"ETA {_duration(eta)}")
+        say(line)
+        return line
+
+
+def _duration(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "unknown"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 @reports_errors
@@ -70,11 +103,14 @@ def train(
         say("blurvid: note: no --val-images: every 5th photo of --images is held out for "
             "validation")
     progress = progress_bar(eta=True)
+    lines = LogLines(cfg.steps)  # off a terminal (logs, CI, nohup): a line per interval
     with progress:
         task = progress.add_task(f"training {cfg.model.arch}", total=cfg.steps, info="")
 
         def report(step: int, logs: dict) -> None:
             progress.update(task, completed=step, info=f"loss {logs['loss']:.4g}")
+            if not stderr.is_terminal:
+                lines.report(step, logs["loss"])
 
         best = run_training(cfg, resume=resume, export=not no_export, progress=report,
                             stop_at=stop_at, force=force)

@@ -443,15 +443,21 @@ class Trainer:
             if existing and lead:
                 for name in existing:
                     (out / name).unlink()
+        made = lead and not out.exists()
         if lead:
             out.mkdir(parents=True, exist_ok=True)
         self._all_gather(None)  # the folder exists before any rank looks
-        last = out / "last.pt"
-        if resume and last.exists():
-            self.load(last)
-            if lead:
-                _truncate_logs(out, self.step)
-        batches, val_set = make_data(cfg, start=self.data_position, rank=self.rank)
+        try:
+            last = out / "last.pt"
+            if resume and last.exists():
+                self.load(last)
+                if lead:
+                    _truncate_logs(out, self.step)
+            batches, val_set = make_data(cfg, start=self.data_position, rank=self.rank)
+        except BaseException:
+            if made and not any(out.iterdir()):  # a run that never started leaves no folder
+                out.rmdir()
+            raise
         jsonl = csv_file = writer = None
         if lead:
             (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=2) + "\n")

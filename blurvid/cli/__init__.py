@@ -39,8 +39,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_print_version,
+                                          is_eager=True, help="Print the version and exit.")]
+    = False,
 ) -> None:
     """Turn one motion-blurred photo into the sharp frames hidden in its exposure."""
 

@@ -1,4 +1,5 @@
-"""``blurvid bench``: quality against ground truth (``--data``) or speed and memory (``--speed``)."""
+"""``blurvid bench``: quality against ground truth (``--data``) or speed and memory
+(``--speed``)."""
 
 from __future__ import annotations
 
@@ -42,13 +43,13 @@ def bench(
                                                  help="Dataset folder or video (quality).")]
     = None,
     layout: Annotated[Layout, typer.Option("--layout", help="Dataset layout.")] = Layout.auto,
-    gamma: Annotated[bool, typer.Option("--gamma",
+    gamma: Annotated[bool, typer.Option("--gamma", metavar="",
                                         help="Blur windows in linear light (gamma 2.2); "
                                              "GOPRO_Large: use blur_gamma.")] = False,
     max_samples: Annotated[Optional[int], typer.Option("--max-samples", min=1,
                                                        help="Score at most this many "
                                                             "samples.")] = None,
-    speed: Annotated[bool, typer.Option("--speed",
+    speed: Annotated[bool, typer.Option("--speed", metavar="",
                                         help="Measure speed and memory instead.")] = False,
     size: Annotated[str, typer.Option("--size", help="Photo size for --speed (WxH).")]
     = "1280x720",
@@ -59,8 +60,9 @@ def bench(
     threads: ThreadsOption = None,
     projection: ProjectionOption = DEFAULT_PROJECTION,
     ensemble: EnsembleOption = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-    markdown: Annotated[bool, typer.Option("--markdown",
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print JSON on stdout.")]
+    = False,
+    markdown: Annotated[bool, typer.Option("--markdown", metavar="",
                                            help="Print the quality tables as Markdown (Y, "
                                                 "then RGB).")] = False,
 ) -> None:
@@ -78,7 +80,7 @@ def bench(
         models = [None] + ([model] if model is not None else [])
         with stderr.status("measuring") as status:
             result = benchmarks.bench_speed(models, size, threads or 2, repeats,
-                                            progress=lambda what: status.update(f"measuring {what}"),
+                                            progress=lambda w: status.update(f"measuring {w}"),
                                             projection=projection.value, ensemble=ensemble)
         if as_json:
             typer.echo(json.dumps(result, indent=2))

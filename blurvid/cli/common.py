@@ -59,8 +59,10 @@ DeviceOption = Annotated[Device, typer.Option("--device", help="Where ONNX Runti
 ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads.")]
 ProjectionOption = Annotated[Projection, typer.Option("--projection", help=PROJECTION_HELP)]
 EnsembleOption = Annotated[int, typer.Option("--ensemble", help=ENSEMBLE_HELP)]
-ForceOption = Annotated[bool, typer.Option("--force", help="Overwrite existing output files.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
+ForceOption = Annotated[bool, typer.Option("--force", metavar="",
+                                           help="Overwrite existing output files.")]
+JsonOption = Annotated[bool, typer.Option("--json", metavar="",
+                                          help="Print a JSON summary on stdout.")]
 
 
 def output_option(help: str) -> object:
@@ -118,7 +120,8 @@ def train_extra(what: str) -> None:
 
 
 def reports_errors(command):
-    """Map library errors to one line on stderr and exit code 1 (tracebacks with BLURVID_DEBUG=1)."""
+    """Map library errors to one line on stderr and exit code 1 (tracebacks with
+    BLURVID_DEBUG=1)."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):

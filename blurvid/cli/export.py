@@ -13,7 +13,8 @@ from blurvid.cli.common import ForceOption, output_option, reports_errors, train
 
 @reports_errors
 def export(
-    checkpoint: Annotated[Path, typer.Argument(help="A training checkpoint (.pt).",
+    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT",
+                                               help="A training checkpoint (.pt).",
                                                show_default=False)],
     output: output_option("The ONNX file to write."),
     force: ForceOption = False,

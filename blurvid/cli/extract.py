@@ -19,7 +19,8 @@ from blurvid.pipeline import Extractor, extract_to_files
 
 @reports_errors
 def extract(
-    inputs: Annotated[List[Path], typer.Argument(help="Blurry photos, or folders of them.",
+    inputs: Annotated[List[Path], typer.Argument(metavar="PHOTO",
+                                                 help="Blurry photos, or folders of them.",
                                                  show_default=False)],
     output: output_option("Folder for the frames."),
     model: ModelOption = None,
@@ -32,7 +33,7 @@ def extract(
                                            "tiles of 1024 above 4 megapixels).")] = None,
     fmt: Annotated[ImageFormat, typer.Option("--format", help="Frame file format.")]
     = ImageFormat.png,
-    sheet: Annotated[bool, typer.Option("--sheet",
+    sheet: Annotated[bool, typer.Option("--sheet", metavar="",
                                         help="Also write <stem>_sheet: input + 7 frames.")]
     = False,
     force: ForceOption = False,

@@ -38,7 +38,8 @@ def interpolate(
     fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
                                                  help="Frame rate (default: the clip lasts "
                                                       "~2 s).")] = None,
-    boomerang: Annotated[bool, typer.Option("--boomerang", help="Play forward, then back.")]
+    boomerang: Annotated[bool, typer.Option("--boomerang", metavar="",
+                                            help="Play forward, then back.")]
     = False,
     loop: Annotated[int, typer.Option("--loop", min=1,
                                       help="Play the sequence this many times.")] = 1,

@@ -13,7 +13,8 @@ from blurvid.cli.common import ForceOption, needs, output_option, reports_errors
 
 @reports_errors
 def quantize(
-    model: Annotated[Path, typer.Argument(help="A blurvid ONNX generator (float32).",
+    model: Annotated[Path, typer.Argument(metavar="MODEL",
+                                          help="A blurvid ONNX generator (float32).",
                                           show_default=False)],
     output: output_option("The int8 ONNX file to write."),
     calib_images: Annotated[Path, typer.Option("--calib-images",

@@ -23,7 +23,7 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed writes the "
                                                      "same bytes.")] = 0,
     size: Annotated[str, typer.Option("--size", help="Sample size WxH.")] = "256x256",
-    realistic: Annotated[bool, typer.Option("--realistic",
+    realistic: Annotated[bool, typer.Option("--realistic", metavar="",
                                             help="Perspective, parallax layers, moving "
                                                  "objects, JPEG.")] = False,
     objects: Annotated[Optional[Path], typer.Option("--objects",

@@ -77,12 +77,12 @@ def train(
                                  "still spans all steps.")] = None,
     overrides: Annotated[List[str], typer.Option("--set",
                                                  help="Override: section.key=value.")] = [],
-    resume: Annotated[bool, typer.Option("--resume",
+    resume: Annotated[bool, typer.Option("--resume", metavar="",
                                          help="Continue from OUTPUT/last.pt.")] = False,
-    force: Annotated[bool, typer.Option("--force",
+    force: Annotated[bool, typer.Option("--force", metavar="",
                                         help="Start over in an OUTPUT that holds a run (its "
                                              "checkpoints and logs are deleted).")] = False,
-    no_export: Annotated[bool, typer.Option("--no-export",
+    no_export: Annotated[bool, typer.Option("--no-export", metavar="",
                                             help="Skip the ONNX export at the end.")] = False,
 ) -> None:
     """Train a generator (needs the 'train' extra): stage 1 content, stage 2 + GAN + CBL."""

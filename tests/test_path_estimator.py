@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from blurvid.lab.train.path_estimator import (MAX_LAG, NUM_FRAMES, TILE,  # noqa: E402
-                                              PathEstimator, augment, group_centres,
-                                              path_error2, path_loss)
+                                              PathEstimator, augment, export_form,
+                                              group_centres, path_error2, path_loss)
 from blurvid.lab.train import path_training  # noqa: E402
 
 TINY = dict(width=8, ac_width=8, hidden=16)
@@ -121,6 +121,20 @@ def test_autocorrelation_feature_matches_fft():
                                                  c - MAX_LAG:c + MAX_LAG + 1]
     ref = ref / ref[:, MAX_LAG:MAX_LAG + 1, MAX_LAG:MAX_LAG + 1]
     assert torch.allclose(ac[:, 0], ref, atol=1e-5)
+
+
+def test_export_form_is_the_same_function():
+    torch.manual_seed(2)
+    model = PathEstimator(**TINY)
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for _ in range(3):
+            model(torch.rand(4, 1, TILE, TILE))
+    model.eval()
+    fused = export_form(model)
+    y = torch.rand(2, 1, TILE, TILE)
+    with torch.no_grad():
+        for a, b in zip(model(y), fused(y)):
+            assert torch.allclose(a, b, atol=1e-5)
 
 
 def test_onnx_export_parity(tmp_path):

@@ -130,8 +130,10 @@ class PathEstimator(nn.Module):
 
     arch = "path-v1"
 
-    def __init__(self, width: int = 24, ac_width: int = 16, hidden: int = 128) -> None:
+    def __init__(self, width: int = 24, ac_width: int = 16, hidden: int = 128,
+                 norm: bool = True) -> None:
         super().__init__()
+        self.norm = bool(norm)
         w = width
         self.spatial = nn.ModuleList([  # after a pixel-unshuffle(2): 12 channels at 64 x 64
             _conv(12, w, 3, 2),           # 32
@@ -148,6 +150,10 @@ class PathEstimator(nn.Module):
             _conv(2 * a, 3 * a, 3, 2),     # 12
             _conv(3 * a, 2 * a, 3, 2),     # 6
         ])
+        # batch norm after every convolution (folded into the convolution by the ONNX export)
+        make = (lambda c: nn.BatchNorm2d(c)) if norm else (lambda c: nn.Identity())
+        self.spatial_norm = nn.ModuleList([make(m.out_channels) for m in self.spatial])
+        self.autocorr_norm = nn.ModuleList([make(m.out_channels) for m in self.autocorr])
         side = 2 * MAX_LAG + 1
         for _ in range(4):
             side = (side + 1) // 2
@@ -189,18 +195,44 @@ class PathEstimator(nn.Module):
 
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         spatial, ac = self.features(y)
-        x = F.pixel_unshuffle(spatial, 2)
-        for conv in self.spatial:
-            x = F.relu(conv(x))
+        fused = getattr(self, "fused_first", None)
+        if fused is not None:  # the export form: unshuffle + first conv as one strided conv
+            x = F.relu(self.spatial_norm[0](fused(spatial)))
+            layers = zip(self.spatial[1:], self.spatial_norm[1:])
+        else:
+            x = F.pixel_unshuffle(spatial, 2)
+            layers = zip(self.spatial, self.spatial_norm)
+        for conv, norm in layers:
+            x = F.relu(norm(conv(x)))
         x = x.mean((2, 3))
         a = torch.cat([ac, self.coords.expand(ac.shape[0], -1, -1, -1)], 1)
-        for conv in self.autocorr:
-            a = F.relu(conv(a))
+        for conv, norm in zip(self.autocorr, self.autocorr_norm):
+            a = F.relu(norm(conv(a)))
         a = F.relu(self.ac_fc(a.flatten(1)))
         out = self.head(torch.cat([x, a], 1))
         path = out[:, : 2 * NUM_FRAMES].reshape(-1, NUM_FRAMES, 2) * SCALE_PX
         path = path - path.mean(1, keepdim=True)
         return path, out[:, -1]
+
+
+def export_form(model: PathEstimator) -> PathEstimator:
+    """An equivalent copy for inference (eval mode): the pixel-unshuffle(2) and the first
+    3x3 stride-2 convolution become one 6x6 stride-4 convolution on the full-resolution
+    features (no Transpose in the ONNX graph). ``W6[o, c, 2ky + i, 2kx + j] =
+    W[o, 4c + 2i + j, ky, kx]``, padding 2."""
+    import copy
+
+    out = copy.deepcopy(model).cpu().float().eval()
+    first = model.spatial[0]
+    w = first.weight.detach()  # (cout, 4 * cin, 3, 3)
+    cout, cin = w.shape[0], w.shape[1] // 4
+    w6 = w.reshape(cout, cin, 2, 2, 3, 3).permute(0, 1, 4, 2, 5, 3).reshape(cout, cin, 6, 6)
+    fused = nn.Conv2d(cin, cout, 6, stride=4, padding=2)
+    with torch.no_grad():
+        fused.weight.copy_(w6)
+        fused.bias.copy_(first.bias.detach())
+    out.fused_first = fused
+    return out
 
 
 def count_macs(model: nn.Module, size: int = TILE) -> int:

@@ -2,7 +2,7 @@
 
 Run as a module (``python -m blurvid.lab.train.path_training COMMAND ...``):
 
-* ``cache --out runs/path/cache/train --photos DIR --count 24000 --workers 2``: pre-render
+* ``cache --out runs/path/cache/train --photos DIR --count 16000 --workers 2``: pre-render
   training tiles with the REALISTIC synthesiser (``SynthConfig.realistic(size=128)``, objects
   from ``--objects``) in chunks of ``--chunk`` tiles, ``chunk_XXXX.npz`` each holding ``blur``
   (uint8 luma, N x 128 x 128), ``path`` (float32 N x M x 2, M = 21 sub-frames) and
@@ -21,7 +21,18 @@ Run as a module (``python -m blurvid.lab.train.path_training COMMAND ...``):
   error and length error by blur length, with the zero-path and straight-line baselines).
 * ``export --ckpt runs/path/best.pt --out blurvid/models/blurvid-path.onnx``.
 
-Defaults (the recipe) are the argparse defaults below.
+* ``speed --onnx blurvid/models/blurvid-path.onnx --tiles 40 --threads 2``: ONNX Runtime time.
+
+The recipe is the argparse defaults (``DEFAULTS``): the bundled model was trained with
+
+    python -m blurvid.lab.train.path_training valcache
+    python -m blurvid.lab.train.path_training cache --count 16000 --workers 2
+    python -m blurvid.lab.train.path_training train --chunks 16 --max-minutes 55
+    python -m blurvid.lab.train.path_training eval
+    python -m blurvid.lab.train.path_training export
+
+(batch 32, AdamW lr 2e-3 with 300 warm-up steps and a cosine to 5e-5 over 7000 steps, one
+PyTorch thread, random symmetries of the square on every tile).
 """
 
 from __future__ import annotations
@@ -126,7 +137,8 @@ def build_val_cache(out, photos, objects, count: int = 500, seed: int = 1234) ->
 def load_cache(folder_or_file, limit: int | None = None) -> dict:
     """All chunks of a cache folder (sorted; the first ``limit`` chunks) or one .npz file."""
     p = Path(folder_or_file)
-    files = [p] if p.is_file() else sorted(p.glob("chunk_*.npz"))[:limit]
+    files = [p] if p.is_file() else sorted(f for f in p.glob("chunk_*.npz")
+                                             if ".tmp" not in f.name)[:limit]
     if not files:
         raise FileNotFoundError(f"no cache chunks in {p}")
     parts = [np.load(f) for f in files]
@@ -136,11 +148,11 @@ def load_cache(folder_or_file, limit: int | None = None) -> dict:
 # ---------------------------------------------------------------------------------------------
 # training
 
-DEFAULTS = dict(steps=12000, batch=32, lr=2e-3, lr_min=5e-5, warmup=300, weight_decay=1e-4,
-                clip=1.0, sigma_weight=0.05, seed=0, val_every=500, save_every=200,
-                width=24, ac_width=16, hidden=128)
+DEFAULTS = dict(steps=7000, batch=32, lr=2e-3, lr_min=5e-5, warmup=300, weight_decay=1e-4,
+                clip=1.0, sigma_weight=0.05, seed=0, val_every=400, save_every=200,
+                width=24, ac_width=16, hidden=128, norm=1)
 _RESUME_KEYS = ("steps", "batch", "lr", "lr_min", "warmup", "weight_decay", "clip",
-                "sigma_weight", "seed", "width", "ac_width", "hidden")
+                "sigma_weight", "seed", "width", "ac_width", "hidden", "norm")
 
 
 def make_batch(data: dict, step: int, batch: int, seed: int):
@@ -178,7 +190,8 @@ def _save_atomic(obj, path: Path) -> None:
 def build_model(cfg: dict):
     from blurvid.lab.train.path_estimator import PathEstimator
 
-    return PathEstimator(width=cfg["width"], ac_width=cfg["ac_width"], hidden=cfg["hidden"])
+    return PathEstimator(width=cfg["width"], ac_width=cfg["ac_width"], hidden=cfg["hidden"],
+                         norm=bool(cfg.get("norm", 0)))
 
 
 def train(data: dict, run, val: dict | None = None, max_minutes: float | None = None,
@@ -377,9 +390,10 @@ def export_onnx(model, out, metadata: dict | None = None, opset: int = 17) -> st
     import torch
 
     from blurvid.io import write_bytes_atomic
-    from blurvid.lab.train.path_estimator import TILE
+    from blurvid.lab.train.path_estimator import TILE, PathEstimator, export_form
 
-    probe = copy.deepcopy(model).cpu().float().eval()
+    probe = export_form(model) if isinstance(model, PathEstimator) \
+        else copy.deepcopy(model).cpu().float().eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -435,7 +449,7 @@ def main(argv=None) -> int:
     c.add_argument("--out", default="runs/path/cache/train")
     c.add_argument("--photos", default=str(PHOTOS / "train"))
     c.add_argument("--objects", default=str(PHOTOS / "objects"))
-    c.add_argument("--count", type=int, default=24000)
+    c.add_argument("--count", type=int, default=16000)
     c.add_argument("--chunk", type=int, default=1000)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--workers", type=int, default=2)
@@ -461,6 +475,11 @@ def main(argv=None) -> int:
     x = sub.add_parser("export")
     x.add_argument("--ckpt", default="runs/path/best.pt")
     x.add_argument("--out", default="blurvid/models/blurvid-path.onnx")
+    sp = sub.add_parser("speed")
+    sp.add_argument("--onnx", default="blurvid/models/blurvid-path.onnx")
+    sp.add_argument("--tiles", type=int, default=40)
+    sp.add_argument("--threads", type=int, default=2)
+    sp.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args(argv)
     if args.cmd == "cache":
         build_cache(args.out, args.photos, args.objects, args.count, args.chunk, args.seed,
@@ -517,6 +536,22 @@ def main(argv=None) -> int:
         write_checksum(out, digest)
         print(json.dumps({"path": str(out), "bytes": out.stat().st_size, "sha256": digest,
                           "parity": parity}))
+    elif args.cmd == "speed":
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = args.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(args.onnx, options, providers=["CPUExecutionProvider"])
+        y = np.random.default_rng(0).random((args.tiles, 1, TILE, TILE), dtype=np.float32)
+        session.run(None, {INPUT_NAME: y})
+        times = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            session.run(None, {INPUT_NAME: y})
+            times.append(time.perf_counter() - t0)
+        print(f"{args.tiles} tiles of {TILE} px, {args.threads} threads: median "
+              f"{1000 * np.median(times):.1f} ms, best {1000 * min(times):.1f} ms")
     return 0
 
 

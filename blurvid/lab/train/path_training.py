@@ -195,9 +195,11 @@ def build_model(cfg: dict):
 
 
 def train(data: dict, run, val: dict | None = None, max_minutes: float | None = None,
-          stop_at: int | None = None, log=print, **overrides) -> dict:
+          stop_at: int | None = None, log=print, init=None, **overrides) -> dict:
     """Train (or resume from ``run/last.pt``) until ``cfg['steps']``, ``stop_at`` steps or
-    ``max_minutes`` of this session. Returns the final state summary."""
+    ``max_minutes`` of this session. ``init``: a checkpoint whose weights start a new run (a
+    second phase with its own schedule; ignored when resuming). Returns the final state
+    summary."""
     import torch
 
     from blurvid.lab.train.path_estimator import path_loss
@@ -222,6 +224,9 @@ def train(data: dict, run, val: dict | None = None, max_minutes: float | None = 
         opt.load_state_dict(state["opt"])
         step, best, seconds = state["step"], state["best"], state["train_seconds"]
         log(f"resumed {last} at step {step}")
+    elif init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=True)["model"])
+        log(f"started from the weights of {init}")
 
     def checkpoint():
         _save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -466,6 +471,7 @@ def main(argv=None) -> int:
     t.add_argument("--run", default="runs/path")
     t.add_argument("--max-minutes", type=float, default=None)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--init", default=None, help="start a new run from these weights")
     for key, value in DEFAULTS.items():
         t.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     e = sub.add_parser("eval")
@@ -495,7 +501,7 @@ def main(argv=None) -> int:
         print(f"{len(data['blur'])} training tiles, {len(val['blur'])} validation tiles",
               flush=True)
         overrides = {k: getattr(args, k) for k in DEFAULTS}
-        result = train(data, args.run, val, max_minutes=args.max_minutes,
+        result = train(data, args.run, val, max_minutes=args.max_minutes, init=args.init,
                        log=lambda m: print(m, flush=True), **overrides)
         print(json.dumps(result), flush=True)
     elif args.cmd == "eval":

@@ -27,6 +27,10 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
   path's group centres and ``--weight`` (default: :func:`~blurvid.deconvolution.weight_for`
   of 0 px, the exact path); ``--rgb`` adds the same per RGB channel (the cost of deconvolving
   luma instead of the three channels);
+* told path per window (realistic settings): the same per 128 px window (``--est-tile``,
+  ``--est-overlap``; :func:`blurvid.deconvolution.deconvolve_tiled`), each told the camera's
+  translation, rotation and zoom at its centre (:func:`window_paths`; perspective, parallax
+  and moving objects are not recorded by the synthesizer);
 * CG yardstick (``--yardstick``, slow): known_motion's solver (RGB, ``--yardstick-iters``);
 * estimated path (``--estimator``): the ONNX estimator (input ``blur`` float32 (N, 1, 128, 128)
   gamma luma -> ``path`` (N, 7, 2) group centres in px, optional ``log_sigma`` (N,), its
@@ -67,8 +71,8 @@ from blurvid.metrics import frame_psnrs  # noqa: E402
 TRANSLATION_ONLY = ("perspective_px=0", "p_layer=0", "max_objects=0", "max_rotation_px=0",
                     "max_zoom_px=0")
 MIDDLE = NUM_FRAMES // 2
-SWEEP_RMS = (0.0, 0.5, 1.0, 2.0, 3.0)
-SWEEP_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)
+SWEEP_RMS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+SWEEP_WEIGHTS = (0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
 # ------------------------------------------------------------------------------ estimator
@@ -120,6 +124,28 @@ def smooth_error(groups: np.ndarray, rms: float, rng: np.random.Generator) -> np
     err -= err.mean(axis=0)
     err *= rms / np.sqrt(np.mean(np.sum(err ** 2, axis=1)))
     return groups + err
+
+
+def window_paths(info: dict, shape: tuple[int, int], tile: int, overlap: int) -> np.ndarray:
+    """(R, C, 7, 2) true group centres at the centre of each window of
+    :func:`blurvid.deconvolution.tile_grid`: the camera's translation plus its rotation and
+    zoom about the image centre (the synthesizer's warp, ``info``); perspective, parallax
+    layers and moving objects are not in ``info`` and are left out."""
+    h, w = shape
+    centre = np.array([(w - 1) / 2, (h - 1) / 2])
+    rows, cols = dc.tile_grid(shape, tile, overlap)
+    angle = np.asarray(info["angle"], np.float64)
+    zoom = np.exp(np.asarray(info["log_zoom"], np.float64))
+    cos, sin = zoom * np.cos(angle), zoom * np.sin(angle)
+    out = np.empty((len(rows), len(cols), NUM_FRAMES, 2))
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            x, y = np.array([(c0 + c1 - 1) / 2, (r0 + r1 - 1) / 2]) - centre
+            # output pixel p -> source centre + rot (p - centre) + path: a shift of
+            # (rot - I) (p - centre) + path at p
+            sub = np.stack([cos * x - sin * y - x, sin * x + cos * y - y], axis=1) + info["path"]
+            out[i, j] = dc.group_centres(sub)
+    return out
 
 
 def make_config(args) -> SynthConfig:
@@ -190,6 +216,13 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
         return dc.deconvolve_y(y, dc.group_centres(info["path"]), weight)
 
     arms[f"told path, W={weight:g}"] = told
+    if args.realistic and not args.translation:
+        def told_windows(blur, y, info):
+            paths = window_paths(info, y.shape, args.est_tile, args.est_overlap)
+            return dc.deconvolve_tiled(y, paths, args.est_tile, args.est_overlap, weight)
+
+        arms[f"told path per {args.est_tile} px window (rotation, zoom), W={weight:g}"] = \
+            told_windows
     if args.rgb:
         def told_rgb(blur, y, info):
             g = dc.group_centres(info["path"])

@@ -150,10 +150,10 @@ def test_orient_paths_follows_the_first_window():
 
 
 def test_weight_for_the_path_uncertainty():
-    assert dc.weight_for(0) == pytest.approx(0.1)
-    assert dc.weight_for(1) == pytest.approx(0.3)
-    assert dc.weight_for(2) == pytest.approx(1.0) == dc.weight_for(5)
-    assert dc.weight_for(0.5) < dc.weight_for(1.5)
+    assert dc.weight_for(0) == pytest.approx(0.1) == dc.DEFAULT_WEIGHT
+    assert dc.weight_for(1) == pytest.approx(0.4)
+    assert dc.weight_for(2) == pytest.approx(0.9)
+    assert dc.weight_for(0.5) < dc.weight_for(1.5) < dc.weight_for(3)
     with pytest.raises(ValueError):
         dc.weight_for(-1)
 
@@ -191,3 +191,69 @@ def test_no_lab_or_torch_import():
             "bad = [m for m in sys.modules if m.startswith(('blurvid.lab', 'torch'))]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------- benchmarks/motion_guided.py
+
+
+def _motion_guided():
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import motion_guided
+
+    return motion_guided
+
+
+def test_benchmark_table_runs(tmp_path, capsys):
+    import json
+
+    import cv2
+
+    for k in range(2):
+        pixels = (np.clip(_photo(k, 120), 0, 1) ** (1 / 2.2) * 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"p{k}.png"), pixels)
+    mg = _motion_guided()
+    assert mg.main(["--images", str(tmp_path), "-n", "3", "--size", "64x48", "--realistic",
+                    "--translation", "--no-model", "--rgb", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 3 and len(result["methods"]) == 2
+    told = result["methods"]["told path, W=0.1"]
+    assert told["gain_mean"] > 0 and len(told["frames"]) == NUM_FRAMES
+    assert mg.main(["--images", str(tmp_path), "--set", "nonsense=1"]) == 1
+    assert "nonsense" in capsys.readouterr().err
+
+
+def test_estimate_paths_on_overlapping_windows():
+    mg = _motion_guided()
+    seen = []
+
+    class Output:
+        def __init__(self, name):
+            self.name = name
+
+    class Session:  # the estimator's contract: blur (N, 1, 128, 128) -> path, log_sigma
+        def get_outputs(self):
+            return [Output("path"), Output("log_sigma")]
+
+        def run(self, names, feeds):
+            blur = feeds["blur"]
+            seen.append(blur.shape)
+            n = len(blur)
+            path = np.arange(n, dtype=np.float32)[:, None, None] + np.zeros((n, 7, 2), np.float32)
+            return [path, np.zeros(n, np.float32)]
+
+    y = np.random.default_rng(0).random((256, 200)).astype(np.float32)
+    paths, sigma = mg.estimate_paths(Session(), y, tile=128, stride=64)
+    rows, cols = dc.tile_grid(y.shape, 128, 64)
+    assert paths.shape == (len(rows), len(cols), NUM_FRAMES, 2) == (3, 3, NUM_FRAMES, 2)
+    assert seen == [(9, 1, 128, 128)] and np.allclose(sigma, 1.0)
+    assert paths[1, 0, 0, 0] == 3  # windows in raster order
+    small, _ = mg.estimate_paths(Session(), y[:90, :70], tile=128, stride=64)
+    assert small.shape == (1, 1, NUM_FRAMES, 2)  # reflected up to the model's 128 px
+    groups = np.stack([np.linspace(-5, 5, NUM_FRAMES), np.zeros(NUM_FRAMES)], 1)
+    both = np.stack([np.stack([groups, groups[::-1] + 3])])
+    np.testing.assert_allclose(mg.one_path(both), groups, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for rms in (0.5, 2.0):
+        assert dc.path_error(mg.smooth_error(groups, rms, rng), groups)[0] == pytest.approx(rms)

@@ -308,7 +308,7 @@ _KEEP_KERNELS = 1 << 22  # grids up to this many px keep the 7 frames' spectra (
 
 
 def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, weight: float,
-           per_frame: int, iters: int, keep: bool = True) -> np.ndarray:
+           per_frame: int, iters: int, keep: bool = True, pool=None) -> np.ndarray:
     """(7, h, w) linear-light frames of the extended linear luma ``ext`` (gh, gw even) whose
     photo part is ``ext[inside]``.
 
@@ -319,7 +319,7 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     on spectra (2 FFTs a step). ``keep``: add back to every frame the part of the photo the
     prior smoothed away where the blur does not attenuate (``|K|^4 M (B - K S)``), so a zero
     path gives the photo itself. Grid-sized arrays are allocated once (fresh pages cost more
-    than the arithmetic)."""
+    than the arithmetic). ``pool``: a thread pool for the 7 frames' kernels and frames."""
     import cv2
 
     gh, gw = ext.shape
@@ -329,19 +329,25 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     wx = 2 * np.pi * np.fft.rfftfreq(gw)
     tmp = np.empty((gh, len(wx) - 2), np.complex64)
 
-    def frame_kernel(i, out=None):
+    def frame_kernel(i, out=None, work=None):
         out = np.empty((gh, gw), np.float32) if out is None else out
-        return _shifts(sub[i * per_frame:(i + 1) * per_frame], wy, wx, out, tmp)
+        work = np.empty_like(tmp) if work is None else work
+        return _shifts(sub[i * per_frame:(i + 1) * per_frame], wy, wx, out, work)
 
     keep_kernels = gh * gw <= _KEEP_KERNELS
     kernels = []
     k_all = np.zeros((gh, gw), np.float32)
     k_i = np.empty((gh, gw), np.float32)
-    for i in range(NUM_FRAMES):
-        kernel = frame_kernel(i, None if keep_kernels else k_i)
-        k_all += kernel
-        if keep_kernels:
-            kernels.append(kernel)
+    if keep_kernels and pool is not None:
+        kernels = list(pool.map(frame_kernel, range(NUM_FRAMES)))
+        for kernel in kernels:
+            k_all += kernel
+    else:
+        for i in range(NUM_FRAMES):
+            kernel = frame_kernel(i, None if keep_kernels else k_i, tmp)
+            k_all += kernel
+            if keep_kernels:
+                kernels.append(kernel)
     k_all *= np.float32(1 / NUM_FRAMES)
     prior = _pack_real((weight * gradient_power((gh, gw), real=True)).astype(np.float32))
     power = _packed_power(k_all)  # |K|^2
@@ -420,12 +426,28 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
         residual *= keep_filter
     del data, precond, prior, k_all
     frames = np.empty((NUM_FRAMES, r1 - r0, c1 - c0), np.float32)
-    for i in range(NUM_FRAMES):
-        cv2.mulSpectrums(scene, kernels[i] if kernels else frame_kernel(i, k_i), 0, spec)
+
+    def make_frame(i, spec=None, image=None):
+        spec = np.empty((gh, gw), np.float32) if spec is None else spec
+        image = np.empty((gh, gw), np.float32) if image is None else image
+        kernel = kernels[i] if kernels else frame_kernel(i, np.empty_like(spec))
+        cv2.mulSpectrums(scene, kernel, 0, spec)
         if keep:
             spec += residual
         cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
         frames[i] = image[inside]
+
+    if pool is not None:
+        list(pool.map(make_frame, range(NUM_FRAMES)))
+    else:
+        for i in range(NUM_FRAMES):
+            if not kernels:
+                frame_kernel(i, k_i, tmp)
+            cv2.mulSpectrums(scene, kernels[i] if kernels else k_i, 0, spec)
+            if keep:
+                spec += residual
+            cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+            frames[i] = image[inside]
     return frames
 
 
@@ -487,6 +509,12 @@ def _check_pad(pad, groups: np.ndarray) -> int:
     return int(pad)
 
 
+def _check_threads(threads) -> int:
+    if isinstance(threads, bool) or int(threads) != threads or threads < 1:
+        raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
+    return int(threads)
+
+
 def _check_iters(iters) -> int:
     if isinstance(iters, bool) or int(iters) != iters or iters < 0:
         raise ValueError(f"iters must be a whole number >= 0, got {iters!r}")
@@ -494,7 +522,8 @@ def _check_iters(iters) -> int:
 
 
 def _window(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], groups: np.ndarray,
-            weight: float, pad: int, per_frame: int, iters: int, keep: bool) -> np.ndarray:
+            weight: float, pad: int, per_frame: int, iters: int, keep: bool,
+            pool=None) -> np.ndarray:
     """(7, r1 - r0, c1 - c0) linear frames of the window ``lin[r0:r1, c0:c1]`` of the linear
     luma ``lin`` (H, W). Its data: the window and up to ``pad`` px of the photo around it;
     the scene is solved for ``pad`` px beyond the data (reflected, then faded to the mean on
@@ -507,13 +536,13 @@ def _window(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], group
     top, left = (grid[0] - (a1 - a0)) // 2, (grid[1] - (b1 - b0)) // 2
     ext = _extend(lin[a0:a1, b0:b1], top, left, grid, fade=max(1, pad // 2))
     frames = _solve(ext, (slice(top, top + a1 - a0), slice(left, left + b1 - b0)), groups,
-                    weight, per_frame, iters, keep)
+                    weight, per_frame, iters, keep, pool)
     return frames[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
 
 
 def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int | None = None,
                  per_frame: int = SUBFRAMES_PER_FRAME, iters: int = DEFAULT_ITERS,
-                 keep: bool = True) -> np.ndarray:
+                 keep: bool = True, threads: int = 1) -> np.ndarray:
     """The 7 frames (float32 (7, H, W), gamma-encoded luma in [0, 1]) of a gamma-encoded luma
     photo ``y`` (H, W) blurred by the camera path ``groups`` (7, 2) (group centres, px; any
     offset; the frames come in the path's order).
@@ -523,15 +552,24 @@ def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int
     sub-frames per frame the path is densified to (:func:`densify`); ``iters``:
     conjugate-gradient steps on the edges after the closed form (0: closed form only);
     ``keep``: the frames keep the photo's detail where the blur does not attenuate it (a zero
-    path returns the photo). Raises ValueError for bad shapes or values."""
+    path returns the photo); ``threads``: worker threads for the 7 frames (the FFTs use
+    OpenCV's own, ``cv2.setNumThreads``). Raises ValueError for bad shapes or values."""
     y = _check_y(y)
     groups = _check_path(groups, NUM_FRAMES, "groups")
     weight = _check_weight(weight)
     pad = _check_pad(pad, groups)
     iters = _check_iters(iters)
     h, w = y.shape
+    threads = _check_threads(threads)
     lin = to_linear(y.astype(np.float32))
-    frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep)
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep,
+                             pool)
+    else:
+        frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep)
     return from_linear(np.clip(frames, 0.0, 1.0, out=frames), out=frames)
 
 
@@ -569,14 +607,16 @@ def orient_paths(paths) -> np.ndarray:
 
 def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAULT_WEIGHT,
                      pad: int | None = None, per_frame: int = SUBFRAMES_PER_FRAME,
-                     iters: int = DEFAULT_ITERS, keep: bool = True) -> np.ndarray:
+                     iters: int = DEFAULT_ITERS, keep: bool = True,
+                     threads: int = 1) -> np.ndarray:
     """:func:`deconvolve_y` window by window, each window with a path of its own: ``paths``
     (R, C, 7, 2) for the windows of :func:`tile_grid` ``(y.shape, tile, overlap)``, first
     put in one temporal direction (:func:`orient_paths`); ``weight`` one number or (R, C).
     Each window is solved with up to ``pad`` px of the photo around it as data (reflection
     only at the photo's edges; None: the largest :func:`default_pad` of the paths), and the
     windows are blended in linear light with :func:`blurvid.tiling.ramp` weights. With one
-    window this is :func:`deconvolve_y`. Returns float32 (7, H, W) gamma-encoded luma."""
+    window this is :func:`deconvolve_y`. ``threads``: windows solved in parallel. Returns
+    float32 (7, H, W) gamma-encoded luma."""
     from blurvid.tiling import ramp
 
     y = _check_y(y)
@@ -600,21 +640,36 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     pad = max(default_pad(g) for g in p.reshape(-1, NUM_FRAMES, 2)) if pad is None \
         else _check_pad(pad, p[0, 0])
     iters = _check_iters(iters)
+    threads = _check_threads(threads)
     lin = to_linear(y.astype(np.float32))
     if len(rows) == 1 and len(cols) == 1:
-        out = _window(lin, rows[0], cols[0], p[0, 0], float(weights[0, 0]), pad, per_frame,
-                      iters, keep)
+        return deconvolve_y(y, p[0, 0], float(weights[0, 0]), pad, per_frame, iters, keep,
+                            threads)
+    jobs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
+
+    def solve(job):
+        i, j = job
+        return _window(lin, rows[i], cols[j], p[i, j], float(weights[i, j]), pad, per_frame,
+                       iters, keep)
+
+    out = np.zeros((NUM_FRAMES, h, w), np.float32)
+    total = np.zeros((h, w), np.float32)
+
+    def blend(job, frames):
+        (r0, r1), (c0, c1) = rows[job[0]], cols[job[1]]
+        wgt = ramp(r0, r1, h, overlap)[:, None] * ramp(c0, c1, w, overlap)[None, :]
+        frames *= wgt
+        out[:, r0:r1, c0:c1] += frames
+        total[r0:r1, c0:c1] += wgt
+
+    if threads > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            for job, frames in zip(jobs, pool.map(solve, jobs)):
+                blend(job, frames)
     else:
-        out = np.zeros((NUM_FRAMES, h, w), np.float32)
-        total = np.zeros((h, w), np.float32)
-        for i, (r0, r1) in enumerate(rows):
-            wr = ramp(r0, r1, h, overlap)
-            for j, (c0, c1) in enumerate(cols):
-                frames = _window(lin, (r0, r1), (c0, c1), p[i, j], float(weights[i, j]), pad,
-                                 per_frame, iters, keep)
-                blend = wr[:, None] * ramp(c0, c1, w, overlap)[None, :]
-                frames *= blend
-                out[:, r0:r1, c0:c1] += frames
-                total[r0:r1, c0:c1] += blend
-        out /= total
+        for job in jobs:
+            blend(job, solve(job))
+    out /= total
     return from_linear(np.clip(out, 0.0, 1.0, out=out), out=out)

@@ -137,6 +137,9 @@ def test_tiled_with_one_path_matches_the_whole_photo(sample):
     assert inner.mean() < 1 / 255 and inner.max() < 6 / 255
     single = dc.deconvolve_tiled(y, groups[None, None], 128, 32, weight=0.1)
     np.testing.assert_array_equal(single, whole)
+    # threads change nothing but the time
+    np.testing.assert_array_equal(dc.deconvolve_tiled(y, paths, 64, 32, 0.1, threads=2), tiled)
+    np.testing.assert_array_equal(dc.deconvolve_y(y, groups, 0.1, threads=3), whole)
 
 
 def test_orient_paths_follows_the_first_window():
@@ -178,6 +181,8 @@ def test_odd_sizes_and_float64():
                                  64, 16), "paths"),
     (lambda: dc.deconvolve_tiled(np.zeros((100, 100), np.float32), np.zeros((2, 2, 7, 2)),
                                  64, 16, weight=np.ones(3)), "weight"),
+    (lambda: dc.deconvolve_y(np.zeros((8, 8), np.float32), np.zeros((7, 2)), threads=0),
+     "threads"),
     (lambda: dc.group_centres(np.zeros((20, 2))), "multiple"),
     (lambda: dc.densify(np.zeros((7, 2)), 0), "per_frame"),
 ])

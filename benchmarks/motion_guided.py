@@ -240,7 +240,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
 
         arms[f"CG yardstick (known_motion, RGB, W={args.yardstick_weight:g}, "
              f"{args.yardstick_iters} iters)"] = yardstick
-    session = None
+    session, cache = None, {}
     if args.estimator:
         import onnxruntime as ort
 
@@ -251,14 +251,14 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
                                        providers=["CPUExecutionProvider"])
         stride = args.est_tile - args.est_overlap
 
-        def estimated(blur, y, info, cache={}):
+        def estimated(blur, y, info):  # runs first: the estimate is kept for the next arm
             paths, sigma = estimate_paths(session, y, args.est_tile, stride)
             cache["paths"], cache["sigma"] = paths, sigma
             w = np.vectorize(dc.weight_for)(sigma) if sigma is not None \
                 else np.full(paths.shape[:2], args.est_weight)
             return dc.deconvolve_tiled(y, paths, args.est_tile, args.est_overlap, w)
 
-        def estimated_one(blur, y, info, cache=estimated.__defaults__[0]):
+        def estimated_one(blur, y, info):
             paths, sigma = cache["paths"], cache["sigma"]
             w = dc.weight_for(float(np.median(sigma))) if sigma is not None else args.est_weight
             return dc.deconvolve_y(y, one_path(paths), w)
@@ -276,7 +276,6 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
             times[name] += time.perf_counter() - start
             row[name] = frame_psnrs(np.clip(frames, 0, 1), truth_y)[0]
         if session is not None:
-            cache = estimated.__defaults__[0]
             true_groups = dc.group_centres(info["path"])
             est = one_path(cache["paths"])
             row["est_rms"] = dc.path_error(est, true_groups)[0]
@@ -410,11 +409,12 @@ def run_speed(args) -> dict:
     groups = t * np.array([16.0, 12.0]) + (t ** 2) * np.array([-4.0, 6.0])
     rows, cols = dc.tile_grid(y.shape, 256, 64)
     paths = np.broadcast_to(groups, (len(rows), len(cols), NUM_FRAMES, 2))
-    calls = {"deconvolve_y (one path)": lambda: dc.deconvolve_y(y, groups),
+    th = args.threads
+    calls = {"deconvolve_y (one path)": lambda: dc.deconvolve_y(y, groups, threads=th),
              "deconvolve_y, closed form only (iters=0)":
-                 lambda: dc.deconvolve_y(y, groups, iters=0),
+                 lambda: dc.deconvolve_y(y, groups, iters=0, threads=th),
              f"deconvolve_tiled (256 px windows, overlap 64: {len(rows) * len(cols)})":
-                 lambda: dc.deconvolve_tiled(y, paths, 256, 64)}
+                 lambda: dc.deconvolve_tiled(y, paths, 256, 64, threads=th)}
     out = {"size": "1280x720", "threads": args.threads, "seconds": {}, "cpu_seconds": {}}
     for name, fn in calls.items():
         fn()

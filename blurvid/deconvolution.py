@@ -178,24 +178,25 @@ def weight_for(rms_px: float) -> float:
     group centres, mean removed: :func:`path_error`): ``0.1 (1 + rms_px)^2``.
 
     A weight tuned for the exact path collapses under error, a matched one holds. Measured
-    with ``benchmarks/motion_guided.py --sweep`` (48 translation-only realistic samples,
-    256x256, seed 1234; the true path plus a random smooth error, linear + quadratic in time,
-    of exactly that rms), the best weight of 0.07-5 for each error and the gain over INPUT it
-    gives (mean / middle frame, dB), against this formula:
+    with ``benchmarks/motion_guided.py --realistic --translation -n 48 --sweep`` (256x256,
+    seed 1234, default steps; the true path plus a random smooth error, linear + quadratic in
+    time, of exactly that rms), the best of 11 weights from 0.07 to 3 for each error, the gain
+    over INPUT it gives (mean / middle frame, dB) and this formula:
 
-    ====== ========= ============== ============
+    ====== ========= ============== ==========
     rms px best W    gain           weight_for
-    ====== ========= ============== ============
-    0      0.1-0.15  +5.09 / +3.37  0.1
-    0.5    0.2       +3.87 / +2.51  0.225
-    1      0.45      +2.51 / +1.30  0.4
-    1.5    0.7       +1.29 / +0.20  0.625
-    2      0.7-1     +0.82 / -0.41  0.9
-    3      1.5       -0.40 / -1.15  1.6
-    ====== ========= ============== ============
+    ====== ========= ============== ==========
+    0      0.1       +5.30 / +3.56  0.1
+    0.5    0.2       +4.01 / +2.62  0.225
+    1      0.3-0.45  +2.67 / +1.48  0.4
+    1.5    0.7       +1.35 / +0.36  0.625
+    2      1         +0.80 / -0.18  0.9
+    3      2         -0.46 / -1.33  1.6
+    ====== ========= ============== ==========
 
-    Near the best weight the gain is flat (within 0.1 dB over a factor of 1.5). Beyond about
-    2 px rms no weight gains over the photo itself (fall back to another method there)."""
+    Near the best weight the gain is flat (within about 0.1 dB over a factor of 1.5). From
+    about 2 px rms on, the middle frame is worse than the photo at any weight (fall back to
+    another method there)."""
     r = float(rms_px)
     if not np.isfinite(r) or r < 0:
         raise ValueError(f"rms_px must be a finite number >= 0, got {rms_px!r}")

@@ -14,7 +14,7 @@ of EDSR/NAFNet). Two twists here:
 
 The copies are taken in the order of :data:`TRANSFORMS`: rotations first (the plain photo,
 180, 90 and 270 degrees), mirror images last, so ensembles of 2 and 4 use rotations only.
-Cost: ``k`` generator runs for ``k`` copies. Measured (docs/model-card.md, "Self-ensemble"):
+Cost: ``k`` generator runs for ``k`` copies. Measured (docs/experiments.md, "Self-ensemble"):
 about +0.35 dB mean PSNR with all 8 on synthetic validation.
 
 Contract: :func:`ensemble_run` wraps ``run``, a function from float32 luma ``(H, W)`` or

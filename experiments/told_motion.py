@@ -6,7 +6,7 @@
     python experiments/told_motion.py score --images ~/.cache/blurvid/photos/val -n 200 \\
         --seed 1234 --told runs/told-motion.pt --blind runs/try-linear/last.pt
 
-On the linear set of the model card ("Where the gap comes from": constant-velocity camera
+On the linear set of docs/experiments.md ("Where the gap comes from": constant-velocity camera
 translation, noise-free) the blind network gains +2 dB where a deconvolution told the motion
 gains +7. This separates the two halves of the blind task. ``train`` fine-tunes the shipped
 ``fast`` generator on those settings with the true displacement of the exposure ``(dx, dy)``

@@ -1,6 +1,6 @@
 """A blur synthesizer: smooth random camera motion over a still photo, averaged in linear light.
 
-Image formation (seed paper eq. 2, see ../shared/paper/NOTES.md):
+Image formation (seed paper eq. 2, docs/paper.md):
 
     B = g( (1/M) * sum_m S_m ),   GT_i = g( (1/k) * sum_{m in group i} S_m ),   M = 7 * k
 

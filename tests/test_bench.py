@@ -163,6 +163,7 @@ def test_bench_cli_reports_by_blur_length_on_synth_folders(tmp_path):
     assert table.exit_code == 0 and "by blur length" in table.stdout
 
 
+@pytest.mark.slow
 def test_bench_speed_cli(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["bench", "--speed", "--size", "48x32", "--repeats", "1",

@@ -18,6 +18,7 @@ pytest.importorskip("onnx")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 @pytest.mark.distributed
 def test_two_processes_gloo_keep_replicas_identical(tmp_path):
     photos = tmp_path / "photos"

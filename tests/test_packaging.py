@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "blurvid" / "models" / "blurvid-fast.onnx"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MODEL.is_file(), reason="no bundled model in this checkout")
 def test_wheel_ships_and_finds_the_bundled_model(tmp_path):
     build = subprocess.run(

@@ -67,6 +67,7 @@ def test_refusals(photos, tmp_path):
     assert not (tmp_path / "z.onnx").exists() and not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_speed_bench_times_an_int8_model_with_onnxruntime_only(photos, tmp_path):
     pytest.importorskip("torch")
     from blurvid.lab.bench import bench_speed

@@ -248,6 +248,7 @@ def test_bf16_gan_step_runs_the_discriminator_in_bf16(tiny_cfg, tmp_path):
     assert np.isfinite(last["disc"]) and np.isfinite(last["adversarial"])
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume(tmp_path):
     """A real kill: SIGKILL the training process after its step-4 checkpoint, resume, go on."""
     photos = _photos(tmp_path / "photos", 2, 5)

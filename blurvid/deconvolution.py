@@ -499,8 +499,9 @@ def _extend(lin: np.ndarray, top: int, left: int, grid: tuple[int, int], fade: i
 
 def _check_y(y) -> np.ndarray:
     if not isinstance(y, np.ndarray) or not np.issubdtype(y.dtype, np.floating):
-        raise ValueError(f"y must be a float numpy array (H, W), got "
-                         f"{type(y).__name__}{' of ' + str(y.dtype) if isinstance(y, np.ndarray) else ''}")
+        kind = f"{type(y).__name__} of {y.dtype}" if isinstance(y, np.ndarray) \
+            else type(y).__name__
+        raise ValueError(f"y must be a float numpy array (H, W), got {kind}")
     if y.ndim != 2 or min(y.shape) < 2:
         raise ValueError(f"y must be a luma image (H, W) of at least 2x2 px, got shape {y.shape}")
     if not np.isfinite(y).all():

@@ -225,7 +225,9 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     ``(M, h, w, 3)``, noise-free): the ground truth at any instant of the exposure.
     ``objects``: cut-outs (:func:`load_object`) for ``cfg.max_objects``. ``info``: a dict that
     receives the motion: ``path`` (M, 2) camera displacement in output pixels, ``angle`` and
-    ``log_zoom`` (M,), ``objects`` [(M, 2) positions], ``parallax`` (or None), ``length``.
+    ``log_zoom`` (M,), ``perspective`` ``(g, h)``: the pan/tilt terms at the end of the
+    exposure (at time ``t`` the warp uses ``2 t (g, h)``; ``(0, 0)`` without perspective),
+    ``objects`` [(M, 2) positions], ``parallax`` (or None), ``length``.
     """
     m = NUM_FRAMES * cfg.subframes_per_frame
     times = (np.arange(m) + 0.5) / m - 0.5
@@ -278,6 +280,7 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
 
     if info is not None:
         info.update(path=path.copy(), angle=angle.copy(), log_zoom=log_zoom.copy(),
+                    perspective=persp,
                     length=float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()),
                     parallax=None if layer is None else float(layer[2]),
                     objects=[start + np.outer(times, v) for _, _, start, v, _ in movers])

@@ -90,3 +90,20 @@ def test_cli_prints_only_json_on_stdout(photos, tmp_path):
                                       str(photos), "--samples", "2", "--size", "32"])
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["path"] == str(out)
+
+
+def test_the_quantize_command_needs_no_torch(photos, tmp_path):
+    """`blurvid quantize` needs onnx and ONNX Runtime only: it runs with torch unimportable."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None; from blurvid.cli import main; "
+            "sys.argv = ['blurvid', *sys.argv[1:]]; main()")
+    out = subprocess.run([sys.executable, "-c", code, "quantize", str(TINY), "-o",
+                          str(tmp_path / "q.onnx"), "--calib-images", str(photos),
+                          "--samples", "2", "--size", "32"], capture_output=True, text=True,
+                         timeout=300, env={**os.environ,
+                                           "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout)["bytes"] == (tmp_path / "q.onnx").stat().st_size

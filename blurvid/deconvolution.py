@@ -375,6 +375,17 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     scene *= precond
     spec = np.empty((gh, gw), np.float32)
     image = np.empty((gh, gw), np.float32)
+
+    def masked_residual() -> np.ndarray:  # the spectrum of M (B - K S), M: the photo's pixels
+        cv2.mulSpectrums(scene, k_all, 0, spec)
+        cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        np.subtract(ext, image, out=image)
+        image[:r0] = 0
+        image[r1:] = 0
+        image[:, :c0] = 0
+        image[:, c1:] = 0
+        return cv2.dft(image)
+
     if iters > 0:
         # Parseval on the half spectrum: every packed value stands for two, but the four
         # self-conjugate ones (frequencies (0 or gh/2, 0 or gw/2)) for one.
@@ -398,15 +409,7 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
             return out
 
         # r = K^H M (B - K S) - W D^T D S: the masked residual of the closed form
-        cv2.mulSpectrums(scene, k_all, 0, spec)
-        cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
-        np.subtract(ext, image, out=image)
-        image[:r0] = 0
-        image[r1:] = 0
-        image[:, :c0] = 0
-        image[:, c1:] = 0
-        cv2.dft(image, spec)
-        r = cv2.mulSpectrums(spec, k_all, 0, conjB=True)
+        r = cv2.mulSpectrums(masked_residual(), k_all, 0, conjB=True)
         q = np.empty_like(r)
         np.multiply(prior, scene, out=q)
         r -= q
@@ -428,14 +431,7 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
             d += z
         del q, r, z, d
     if keep:  # the photo's own residual M (B - K S), filtered
-        cv2.mulSpectrums(scene, k_all, 0, spec)
-        cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
-        np.subtract(ext, image, out=image)
-        image[:r0] = 0
-        image[r1:] = 0
-        image[:, :c0] = 0
-        image[:, c1:] = 0
-        residual = cv2.dft(image)
+        residual = masked_residual()
         residual *= keep_filter
     del data, precond, prior, k_all
     frames = np.empty((NUM_FRAMES, r1 - r0, c1 - c0), np.float32)

@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+from photos import wave_photo
 
 from blurvid import deconvolution as dc
 from blurvid.color import rgb_to_y
@@ -13,16 +14,7 @@ from blurvid.metrics import frame_psnrs
 
 
 def _photo(seed=0, side=200):
-    """Linear-light waves of 9-20 px periods: smooth enough for bilinear warps to be shifts,
-    short enough for a 12 px blur to wash them out (as tests/test_known_motion.py)."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:side, :side].astype(np.float32)
-    image = np.full((side, side, 3), 0.5, np.float32)
-    for _ in range(6):
-        period, angle, phase = rng.uniform(9, 20), rng.uniform(0, np.pi), rng.uniform(0, 6.3)
-        wave = np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period + phase)
-        image += 0.07 * wave[..., None] * rng.uniform(0.5, 1.0, 3).astype(np.float32)
-    return image
+    return wave_photo(seed, side)
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from photos import wave_photo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -16,16 +17,7 @@ from blurvid.metrics import frame_psnrs  # noqa: E402
 
 
 def _photo(seed=0, side=300):
-    """Linear-light waves of 9-20 px periods: smooth enough for bilinear warps to be shifts,
-    short enough for a 12 px blur to wash them out."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:side, :side].astype(np.float32)
-    image = np.full((side, side, 3), 0.5, np.float32)
-    for _ in range(6):
-        period, angle, phase = rng.uniform(9, 20), rng.uniform(0, np.pi), rng.uniform(0, 6.3)
-        wave = np.sin(2 * np.pi * (x * np.cos(angle) + y * np.sin(angle)) / period + phase)
-        image += 0.07 * wave[..., None] * rng.uniform(0.5, 1.0, 3).astype(np.float32)
-    return image
+    return wave_photo(seed, side)
 
 
 def test_known_motion_recovers_the_frames_in_order():

@@ -160,6 +160,16 @@ def export_model(model: torch.nn.Module, path: str | Path, metadata: dict | None
     return hashlib.sha256(data).hexdigest()
 
 
+def _parity_if_possible(model, onnx_path) -> float | None:
+    """:func:`verify_export` when ONNX Runtime is installed (optional in the lab: exporting
+    needs only onnx), else None."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return None
+    return verify_export(model, onnx_path)
+
+
 def verify_export(model: torch.nn.Module, path: str | Path,
                   shapes=((1, 1, 37, 53), (2, 1, 5, 3), (1, 1, 64, 48)), seed: int = 0) -> float:
     """Max abs difference between ONNX Runtime (CPU) on ``path`` and PyTorch on ``model``.
@@ -334,16 +344,10 @@ def read_onnx_weights(path: str | Path) -> dict:
         fresh = _generator(path, metadata["arch"], arch_kwargs)
     state, by_order = _onnx_state_dict(path, proto, fresh.state_dict())
     if by_order:
-        model = _generator(path, metadata["arch"], arch_kwargs, state)
-        try:
-            import onnxruntime  # noqa: F401  (optional here: the lab needs only onnx)
-        except ImportError:
-            pass
-        else:
-            worst = verify_export(model, path)
-            if not worst <= 1e-4:
-                raise ModelError(f"{path}: its weights, read back by order and shape, do not "
-                                 f"reproduce it (max abs diff {worst:.2e} > 1e-4)")
+        worst = _parity_if_possible(_generator(path, metadata["arch"], arch_kwargs, state), path)
+        if worst is not None and not worst <= 1e-4:
+            raise ModelError(f"{path}: its weights, read back by order and shape, do not "
+                             f"reproduce it (max abs diff {worst:.2e} > 1e-4)")
     return {"arch": metadata["arch"], "arch_kwargs": arch_kwargs, "model": state,
             "metadata": metadata}
 
@@ -424,17 +428,10 @@ def export_checkpoint(ckpt_path: str | Path, out_path: str | Path, force: bool =
     staging = out_path.with_name(f".{out_path.stem}.staging.onnx")
     try:
         digest = export_model(model, staging, metadata)
-        parity = None
-        if verify:
-            try:
-                import onnxruntime  # noqa: F401
-            except ImportError:
-                pass
-            else:
-                parity = verify_export(model, staging)
-                if not parity <= 1e-3:
-                    raise ModelError(f"the exported model disagrees with PyTorch (max abs diff "
-                                     f"{parity:.2e} > 1e-3); {out_path} was not written")
+        parity = _parity_if_possible(model, staging) if verify else None
+        if parity is not None and not parity <= 1e-3:
+            raise ModelError(f"the exported model disagrees with PyTorch (max abs diff "
+                             f"{parity:.2e} > 1e-3); {out_path} was not written")
         os.replace(staging, out_path)
         # The checksum travels with the model; blurvid.runtime checks it at load.
         write_checksum(out_path, digest)

@@ -22,6 +22,7 @@ from blurvid.cli.interpolate import interpolate
 from blurvid.cli.quantize import quantize
 from blurvid.cli.synth import synth
 from blurvid.cli.train import train
+from blurvid.cli.video import video
 
 app = typer.Typer(
     add_completion=False,
@@ -46,7 +47,7 @@ def _root(
     """Turn one motion-blurred photo into the sharp frames hidden in its exposure."""
 
 
-for command in (extract, interpolate, info):
+for command in (extract, interpolate, video, info):
     app.command(rich_help_panel=USER_PANEL)(command)
 for command in (bench, synth, train, export, quantize):
     app.command(rich_help_panel=LAB_PANEL)(command)

@@ -1,0 +1,123 @@
+"""``blurvid video``: a blurry video in, a 7x slower (or 7x smoother) sharp video out."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
+                                ForceOption, JsonOption, ModelOption, ProjectionOption,
+                                ThreadsOption, output_option, progress_bar, reports_errors, say)
+from blurvid.consistency import NUM_FRAMES
+from blurvid.errors import InputError
+from blurvid.footage import probe, read_frames
+from blurvid.io import check_outputs_free, check_writable
+from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
+from blurvid.pipeline import Extractor
+from blurvid.slowmo import (DEFAULT_MAX_SIDE, oriented_exposures, timeline_frames, write_mp4)
+from blurvid.video import Sized, clip_kind, planned_outputs, write_clip
+
+
+@reports_errors
+def video(
+    video_path: Annotated[Path, typer.Argument(metavar="INPUT", show_default=False,
+                                               help="A video (mp4, mov, mkv, avi, webm, ...).")],
+    output: output_option("out.mp4 (H.264), out.gif, or a folder for numbered PNG frames "
+                          "and a timeline JSON."),
+    slowmo: Annotated[bool, typer.Option("--slowmo/--smooth",
+                                         help="--slowmo: play at the input's frame rate, 7x "
+                                              "longer; --smooth: 7x the frame rate, the same "
+                                              "duration.")] = True,
+    fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
+                                                 help="Output frame rate (overrides "
+                                                      "--slowmo/--smooth).")] = None,
+    start: Annotated[Optional[float], typer.Option("--start", min=0.0,
+                                                   help="First second of the input to use.")]
+    = None,
+    end: Annotated[Optional[float], typer.Option("--end", min=0.0,
+                                                 help="Second of the input to stop at.")]
+    = None,
+    max_side: Annotated[int, typer.Option("--max-side", min=0,
+                                          help="Scale the frames down to this long side "
+                                               "first (0: full size).")] = DEFAULT_MAX_SIDE,
+    shutter: Annotated[float, typer.Option("--shutter", min=0.01, max=1.0,
+                                           help="Share of the frame interval each frame was "
+                                                "exposed (0.5: a 180-degree shutter; 1: no "
+                                                "gap).")] = DEFAULT_SHUTTER,
+    model: ModelOption = None,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
+    projection: ProjectionOption = DEFAULT_PROJECTION,
+    ensemble: EnsembleOption = 1,
+    force: ForceOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Turn a blurry video into a sharp one with 7 frames per input frame, in the right order."""
+    info = probe(video_path)
+    first, inputs = info.select(start, end)
+    count = output_count(inputs, shutter)
+    rate = fps or (info.fps if slowmo else info.fps * NUM_FRAMES)
+    if info.has_audio:
+        say(f"blurvid: note: {video_path}: the audio is dropped (the output's timing differs)")
+    h, w = info.height, info.width
+    scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
+    if scale < 1:
+        say(f"blurvid: note: {video_path}: frames scaled from {w}x{h} to "
+            f"{max(1, round(w * scale))}x{max(1, round(h * scale))} (--max-side 0 keeps "
+            "the full size)")
+    kind = clip_kind(output)
+    targets = planned_outputs(output, video_path.stem, count)
+    check_outputs_free(targets, force)
+    check_writable(targets[0].parent)
+    extractor = Extractor(model, device=device.value, threads=threads,
+                          projection=projection.value, ensemble=ensemble)
+    offset = float(info.times[first])
+    seconds_of = (output_times(inputs, shutter) / info.fps + offset).round(6)
+    flipped = [0]
+    started = time.perf_counter()
+    progress = progress_bar(show=inputs > 1, eta=True)
+    with progress:
+        task = progress.add_task("input frames", total=inputs, info="")
+
+        def exposures():
+            stream = oriented_exposures(extractor, read_frames(info, start, end), shutter,
+                                        max_side=max_side,
+                                        progress=lambda: progress.advance(task))
+            for exposure in stream:
+                flipped[0] += exposure.reversed
+                yield exposure
+
+        frames = (frame for _, frame in timeline_frames(exposures(), count, shutter))
+        if kind == "mp4":
+            written_frames = write_mp4(output, frames, rate)
+            written = [output]
+        else:
+            if kind == "gif":
+                frames = (f.astype("float32") / 255.0 for f in frames)
+            written = write_clip(output, Sized(frames, count), rate, times=seconds_of,
+                                 stem=video_path.stem, force=force,
+                                 info={"input": str(video_path), "input_fps": info.fps,
+                                       "shutter": shutter, "time_unit": "seconds of the input"})
+            written_frames = count
+    if written_frames != count:
+        raise InputError(f"{video_path}: made {written_frames} frames, {count} expected")
+    seconds = time.perf_counter() - started
+    summary = {"input": str(video_path), "output": str(output), "files": len(written),
+               "input_frames": inputs, "input_fps": round(info.fps, 6),
+               "start": round(offset, 6), "frames": count, "fps": round(rate, 6),
+               "mode": "slowmo" if slowmo else "smooth", "shutter": shutter,
+               "reversed_exposures": flipped[0], "width": round(w * scale) or 1,
+               "height": round(h * scale) or 1, "audio_dropped": info.has_audio,
+               "device": extractor.session.device, "projection": extractor.projection,
+               "ensemble": extractor.ensemble, "seconds": round(seconds, 3),
+               "input_frames_per_second": round(inputs / seconds, 3)}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        say(f"{video_path} -> {output}: {inputs} input frames -> {count} frames at {rate:g} "
+            f"fps ({count / rate:.2f} s; {flipped[0]} exposures reversed, "
+            f"{inputs / seconds:.2f} input frames/s, {seconds:.1f} s)")

@@ -1,0 +1,158 @@
+"""blurvid.slowmo: the streaming video pipeline (tiny test model; a stand-in extractor that
+returns the true frames checks the ordering end to end)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+
+from blurvid.color import merge_y, rgb_to_y, rgb_to_ycbcr  # noqa: E402
+from blurvid.ordering import frame_times, output_count, output_times  # noqa: E402
+from blurvid.pipeline import Extractor  # noqa: E402
+from blurvid.slowmo import (oriented_exposures, timeline_frames, video_frames,  # noqa: E402
+                            write_mp4)
+
+TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+
+
+def texture(h, w, seed=0):
+    import cv2
+
+    noise = np.random.default_rng(seed).random((h // 4, w // 4, 3)).astype(np.float32)
+    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+
+def blurry_sequence(n=8, h=64, w=96, shutter=0.5, seed=3, timeline=False):
+    """[(blur, frames, blur_px)] per exposure (and with ``timeline`` the true frames at the
+    output times)."""
+    from blurvid.lab.data.sequences import SequenceConfig, render_sequence
+
+    cfg = SequenceConfig(size=(w, h), exposures=n, blur_range=(4, 8), subframes_per_frame=1,
+                         shutter=shutter)
+    items = list(render_sequence(texture(200, 300) ** 2.2, np.random.default_rng(seed), cfg,
+                                 timeline=timeline))
+    return (items[:-1], list(items[-1][1])) if timeline else items
+
+
+class TruthExtractor:
+    """Duck-types the Extractor methods the pipeline calls: its 'model' returns the true
+    frames of each input, flipped or not as ``flips`` says."""
+
+    def __init__(self, truths, flips):
+        self.truths, self.flips, self.calls = truths, flips, 0
+
+    def to_ycbcr(self, rgb):
+        return rgb_to_ycbcr(rgb)
+
+    def luma_frames(self, ycbcr):
+        frames = self.truths[self.calls]
+        frames = frames[::-1] if self.flips[self.calls] else frames
+        self.calls += 1
+        return np.stack([rgb_to_ycbcr(f)[..., 0] for f in frames]).astype(np.float32)
+
+    def merge_frame(self, luma, ycbcr, finish=None, out=None):
+        rgb = merge_y(luma, ycbcr)
+        out[...] = finish(slice(None), rgb) if finish else rgb
+        return out
+
+
+def test_exposures_come_back_in_true_order():
+    seq = blurry_sequence()
+    flips = np.random.default_rng(0).random(len(seq)) < 0.5
+    fake = TruthExtractor([f for _, f, _ in seq], flips)
+    exposures = list(oriented_exposures(fake, [b for b, _, _ in seq], lag=3))
+    assert [e.index for e in exposures] == list(range(len(seq)))
+    assert [e.reversed for e in exposures] == list(flips)
+    for e, (_, truth, _) in zip(exposures, seq):
+        assert e.frames.dtype == np.uint8  # (the chroma is the input's: compare luma)
+        assert np.abs(rgb_to_y(e.frames / 255.0) - rgb_to_y(truth)).mean() < 0.01
+
+
+def test_streaming_holds_a_bounded_window():
+    seq = blurry_sequence(n=10)
+    consumed = []
+
+    def source():
+        for i, (blur, _, _) in enumerate(seq):
+            consumed.append(i)
+            yield blur
+
+    fake = TruthExtractor([f for _, f, _ in seq], [False] * 10)
+    stream = oriented_exposures(fake, source(), lag=2)
+    first = next(stream)
+    assert first.index == 0 and len(consumed) <= 5  # lag + 2 frames read, not the clip
+
+
+def test_timeline_frames_hit_the_sharp_frames_and_fill_the_gaps():
+    seq, truth = blurry_sequence(n=4, timeline=True)
+    fake = TruthExtractor([f for _, f, _ in seq], [False] * 4)
+    exposures = list(oriented_exposures(fake, [b for b, _, _ in seq]))
+    count = output_count(4, 0.5)
+    out = list(timeline_frames(iter(exposures), count, 0.5))
+    assert len(out) == count == 25
+    np.testing.assert_allclose([t for t, _ in out], output_times(4, 0.5))
+    # output 0, 1, 2, 3 are frames 0, 2, 4, 6 of exposure 0; 4, 5, 6 are in the gap
+    for n, k in enumerate((0, 2, 4, 6)):
+        assert np.isclose(out[n][0], frame_times(0, 0.5)[k])
+        assert np.array_equal(out[n][1], exposures[0].frames[k])
+    assert len(truth) == count
+    for n in (4, 5, 6):  # the gap: nearer the truth at that time than either end is
+        gap = rgb_to_y(out[n][1] / 255.0)
+        error = np.abs(gap - rgb_to_y(truth[n])).mean()
+        for end in (exposures[0].frames[-1], exposures[1].frames[0]):
+            assert error < np.abs(rgb_to_y(end / 255.0) - rgb_to_y(truth[n])).mean()
+
+
+def test_full_shutter_outputs_exactly_the_sharp_frames():
+    seq = blurry_sequence(n=3, shutter=1.0)
+    fake = TruthExtractor([f for _, f, _ in seq], [False] * 3)
+    exposures = list(oriented_exposures(fake, [b for b, _, _ in seq], shutter=1.0))
+    out = list(timeline_frames(iter(exposures), output_count(3, 1.0), 1.0))
+    assert len(out) == 21
+    for n, (_, frame) in enumerate(out):
+        assert np.array_equal(frame, exposures[n // 7].frames[n % 7])
+
+
+def make_video(path, frames, fps=25):
+    h, w = frames[0].shape[:2]
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1,
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    for f in frames:
+        writer.send(np.ascontiguousarray(np.round(np.asarray(f) * 255).astype(np.uint8)))
+    writer.close()
+    return path
+
+
+def test_video_frames_from_a_file_with_the_tiny_model(tmp_path):
+    seq = blurry_sequence(n=6)
+    video = make_video(tmp_path / "blurry.mp4", [b for b, _, _ in seq])
+    out = list(video_frames(video, start=0.08, model=TINY, device="cpu", threads=1))
+    assert len(out) == output_count(4, 0.5)  # frames 2..5
+    times = np.array([t for t, _ in out])
+    np.testing.assert_allclose(times, 0.08 + output_times(4, 0.5) / 25, atol=1e-6)
+    frame = out[0][1]
+    assert frame.dtype == np.float32 and frame.shape == (64, 96, 3)
+    assert 0 <= frame.min() and frame.max() <= 1
+
+
+def test_video_frames_from_arrays_and_max_side():
+    seq = blurry_sequence(n=2)
+    extractor = Extractor(TINY, device="cpu", threads=1)
+    out = list(video_frames([b for b, _, _ in seq], extractor=extractor, max_side=48))
+    assert len(out) == output_count(2, 0.5) and out[0][1].shape == (32, 48, 3)
+
+
+def test_write_mp4_roundtrip(tmp_path):
+    from blurvid.footage import probe
+
+    frames = [np.full((33, 47, 3), 10 * i, np.uint8) for i in range(5)]
+    assert write_mp4(tmp_path / "o.mp4", iter(frames), 30) == 5
+    info = probe(tmp_path / "o.mp4")
+    assert (info.frame_count, info.fps, info.width, info.height) == (5, 30.0, 48, 34)
+    assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]  # no temporary file left

@@ -1,0 +1,112 @@
+"""``blurvid video``: a blurry video in, a sharp slow-motion one out (tiny test model)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+
+from blurvid.cli import app  # noqa: E402
+from blurvid.footage import probe  # noqa: E402
+from blurvid.ordering import output_count  # noqa: E402
+
+TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+
+
+def make_video(path, n=6, h=48, w=64, fps=25, audio=False):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (h, w + 4 * n, 3), dtype=np.uint8)
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1,
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    for i in range(n):  # a pan, 4 px per frame
+        writer.send(np.ascontiguousarray(base[:, 4 * i:4 * i + w]))
+    writer.close()
+    if audio:
+        out = path.with_name("av" + path.suffix)
+        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(path),
+                        "-f", "lavfi", "-i", "sine=d=1", "-c:v", "copy", "-shortest",
+                        str(out)], check=True)
+        return out
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(app, ["video", *map(str, args), "--model", str(TINY),
+                                    "--threads", "1"])
+
+
+def test_slowmo_mp4_with_json(tmp_path):
+    video = make_video(tmp_path / "clip.mp4")
+    result = run(video, "-o", tmp_path / "slow.mp4", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    count = output_count(6, 0.5)
+    assert summary["frames"] == count and summary["input_frames"] == 6
+    assert summary["fps"] == 25 and summary["mode"] == "slowmo"
+    info = probe(tmp_path / "slow.mp4")
+    assert info.frame_count == count and info.fps == 25
+    assert (info.width, info.height) == (64, 48)
+
+
+def test_smooth_png_folder_with_timeline(tmp_path):
+    video = make_video(tmp_path / "clip.mp4")
+    out = tmp_path / "frames"
+    result = run(video, "-o", out, "--smooth", "--start", "0.04", "--end", "0.2",
+                 "--shutter", "1")
+    assert result.exit_code == 0, result.output
+    timeline = json.loads((out / "clip_timeline.json").read_text())
+    assert timeline["fps"] == 175 and len(timeline["frames"]) == 28  # 4 frames x 7
+    times = [f["time"] for f in timeline["frames"]]
+    assert times[0] == pytest.approx(0.04 + 1 / 14 / 25, abs=1e-5)
+    assert np.allclose(np.diff(times), 1 / 175, atol=1e-5)
+    assert len(list(out.glob("clip_*.png"))) == 28
+
+
+def test_fps_and_max_side(tmp_path):
+    video = make_video(tmp_path / "clip.mp4", n=2)
+    result = run(video, "-o", tmp_path / "o.mp4", "--fps", "10", "--max-side", "32")
+    assert result.exit_code == 0, result.output
+    assert "scaled from 64x48 to 32x24" in result.stderr
+    info = probe(tmp_path / "o.mp4")
+    assert info.fps == 10 and (info.width, info.height) == (32, 24)
+
+
+def test_audio_is_dropped_with_a_note(tmp_path):
+    video = make_video(tmp_path / "clip.mkv", n=3, audio=True)
+    result = run(video, "-o", tmp_path / "o.mp4")
+    assert result.exit_code == 0, result.output
+    assert "audio is dropped" in result.stderr
+
+
+def test_existing_output_is_refused_without_force(tmp_path):
+    video = make_video(tmp_path / "clip.mp4", n=2)
+    (tmp_path / "o.mp4").write_bytes(b"keep")
+    result = run(video, "-o", tmp_path / "o.mp4")
+    assert result.exit_code == 1 and "already exists" in result.stderr
+    assert (tmp_path / "o.mp4").read_bytes() == b"keep"
+    assert run(video, "-o", tmp_path / "o.mp4", "--force").exit_code == 0
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.mp4", "no such file"),
+    (lambda p: (p / "x.mp4").write_text("text") and p / "x.mp4", "not a video"),
+])
+def test_bad_inputs_are_one_line_errors(tmp_path, make, message):
+    result = run(make(tmp_path), "-o", tmp_path / "o.mp4")
+    errors = [line for line in result.stderr.splitlines() if line.startswith("blurvid: error:")]
+    assert result.exit_code == 1 and len(errors) == 1 and message in errors[0]
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_time_range_outside_the_video(tmp_path):
+    video = make_video(tmp_path / "clip.mp4", n=2)
+    result = run(video, "-o", tmp_path / "o.mp4", "--start", "9")
+    assert result.exit_code == 1 and "no frame between" in result.stderr

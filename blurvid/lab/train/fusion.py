@@ -1,0 +1,625 @@
+"""The clean-up (fusion) network of motion-guided reconstruction (issue 19, stage 4): an
+experiment.
+
+A small U-Net sees the photo's luma ``y``, the generator's 7 frames (the bundled model, the
+exact projection, :meth:`blurvid.pipeline.Extractor.luma_frames`), the non-blind solver's 7
+frames (:func:`blurvid.deconvolution.deconvolve_y`, put in the generator's temporal order
+first: :func:`align_order`) and the path's uncertainty ``sigma`` (px rms, a constant map), and
+returns the final 7 frames
+
+    out = gen + m * (sol - gen) + r
+
+where ``m`` (a per-pixel, per-frame blend) and ``r`` (a residual) come from two heads that start
+at zero: at step 0 the network returns the generator's frames exactly, and it can only learn
+to take the solver where that helps (static, well-modelled regions) and keep the generator
+elsewhere (moving objects, perspective, a bad path).
+
+Training data: realistic crops (``SynthConfig.realistic``, objects on), the solver told the
+TRUE camera path (the image centre's group centres) plus a smooth random error
+(:func:`smooth_error`, linear + quadratic in time) of ``sigma`` px rms drawn in [0, 3], with
+the weight :func:`blurvid.deconvolution.weight_for` ``(sigma)``: an estimator's path simulated.
+
+Run as a module (``python -m blurvid.lab.train.fusion COMMAND ...``):
+
+* ``cache --out runs/fusion/cache --photos ~/.cache/blurvid/photos/train --objects ... --count
+  2000 --workers 2``: pre-render ``--count`` samples of ``--size`` px in ``--workers`` shards
+  (``shard_XX.npz``; shard ``s`` draws from ``render_samples(..., seed=[seed, s])``'s stream and
+  ``default_rng([seed, s, 1])`` for the path errors): ``y`` (N, 1, S, S), ``gen`` (N, 7, S, S),
+  ``truth`` (N, 7, S, S), ``sol`` (N, K, 7, S, S; K = ``--solves`` path errors per sample, each
+  aligned to ``gen``'s order), float16; ``sigma`` (N, K), ``length`` (N,) float32.
+* ``train --cache runs/fusion/cache --run runs/fusion``: the loop (Adam, cosine schedule over
+  ``--steps``; batch ``i`` a pure function of ``(seed, i)``: sample, path error, random crop,
+  flips, time reversal); one checkpoint ``RUN/last.pt`` replaced in place every
+  ``--save-every`` steps and when ``--max-minutes`` runs out; rerun the same command to resume
+  exactly. ``RUN/log.jsonl``: the loss per ``--log-every`` steps.
+* ``eval --ckpt runs/fusion/last.pt --images ~/.cache/blurvid/photos/val --objects ...``: the
+  table on the realistic validation set (``-n 200 --size 256x256 --seed 1234``, as the model
+  card): INPUT, the generator, the solver told the true path perturbed by ``--sigmas`` px rms,
+  the fusion at each, and (``--estimator X.onnx``) the estimator's path; order-invariant Y PSNR
+  per frame, gains, by blur length. ``--json OUT`` keeps the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from blurvid.consistency import NUM_FRAMES
+
+MAX_SIGMA = 3.0  # px rms: the largest path error trained on; the sigma input is sigma / this
+MIDDLE = NUM_FRAMES // 2
+IN_CHANNELS = 1 + NUM_FRAMES + NUM_FRAMES + 1  # y, gen - y, sol - gen, sigma
+
+
+# ------------------------------------------------------------------------------ paths
+
+
+def unit_smooth_error(rng: np.random.Generator) -> np.ndarray:
+    """(7, 2) random smooth path error, linear + quadratic in time, mean removed, rms exactly 1
+    px (the error :func:`blurvid.deconvolution.path_error` measures): the shape of
+    ``benchmarks/motion_guided.py``'s ``smooth_error``."""
+    t = np.linspace(-1, 1, NUM_FRAMES)[:, None]
+    c = rng.normal(size=(2, 2))
+    err = c[0] * t + c[1] * (t ** 2 - np.mean(t ** 2))
+    err -= err.mean(axis=0)
+    return err / np.sqrt(np.mean(np.sum(err ** 2, axis=1)))
+
+
+def smooth_error(groups: np.ndarray, rms: float, rng: np.random.Generator) -> np.ndarray:
+    """``groups`` (7, 2) plus a random smooth error of exactly ``rms`` px rms."""
+    return np.asarray(groups, np.float64) + rms * unit_smooth_error(rng)
+
+
+def align_order(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(frames or frames reversed, reversed)``: ``frames`` (7, ...) in the temporal order
+    that agrees better (lower MSE) with ``reference`` (7, ...); forward on a tie."""
+    f = np.asarray(frames, np.float32)
+    r = np.asarray(reference, np.float32)
+    forward = float(np.mean((f - r) ** 2))
+    backward = float(np.mean((f[::-1] - r) ** 2))
+    if backward < forward:
+        return np.ascontiguousarray(f[::-1]), True
+    return f, False
+
+
+def solve(y: np.ndarray, groups: np.ndarray, sigma: float, gen: np.ndarray) -> np.ndarray:
+    """The solver's frames for the luma ``y`` told ``groups`` known to ``sigma`` px rms
+    (weight :func:`~blurvid.deconvolution.weight_for`), in ``gen``'s temporal order."""
+    from blurvid import deconvolution as dc
+
+    frames = dc.deconvolve_y(np.ascontiguousarray(y, np.float32), groups, dc.weight_for(sigma))
+    return align_order(frames, gen)[0]
+
+
+# ------------------------------------------------------------------------------ model
+
+
+def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+
+
+class FusionNet(nn.Module):
+    """A 3-level U-Net (widths ``w``, ``2w``, ``4w``; 1/4 resolution at the bottom) over
+    ``[y, gen - y, sol - gen, sigma / 3]``, two zero-initialised heads: the blend ``m`` and the
+    residual ``r`` (see the module docstring). Any H, W (reflect-padded to a multiple of 4)."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.width = width
+        self.enc1 = nn.Sequential(_conv(IN_CHANNELS, w), nn.ReLU(inplace=True),
+                                  _conv(w, w), nn.ReLU(inplace=True))
+        self.enc2 = nn.Sequential(_conv(w, 2 * w, 2), nn.ReLU(inplace=True),
+                                  _conv(2 * w, 2 * w), nn.ReLU(inplace=True))
+        self.enc3 = nn.Sequential(_conv(2 * w, 4 * w, 2), nn.ReLU(inplace=True),
+                                  _conv(4 * w, 4 * w), nn.ReLU(inplace=True),
+                                  _conv(4 * w, 4 * w), nn.ReLU(inplace=True))
+        self.dec2 = nn.Sequential(_conv(6 * w, 2 * w), nn.ReLU(inplace=True),
+                                  _conv(2 * w, 2 * w), nn.ReLU(inplace=True))
+        self.dec1 = nn.Sequential(_conv(3 * w, w), nn.ReLU(inplace=True),
+                                  _conv(w, w), nn.ReLU(inplace=True))
+        self.head = _conv(w, 2 * NUM_FRAMES)  # blend m (first 7) and residual r (last 7)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, y: torch.Tensor, gen: torch.Tensor, sol: torch.Tensor,
+                sigma: torch.Tensor) -> torch.Tensor:
+        """``y`` (N, 1, H, W), ``gen`` and ``sol`` (N, 7, H, W) in the same temporal order,
+        ``sigma`` (N,) px -> (N, 7, H, W) frames (not clipped)."""
+        h, w = y.shape[-2:]
+        ph, pw = (-h) % 4, (-w) % 4
+        diff = sol - gen
+        s = (sigma.to(y.dtype) / MAX_SIGMA).view(-1, 1, 1, 1).expand(-1, 1, h, w)
+        x = torch.cat([y, gen - y, diff, s], dim=1)
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        d2 = self.dec2(torch.cat([F.interpolate(e3, size=e2.shape[-2:], mode="bilinear",
+                                                align_corners=False), e2], dim=1))
+        d1 = self.dec1(torch.cat([F.interpolate(d2, size=e1.shape[-2:], mode="bilinear",
+                                                align_corners=False), e1], dim=1))
+        out = self.head(d1)[..., :h, :w]
+        m, r = out[:, :NUM_FRAMES], out[:, NUM_FRAMES:]
+        return gen + m * diff + r
+
+
+def order_invariant_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per batch, the mean over samples of the MSE of ``pred`` or ``pred`` reversed in time,
+    whichever is lower (:func:`blurvid.lab.train.losses.order_invariant_mse`)."""
+    from blurvid.lab.train.losses import order_invariant_mse as oim
+
+    return oim(pred, target)[0]
+
+
+# ------------------------------------------------------------------------------ cache
+
+
+def _cache_shard(args: tuple) -> str:
+    (out, shard, count, size, photos, objects_dir, seed, solves) = args
+    import cv2
+
+    cv2.setNumThreads(1)
+    from blurvid import deconvolution as dc
+    from blurvid.color import rgb_to_y
+    from blurvid.io import list_images
+    from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
+    from blurvid.pipeline import Extractor
+
+    path = Path(out) / f"shard_{shard:02d}.npz"
+    if path.is_file():
+        return str(path)
+    cfg = SynthConfig.realistic(size=size)
+    objects = [load_object(p) for p in list_images(objects_dir)] if objects_dir else None
+    extractor = Extractor(threads=1)
+    rng = np.random.default_rng([seed, shard, 1])
+    f16 = np.float16
+    arrays = {"y": np.empty((count, 1, size, size), f16),
+              "gen": np.empty((count, NUM_FRAMES, size, size), f16),
+              "truth": np.empty((count, NUM_FRAMES, size, size), f16),
+              "sol": np.empty((count, solves, NUM_FRAMES, size, size), f16),
+              "sigma": np.empty((count, solves), np.float32),
+              "length": np.empty(count, np.float32)}
+    start = time.perf_counter()
+    samples = render_samples(photos, count, cfg, int(np.random.SeedSequence([seed, shard])
+                                                     .generate_state(1)[0]), objects)
+    for i, (blur, frames, info) in enumerate(samples):
+        y = rgb_to_y(blur).astype(np.float32)
+        gen = extractor.luma_frames(extractor.to_ycbcr(blur))
+        groups = dc.group_centres(info["path"])
+        arrays["y"][i, 0] = y
+        arrays["gen"][i] = gen
+        arrays["truth"][i] = rgb_to_y(frames)
+        arrays["length"][i] = info["length"]
+        for k in range(solves):
+            # stratified in [0, MAX_SIGMA]; the first stratum holds sigma 0 a quarter of the time
+            lo, hi = MAX_SIGMA * k / solves, MAX_SIGMA * (k + 1) / solves
+            sigma = float(rng.uniform(lo, hi))
+            if k == 0 and rng.random() < 0.25:
+                sigma = 0.0
+            arrays["sigma"][i, k] = sigma
+            arrays["sol"][i, k] = solve(y, smooth_error(groups, sigma, rng), sigma, gen)
+        if (i + 1) % 100 == 0:
+            print(f"shard {shard}: {i + 1}/{count} ({time.perf_counter() - start:.0f} s)",
+                  file=sys.stderr, flush=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+    return str(path)
+
+
+def build_cache(out, photos_dir, objects_dir, count: int, size: int = 160, workers: int = 2,
+                seed: int = 0, solves: int = 2) -> list[str]:
+    """Write ``workers`` shards of ``count / workers`` samples to ``out`` (existing shards are
+    kept: an interrupted cache resumes shard by shard). Returns the shard paths."""
+    from blurvid.io import photos_in
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    photos = [str(p) for p in photos_in(photos_dir, "--photos")]
+    per = -(-count // workers)
+    jobs = [(str(out), s, per, size, photos, objects_dir and str(objects_dir), seed, solves)
+            for s in range(workers)]
+    if workers == 1:
+        return [_cache_shard(j) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        return list(pool.map(_cache_shard, jobs))
+
+
+def load_cache(folder) -> dict:
+    """The shards of ``folder`` concatenated (float16 images kept as float16)."""
+    shards = sorted(Path(folder).glob("shard_*.npz"))
+    if not shards:
+        raise ValueError(f"no shard_*.npz in {folder}")
+    parts = [dict(np.load(p)) for p in shards]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def make_batch(cache: dict, seed: int, step: int, batch: int, crop: int) -> dict:
+    """Batch ``step``: a pure function of ``(seed, step)``: samples, which of their path errors,
+    a random ``crop`` px window, flips and a transposition, and time reversal of gen and sol
+    together. Returns float32 tensors ``y``, ``gen``, ``sol``, ``truth``, ``sigma``."""
+    rng = np.random.default_rng([seed, step])
+    n, solves, _, size, _ = cache["sol"].shape
+    idx = rng.integers(n, size=batch)
+    k = rng.integers(solves, size=batch)
+    ys, gens, sols, truths = [], [], [], []
+    for i, j in zip(idx, k):
+        r0, c0 = (int(v) for v in rng.integers(0, size - crop + 1, size=2))
+        win = (slice(None), slice(r0, r0 + crop), slice(c0, c0 + crop))
+        parts = [cache["y"][i][win], cache["gen"][i][win], cache["sol"][i, j][win],
+                 cache["truth"][i][win]]
+        flip_v, flip_h, transpose, reverse = rng.random(4) < 0.5
+        out = []
+        for p in parts:
+            p = p.astype(np.float32)
+            if flip_v:
+                p = p[:, ::-1]
+            if flip_h:
+                p = p[:, :, ::-1]
+            if transpose:
+                p = p.transpose(0, 2, 1)
+            out.append(p)
+        if reverse:
+            out[1], out[2] = out[1][::-1], out[2][::-1]
+        for lst, p in zip((ys, gens, sols, truths), out):
+            lst.append(np.ascontiguousarray(p))
+    return {"y": torch.from_numpy(np.stack(ys)), "gen": torch.from_numpy(np.stack(gens)),
+            "sol": torch.from_numpy(np.stack(sols)), "truth": torch.from_numpy(np.stack(truths)),
+            "sigma": torch.from_numpy(cache["sigma"][idx, k].astype(np.float32))}
+
+
+# ------------------------------------------------------------------------------ training
+
+DEFAULTS = dict(width=16, batch=8, crop=128, lr=1e-3, min_lr=2e-5, steps=6000, seed=0,
+                save_every=200, log_every=50)
+
+
+def learning_rate(step: int, cfg: dict) -> float:
+    """Cosine from ``lr`` to ``min_lr`` over ``steps`` (100 steps of linear warm-up)."""
+    if step < 100:
+        return cfg["lr"] * (step + 1) / 100
+    t = min(1.0, step / max(1, cfg["steps"]))
+    return cfg["min_lr"] + 0.5 * (cfg["lr"] - cfg["min_lr"]) * (1 + np.cos(np.pi * t))
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def train(cache, run, max_minutes: float | None = None, max_steps: int | None = None,
+          log=print, **overrides) -> dict:
+    """Train (or resume from ``run/last.pt``) until ``cfg['steps']``, ``max_steps`` steps in
+    this call, or ``max_minutes``; returns the last checkpoint's state. ``cache``: a folder or
+    an already loaded :func:`load_cache` dict. ``overrides``: :data:`DEFAULTS` keys (a resumed
+    run keeps its own configuration)."""
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt = run / "last.pt"
+    data = load_cache(cache) if not isinstance(cache, dict) else cache
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=True)
+        cfg = dict(state["config"])
+    else:
+        state, cfg = None, {**DEFAULTS, **overrides}
+    torch.manual_seed(cfg["seed"])
+    model = FusionNet(cfg["width"])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    step, seconds = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, seconds = int(state["step"]), float(state["seconds"])
+    start = time.perf_counter()
+    first = step
+    losses = []
+
+    def snapshot() -> dict:
+        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "seconds": seconds + time.perf_counter() - start, "config": cfg}
+
+    model.train()
+    with (run / "log.jsonl").open("a", encoding="utf-8") as logf:
+        while step < cfg["steps"]:
+            if max_steps is not None and step - first >= max_steps:
+                break
+            if max_minutes is not None and time.perf_counter() - start > max_minutes * 60:
+                break
+            b = make_batch(data, cfg["seed"], step, cfg["batch"], cfg["crop"])
+            for g in opt.param_groups:
+                g["lr"] = learning_rate(step, cfg)
+            pred = model(b["y"], b["gen"], b["sol"], b["sigma"])
+            loss = order_invariant_mse(pred, b["truth"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            step += 1
+            if step % cfg["log_every"] == 0:
+                rec = {"step": step, "loss": float(np.mean(losses)),
+                       "lr": learning_rate(step - 1, cfg),
+                       "seconds": round(seconds + time.perf_counter() - start, 1)}
+                logf.write(json.dumps(rec) + "\n")
+                logf.flush()
+                log(json.dumps(rec))
+                losses = []
+            if step % cfg["save_every"] == 0:
+                _save(ckpt, snapshot())
+    final = snapshot()
+    _save(ckpt, final)
+    return final
+
+
+def load_model(path) -> FusionNet:
+    state = torch.load(path, weights_only=True)
+    model = FusionNet(int(state["config"]["width"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def fuse(model: FusionNet, y: np.ndarray, gen: np.ndarray, sol: np.ndarray,
+         sigma: float) -> np.ndarray:
+    """The fusion's (7, H, W) frames of one photo (numpy in, numpy out, clipped to [0, 1])."""
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))[None]  # noqa: E731
+    out = model(t(y[None]), t(gen), t(sol), torch.tensor([float(sigma)]))[0].numpy()
+    return np.clip(out, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def _estimator_path(session, y: np.ndarray, tile: int = 128, stride: int = 64):
+    """One path for the photo (the windows' estimates oriented and averaged, as
+    ``benchmarks/motion_guided.py``'s ``one_path``) and the median predicted sigma (None
+    without a ``log_sigma`` output)."""
+    from blurvid import deconvolution as dc
+
+    rows, cols = dc.tile_grid(y.shape, tile, tile - stride)
+    batch = np.empty((len(rows) * len(cols), 1, tile, tile), np.float32)
+    k = 0
+    for r0, r1 in rows:
+        for c0, c1 in cols:
+            window = y[r0:r1, c0:c1]
+            batch[k, 0] = np.pad(window, ((0, tile - window.shape[0]),
+                                          (0, tile - window.shape[1])), mode="symmetric")
+            k += 1
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, session.run(None, {"blur": batch})))
+    paths = np.asarray(out["path"], np.float64).reshape(len(rows), len(cols), NUM_FRAMES, 2)
+    oriented = dc.orient_paths(paths)
+    oriented -= oriented.mean(axis=2, keepdims=True)
+    path = oriented.reshape(-1, NUM_FRAMES, 2).mean(axis=0)
+    sigma = float(np.median(np.exp(out["log_sigma"]))) if "log_sigma" in out else None
+    return path, sigma
+
+
+def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256",
+             seed: int = 1234, sigmas=(0.0, 1.0, 2.0), estimator=None, est_sigma: float = 2.0,
+             project_rows: bool = True, progress=True) -> dict:
+    """Per-sample order-invariant Y PSNRs of each method on the realistic validation samples
+    (``render_samples`` of ``images`` with ``SynthConfig.realistic``, objects from
+    ``objects``). The path error of each sample is one random smooth shape
+    (:func:`unit_smooth_error`, ``default_rng([seed, 7, k])``) scaled to each sigma: the sigmas
+    are compared on the same errors. Returns the summary (:func:`summarize`)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    from blurvid import deconvolution as dc
+    from blurvid.color import rgb_to_y
+    from blurvid.consistency import project
+    from blurvid.io import list_images, photos_in
+    from blurvid.lab.bench import parse_size
+    from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
+    from blurvid.metrics import frame_psnrs
+    from blurvid.pipeline import Extractor
+
+    model = load_model(ckpt) if ckpt else None
+    cfg = SynthConfig.realistic(size=parse_size(size))
+    objs = [load_object(p) for p in list_images(objects)] if objects else None
+    extractor = Extractor(threads=1)
+    session = None
+    if estimator:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(estimator), opts, providers=["CPUExecutionProvider"])
+    rows = []
+    times: dict = {}
+    start = time.perf_counter()
+
+    def score(name, frames, truth_y, row):
+        row[name] = frame_psnrs(np.clip(frames, 0, 1), truth_y)[0]
+
+    for k, (blur, truth, info) in enumerate(render_samples(photos_in(images, "--images"), count,
+                                                           cfg, seed, objs)):
+        truth_y = rgb_to_y(truth)
+        y = rgb_to_y(blur).astype(np.float32)
+        row = {"blur_px": float(info["length"]), "input": frame_psnrs(y, truth_y)[0]}
+        score("generator", rgb_to_y(extractor.extract(blur)), truth_y, row)
+        t0 = time.perf_counter()
+        gen = extractor.luma_frames(extractor.to_ycbcr(blur))
+        times["generator"] = times.get("generator", 0.0) + time.perf_counter() - t0
+        groups = dc.group_centres(info["path"])
+        unit = unit_smooth_error(np.random.default_rng([seed, 7, k]))
+        arms = [(f"sigma {s:g}", groups + s * unit, s, s) for s in sigmas]
+        if session is not None:
+            path, pred = _estimator_path(session, y)
+            s_used = pred if pred is not None else est_sigma
+            row["est_rms"] = dc.path_error(path, groups)[0]
+            row["est_sigma"] = s_used
+            arms.append(("estimator", path, s_used, min(s_used, MAX_SIGMA)))
+        for label, path, s_weight, s_input in arms:
+            t0 = time.perf_counter()
+            sol = solve(y, path, s_weight, gen)
+            times[f"solver, {label}"] = times.get(f"solver, {label}", 0.0) \
+                + time.perf_counter() - t0
+            score(f"solver, {label}", sol, truth_y, row)
+            if model is not None:
+                t0 = time.perf_counter()
+                out = fuse(model, y, gen, sol, s_input)
+                times[f"fusion, {label}"] = times.get(f"fusion, {label}", 0.0) \
+                    + time.perf_counter() - t0
+                score(f"fusion, {label}", out, truth_y, row)
+                if project_rows:
+                    score(f"fusion + exact projection, {label}", project(out, y, "exact"),
+                          truth_y, row)
+        rows.append(row)
+        if progress:
+            print(f"{k + 1}/{count} ({time.perf_counter() - start:.0f} s)", file=sys.stderr,
+                  end="\r", flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return summarize(rows, {k: v / len(rows) for k, v in times.items()})
+
+
+def summarize(rows: list[dict], times: dict | None = None) -> dict:
+    """Means per method: per frame, mean, middle, gains over INPUT, frames above INPUT, and
+    the same by blur length (:data:`blurvid.lab.bench.BLUR_BINS`)."""
+    from blurvid.lab.bench import BLUR_BINS
+
+    names = [k for k in rows[0] if k not in ("blur_px", "input", "est_rms", "est_sigma")]
+    inp = np.mean([r["input"] for r in rows], axis=0)
+    out = {"samples": len(rows),
+           "input": {"frames": [round(float(v), 3) for v in inp],
+                     "mean": round(float(inp.mean()), 3), "middle": round(float(inp[MIDDLE]), 3)},
+           "methods": {}, "by_blur_px": [], "rows": rows}
+    for name in names:
+        f = np.mean([r[name] for r in rows], axis=0)
+        out["methods"][name] = {
+            "frames": [round(float(v), 3) for v in f], "mean": round(float(f.mean()), 3),
+            "middle": round(float(f[MIDDLE]), 3),
+            "gain_mean": round(float(f.mean() - inp.mean()), 3),
+            "gain_middle": round(float(f[MIDDLE] - inp[MIDDLE]), 3),
+            "gain_frames": [round(float(v), 3) for v in f - inp],
+            "frames_above_input": int(np.sum(f > inp)),
+            "ms_per_sample": round(1000 * (times or {}).get(name, float("nan")), 1)}
+    for low, high in zip(BLUR_BINS[:-1], BLUR_BINS[1:]):
+        sel = [r for r in rows if low <= r["blur_px"] < high]
+        if not sel:
+            continue
+        i = np.mean([r["input"] for r in sel], axis=0)
+        entry = {"blur_px": [low, None if high == float("inf") else high], "samples": len(sel),
+                 "input_mean": round(float(i.mean()), 3), "gains": {}}
+        for name in names:
+            f = np.mean([r[name] for r in sel], axis=0)
+            entry["gains"][name] = [round(float(f.mean() - i.mean()), 3),
+                                    round(float(f[MIDDLE] - i[MIDDLE]), 3)]
+        out["by_blur_px"].append(entry)
+    if "est_rms" in rows[0]:
+        out["estimator"] = {"rms_mean": round(float(np.mean([r["est_rms"] for r in rows])), 3),
+                            "rms_median": round(float(np.median([r["est_rms"] for r in rows])),
+                                                3),
+                            "sigma_mean": round(float(np.mean([r["est_sigma"] for r in rows])),
+                                                3)}
+    return out
+
+
+def print_summary(result: dict) -> None:
+    print(f"{result['samples']} samples; Y PSNR (dB), order-invariant; gains over INPUT")
+    print()
+    print("| method | " + " | ".join(f"gain {k + 1}" for k in range(NUM_FRAMES))
+          + " | mean | middle | gain mean | gain middle | frames > INPUT |")
+    print("|---|" + "---:|" * (NUM_FRAMES + 5))
+    inp = result["input"]
+    print("| INPUT | " + " | ".join(f"{v:.2f}" for v in inp["frames"])
+          + f" | {inp['mean']:.2f} | {inp['middle']:.2f} | | | |")
+    for name, m in result["methods"].items():
+        print(f"| {name} | " + " | ".join(f"{v:+.2f}" for v in m["gain_frames"])
+              + f" | {m['mean']:.2f} | {m['middle']:.2f} | {m['gain_mean']:+.2f} | "
+              f"{m['gain_middle']:+.2f} | {m['frames_above_input']} |")
+    print()
+    print("gain over INPUT by blur length, mean / middle (dB)")
+    print()
+    names = list(result["methods"])
+    print("| blur length | samples | INPUT mean | " + " | ".join(names) + " |")
+    print("|---|---:|---:|" + "---:|" * len(names))
+    for b in result["by_blur_px"]:
+        low, high = b["blur_px"]
+        span = f"{low:g}+ px" if high is None else f"{low:g}-{high:g} px"
+        print(f"| {span} | {b['samples']} | {b['input_mean']:.2f} | " + " | ".join(
+            f"{b['gains'][n][0]:+.2f} / {b['gains'][n][1]:+.2f}" for n in names) + " |")
+    if "estimator" in result:
+        e = result["estimator"]
+        print()
+        print(f"estimator: rms path error {e['rms_mean']:.2f} px mean, {e['rms_median']:.2f} "
+              f"median; sigma used {e['sigma_mean']:.2f} px mean")
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def main(argv=None) -> int:
+    home = Path.home() / ".cache" / "blurvid" / "photos"
+    ap = argparse.ArgumentParser(prog="python -m blurvid.lab.train.fusion")
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("cache", help="pre-render the training samples")
+    c.add_argument("--out", default="runs/fusion/cache")
+    c.add_argument("--photos", default=str(home / "train"))
+    c.add_argument("--objects", default=str(home / "objects"))
+    c.add_argument("--count", type=int, default=2000)
+    c.add_argument("--size", type=int, default=160)
+    c.add_argument("--workers", type=int, default=2)
+    c.add_argument("--solves", type=int, default=2, help="path errors (solver runs) per sample")
+    c.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("train", help="train or resume")
+    t.add_argument("--cache", default="runs/fusion/cache")
+    t.add_argument("--run", default="runs/fusion")
+    t.add_argument("--max-minutes", type=float)
+    t.add_argument("--threads", type=int, default=1)
+    for key, value in DEFAULTS.items():
+        t.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
+    e = sub.add_parser("eval", help="the validation table")
+    e.add_argument("--ckpt", default="runs/fusion/last.pt", help="'' for no fusion rows")
+    e.add_argument("--images", default=str(home / "val"))
+    e.add_argument("--objects", default=str(home / "objects"))
+    e.add_argument("-n", "--count", type=int, default=200)
+    e.add_argument("--size", default="256x256")
+    e.add_argument("--seed", type=int, default=1234)
+    e.add_argument("--sigmas", default="0,1,2")
+    e.add_argument("--estimator", help="a path estimator ONNX (blur -> path, log_sigma)")
+    e.add_argument("--est-sigma", type=float, default=2.0,
+                   help="sigma for an estimator without log_sigma")
+    e.add_argument("--threads", type=int, default=1)
+    e.add_argument("--json", help="write the result here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(getattr(args, "threads", 1))
+    if args.command == "cache":
+        for p in build_cache(args.out, args.photos, args.objects or None, args.count, args.size,
+                             args.workers, args.seed, args.solves):
+            print(p)
+    elif args.command == "train":
+        overrides = {k: getattr(args, k) for k in DEFAULTS}
+        state = train(args.cache, args.run, args.max_minutes, **overrides)
+        print(f"step {state['step']} of {state['config']['steps']}, "
+              f"{state['seconds'] / 60:.1f} min")
+    else:
+        result = evaluate(args.ckpt or None, args.images, args.objects or None, args.count,
+                          args.size, args.seed, [float(s) for s in args.sigmas.split(",")],
+                          args.estimator, args.est_sigma)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(result, indent=1))
+        print_summary(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -41,6 +41,8 @@ from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check
 from blurvid.pipeline import DEFAULT_PROJECTION, Extractor
 
 DEFAULT_MAX_SIDE = 1280  # video frames are scaled down to this long side unless told
+TWEEN_FLOW_SIDE = 640  # the gap-filling flows are measured at this long side at most
+X264_PRESET = "veryfast"  # half the encoding time of the default, a little larger files
 
 
 @dataclass
@@ -144,13 +146,20 @@ class _Tween:
     def _pair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         key = (id(a), id(b))
         if self._key != key:
-            ga, gb = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b))
+            h, w = a.shape[:2]
+            scale = min(1.0, TWEEN_FLOW_SIDE / max(h, w))  # flows of large frames at a
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))  # smaller size
+            ga, gb = (cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size,
+                                 interpolation=cv2.INTER_AREA) if scale < 1
+                      else cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b))
             if min(ga.shape) < 32:  # DIS fails on tiny images: pad
                 pad = ((0, max(0, 32 - ga.shape[0])), (0, max(0, 32 - ga.shape[1])))
                 ga, gb = (np.pad(x, pad, mode="edge") for x in (ga, gb))
-            h, w = a.shape[:2]
-            self._flows = (self._dis.calc(ga, gb, None)[:h, :w],
-                           self._dis.calc(gb, ga, None)[:h, :w])
+            flows = [self._dis.calc(x, y, None)[:size[1], :size[0]] for x, y in ((ga, gb), (gb, ga))]
+            if scale < 1:
+                flows = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+                         for f in flows]
+            self._flows = (flows[0], flows[1])
             self._key = key
         return self._flows
 
@@ -230,7 +239,7 @@ def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float)
                         str(tmp), (frame.shape[1], frame.shape[0]), fps=float(fps),
                         codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
                         quality=8, macro_block_size=1, ffmpeg_log_level="error",
-                        output_params=["-movflags", "+faststart"])
+                        output_params=["-preset", X264_PRESET, "-movflags", "+faststart"])
                     writer.send(None)
                 writer.send(np.ascontiguousarray(frame))
                 written += 1

@@ -131,9 +131,10 @@ class PathEstimator(nn.Module):
     arch = "path-v1"
 
     def __init__(self, width: int = 24, ac_width: int = 16, hidden: int = 128,
-                 norm: bool = True) -> None:
+                 norm: bool = True, smooth: bool = True) -> None:
         super().__init__()
         self.norm = bool(norm)
+        self.smooth = bool(smooth)
         w = width
         self.spatial = nn.ModuleList([  # after a pixel-unshuffle(2): 12 channels at 64 x 64
             _conv(12, w, 3, 2),           # 32
@@ -165,6 +166,8 @@ class PathEstimator(nn.Module):
         lag = torch.linspace(-1, 1, 2 * MAX_LAG + 1)
         self.register_buffer("coords", torch.stack(torch.meshgrid(lag, lag, indexing="ij")),
                              persistent=False)
+        b = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16  # binomial, sigma = 1 px
+        self.register_buffer("binomial", torch.outer(b, b)[None, None], persistent=False)
         window = torch.from_numpy(np.hanning(TILE + 2)[1:-1].astype(np.float32))
         self.register_buffer("window", torch.outer(window, window), persistent=False)
         with torch.no_grad():  # start from "no motion, error ~ 5 px"
@@ -175,8 +178,13 @@ class PathEstimator(nn.Module):
     def features(self, y: torch.Tensor):
         """(spatial input (N, 3, H, W), autocorrelation map (N, 1, L, L))."""
         y = y - y.mean((2, 3), keepdim=True)
-        gx = F.pad(y[..., :, 1:] - y[..., :, :-1], (0, 1, 0, 0))
-        gy = F.pad(y[..., 1:, :] - y[..., :-1, :], (0, 0, 0, 1))
+        # gradients of the image smoothed by a binomial (sigma 1 px): sensor noise, 8-bit
+        # steps and JPEG are white-ish and would otherwise dominate the gradient energy of a
+        # long blur (its zero-lag autocorrelation), hiding the kernel
+        ys = F.conv2d(F.pad(y, (2, 2, 2, 2), mode="replicate"), self.binomial) \
+            if self.smooth else y
+        gx = F.pad(ys[..., :, 1:] - ys[..., :, :-1], (0, 1, 0, 0))
+        gy = F.pad(ys[..., 1:, :] - ys[..., :-1, :], (0, 0, 0, 1))
         g = torch.cat([gx, gy], 1)
         grms = torch.sqrt((g * g).mean((1, 2, 3), keepdim=True) + 1e-8) + 2e-3
         ystd = torch.sqrt((y * y).mean((2, 3), keepdim=True) + 1e-8) + 1e-2

@@ -121,16 +121,19 @@ def build_val_cache(out, photos, objects, count: int = 500, seed: int = 1234) ->
 
     objs = [load_object(p) for p in _images(objects)] if objects else None
     cfg = SynthConfig.realistic(size=TILE)
-    blur, paths, length = [], [], []
+    blur, paths, length, parallax, movers = [], [], [], [], []
     for b, _, info in render_samples(_images(photos), count, cfg, seed, objs):
         blur.append(np.clip(np.rint(rgb_to_y(b) * 255), 0, 255).astype(np.uint8))
         paths.append(info["path"].astype(np.float32))
         length.append(info["length"])
+        parallax.append(info["parallax"] or 0.0)
+        movers.append(len(info["objects"]))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
     np.savez(tmp, blur=np.stack(blur), path=np.stack(paths),
-             length=np.asarray(length, np.float32))
+             length=np.asarray(length, np.float32), parallax=np.asarray(parallax, np.float32),
+             objects=np.asarray(movers, np.int32))
     os.replace(tmp, out)
 
 
@@ -142,7 +145,9 @@ def load_cache(folder_or_file, limit: int | None = None) -> dict:
     if not files:
         raise FileNotFoundError(f"no cache chunks in {p}")
     parts = [np.load(f) for f in files]
-    return {k: np.concatenate([d[k] for d in parts]) for k in ("blur", "path", "length")}
+    keys = [k for k in ("blur", "path", "length", "parallax", "objects")
+            if all(k in d for d in parts)]
+    return {k: np.concatenate([d[k] for d in parts]) for k in keys}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,9 +155,9 @@ def load_cache(folder_or_file, limit: int | None = None) -> dict:
 
 DEFAULTS = dict(steps=7000, batch=32, lr=2e-3, lr_min=5e-5, warmup=300, weight_decay=1e-4,
                 clip=1.0, sigma_weight=0.05, seed=0, val_every=400, save_every=200,
-                width=24, ac_width=16, hidden=128, norm=1)
+                width=24, ac_width=16, hidden=128, norm=1, smooth=1)
 _RESUME_KEYS = ("steps", "batch", "lr", "lr_min", "warmup", "weight_decay", "clip",
-                "sigma_weight", "seed", "width", "ac_width", "hidden", "norm")
+                "sigma_weight", "seed", "width", "ac_width", "hidden", "norm", "smooth")
 
 
 def make_batch(data: dict, step: int, batch: int, seed: int):
@@ -191,7 +196,7 @@ def build_model(cfg: dict):
     from blurvid.lab.train.path_estimator import PathEstimator
 
     return PathEstimator(width=cfg["width"], ac_width=cfg["ac_width"], hidden=cfg["hidden"],
-                         norm=bool(cfg.get("norm", 0)))
+                         norm=bool(cfg.get("norm", 0)), smooth=bool(cfg.get("smooth", 0)))
 
 
 def train(data: dict, run, val: dict | None = None, max_minutes: float | None = None,
@@ -319,6 +324,38 @@ def predict(model, blur_u8: np.ndarray, batch: int = 100):
     return np.concatenate(paths), np.concatenate(sig)
 
 
+def _inverse_code(code: int) -> int:
+    from blurvid.lab.train.path_estimator import augment
+
+    probe = np.arange(12.0).reshape(3, 4)
+    pth = np.array([[1.0, 2.0]])
+    x, p = augment(probe, pth, code)
+    for c in range(8):
+        y, q = augment(x, p, c)
+        if y.shape == probe.shape and np.array_equal(y, probe) and np.array_equal(q, pth):
+            return c
+    raise AssertionError(code)
+
+
+def predict_tta(model, blur_u8: np.ndarray):
+    """Test-time augmentation: the mean over the 8 symmetries of the square (each prediction
+    mapped back and put in the orientation, forward or reversed, nearest the first)."""
+    from blurvid.lab.train.path_estimator import augment
+
+    paths, sigmas = [], []
+    for code in range(8):
+        imgs = np.stack([augment(b, np.zeros((1, 2)), code)[0] for b in blur_u8])
+        p, s = predict(model, imgs)
+        _, back = augment(np.zeros((2, 2)), p, _inverse_code(code))
+        if paths:
+            fwd = ((back - paths[0]) ** 2).sum((1, 2))
+            rev = ((back[:, ::-1] - paths[0]) ** 2).sum((1, 2))
+            back = np.where((rev < fwd)[:, None, None], back[:, ::-1], back)
+        paths.append(back)
+        sigmas.append(s)
+    return np.mean(paths, 0), np.mean(sigmas, 0)
+
+
 def evaluate(model, val: dict, pred=None) -> dict:
     """Accuracy on a cache: order-invariant rms path error (px, mean-removed group centres),
     length error of the centres' polyline, by blur length (``length``: the synthesiser's path
@@ -349,6 +386,23 @@ def evaluate(model, val: dict, pred=None) -> dict:
             "sigma_pred": float(np.exp(log_sigma[sel]).mean()),
             "true_len": float(lt[sel].mean()),
         })
+    if "parallax" in val and "objects" in val:  # by scene type (the val cache records it)
+        kinds = {"static scene": (val["parallax"] == 0) & (val["objects"] == 0),
+                 "parallax layer": val["parallax"] > 0,
+                 "moving objects only": (val["parallax"] == 0) & (val["objects"] > 0)}
+        for name, sel in kinds.items():
+            if sel.any():
+                rows.append({"bin": name, "n": int(sel.sum()),
+                             "rms": float(np.sqrt(err2[sel].mean())),
+                             "median_rms": float(np.median(np.sqrt(err2[sel]))),
+                             "zero_rms": float(np.sqrt(base_zero[sel].mean())),
+                             "line_rms": float(np.sqrt(base_line[sel].mean())),
+                             "len_err_px": float(np.abs(lp - lt)[sel].mean()),
+                             "len_bias_px": float((lp - lt)[sel].mean()),
+                             "len_err_pct": float(100 * np.median(np.abs(lp - lt)[sel]
+                                                                  / np.maximum(lt[sel], 1))),
+                             "sigma_pred": float(np.exp(log_sigma[sel]).mean()),
+                             "true_len": float(lt[sel].mean())})
     rms = float(np.sqrt(err2.mean()))
     return {"rms": rms, "len_err": float(np.abs(lp - lt).mean()), "rows": rows,
             "summary": {"rms_px": rms, "rows": rows},
@@ -372,7 +426,7 @@ def load_model(ckpt):
     import torch
 
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
-    model = build_model({**DEFAULTS, **state["config"]})
+    model = build_model({**DEFAULTS, "norm": 0, "smooth": 0, **state["config"]})
     model.load_state_dict(state["model"])
     return model.eval(), state
 
@@ -478,6 +532,7 @@ def main(argv=None) -> int:
     e.add_argument("--ckpt", default="runs/path/best.pt")
     e.add_argument("--val", default="runs/path/cache/val.npz")
     e.add_argument("--onnx", default=None, help="evaluate this ONNX file instead")
+    e.add_argument("--tta", action="store_true", help="mean over the 8 symmetries")
     x = sub.add_parser("export")
     x.add_argument("--ckpt", default="runs/path/best.pt")
     x.add_argument("--out", default="blurvid/models/blurvid-path.onnx")
@@ -521,7 +576,7 @@ def main(argv=None) -> int:
         else:
             model, state = load_model(args.ckpt)
             print(f"{args.ckpt}: step {state['step']}")
-            metrics = evaluate(model, val)
+            metrics = evaluate(model, val, predict_tta(model, val["blur"]) if args.tta else None)
         print(format_table(metrics))
     elif args.cmd == "export":
         from blurvid.runtime import write_checksum

@@ -132,7 +132,8 @@ def speed(extractor_factory, frames_count: int, images: list[Path], threads: int
     from blurvid.footage import probe, read_frames
     from blurvid.lab.data.sequences import render_sequence
     from blurvid.lab.data.synth import load_photo
-    from blurvid.slowmo import write_mp4
+    from blurvid.slowmo import X264_PRESET
+    from blurvid.video import write_mp4
 
     cfg = SequenceConfig(size=(1280, 720), exposures=frames_count, blur_range=(15, 40),
                          subframes_per_frame=1, shutter=shutter, photo_scale=(1.0, 1.0))
@@ -158,7 +159,8 @@ def speed(extractor_factory, frames_count: int, images: list[Path], threads: int
         exposures = oriented_exposures(extractor, read_frames(info), shutter)
         count = output_count(len(blurs), shutter)
         written = write_mp4(Path(tmp) / "slow.mp4",
-                            (f for _, f in timeline_frames(exposures, count, shutter)), 25)
+                            (f for _, f in timeline_frames(exposures, count, shutter)), 25,
+                            preset=X264_PRESET)
         video_s = (time.perf_counter() - start) / len(blurs)
         assert written == count
         start = time.perf_counter()

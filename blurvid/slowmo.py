@@ -17,7 +17,7 @@ Streaming, in constant memory whatever the length:
    :func:`timeline_frames`).
 
 :func:`video_frames` is the public generator; ``blurvid video`` (:mod:`blurvid.cli.video`)
-writes the frames to an MP4 (:func:`write_mp4`) or a folder of PNGs with a timeline JSON.
+writes the frames to an MP4 (:func:`blurvid.video.write_mp4`) or a folder of PNGs with a timeline JSON.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from blurvid.consistency import NUM_FRAMES
-from blurvid.errors import DependencyError, InputError, OutputError
+from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
-from blurvid.io import atomic_output, to_uint
+from blurvid.io import to_uint
 from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
@@ -215,47 +214,6 @@ def timeline_frames(exposures: Iterable[Exposure], count: int,
         else:  # after the last exposure's last frame: nothing to interpolate toward
             return
         yield float(time), frame
-
-
-def write_mp4(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> int:
-    """Stream uint8 RGB frames to an H.264 MP4 (yuv420p, odd sizes padded by one replicated
-    row/column), atomically; returns the number of frames written."""
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") \
-            from None
-    path = Path(path)
-    writer = None
-    written = 0
-    try:
-        with atomic_output(path) as tmp:
-            for frame in frames:
-                h, w = frame.shape[:2]
-                if h % 2 or w % 2:
-                    frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-                if writer is None:
-                    writer = imageio_ffmpeg.write_frames(
-                        str(tmp), (frame.shape[1], frame.shape[0]), fps=float(fps),
-                        codec="libx264", pix_fmt_in="rgb24", pix_fmt_out="yuv420p",
-                        quality=8, macro_block_size=1, ffmpeg_log_level="error",
-                        output_params=["-preset", X264_PRESET, "-movflags", "+faststart"])
-                    writer.send(None)
-                writer.send(np.ascontiguousarray(frame))
-                written += 1
-            if writer is None:
-                raise OutputError(f"cannot write {path}: no frames")
-            writer.close()
-    except (OutputError, InputError):
-        raise
-    except (OSError, RuntimeError) as exc:
-        text = str(exc).strip()
-        raise OutputError(f"cannot write {path}: ffmpeg failed: "
-                          f"{text.splitlines()[0] if text else type(exc).__name__}") from None
-    finally:
-        if writer is not None:
-            writer.close()
-    return written
 
 
 def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SHUTTER,

@@ -82,25 +82,36 @@ def even_size(frames_u8: np.ndarray) -> np.ndarray:
     return np.pad(frames_u8, ((0, 0),) * (frames_u8.ndim - 3) + pad, mode="edge")
 
 
-def write_mp4(path: Path, frames, fps: float) -> None:
-    """Stream ``frames`` (float RGB, one at a time) to ffmpeg (libx264, yuv420p)."""
+def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = None) -> int:
+    """Stream ``frames`` (float RGB in [0, 1] or uint8 RGB, one at a time) to an H.264 MP4
+    (yuv420p, odd sizes padded by one replicated row/column, ``+faststart``), atomically;
+    ``preset``: x264's speed/size trade-off (None: its default, ``medium``). Returns the number
+    of frames written; OutputError when there are none."""
     try:
         import imageio_ffmpeg
     except ImportError:
         raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
+    path = Path(path)
     writer = None
+    written = 0
     try:
         with atomic_output(path) as tmp:
             for frame in frames:
-                pixels = even_size(to_uint(frame, 8))
+                frame = np.asarray(frame)
+                pixels = even_size(frame if frame.dtype == np.uint8 else to_uint(frame, 8))
                 if writer is None:
                     h, w = pixels.shape[:2]
                     writer = imageio_ffmpeg.write_frames(
                         str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
                         pix_fmt_out="yuv420p", quality=8, macro_block_size=1,
-                        ffmpeg_log_level="error", output_params=["-movflags", "+faststart"])
+                        ffmpeg_log_level="error",
+                        output_params=[*(["-preset", preset] if preset else []),
+                                       "-movflags", "+faststart"])
                     writer.send(None)
                 writer.send(np.ascontiguousarray(pixels))
+                written += 1
+            if writer is None:
+                raise OutputError(f"cannot write {path}: no frames")
             writer.close()
     except OutputError:
         raise
@@ -110,6 +121,7 @@ def write_mp4(path: Path, frames, fps: float) -> None:
     finally:
         if writer is not None:
             writer.close()
+    return written
 
 
 def write_gif(path: Path, frames, fps: float) -> None:

@@ -16,7 +16,7 @@ PACKAGE = ROOT / "blurvid"
 TINY = ROOT / "tests" / "data" / "tiny-fast.onnx"
 # The CLI's user commands belong to the product; its lab commands load the lab when they run.
 USER_CLI = {"blurvid.cli.common", "blurvid.cli.extract", "blurvid.cli.interpolate",
-            "blurvid.cli.info"}
+            "blurvid.cli.info", "blurvid.cli.video"}
 
 
 def module_name(path: Path) -> str:
@@ -117,14 +117,26 @@ except SystemExit as exc:
     ["extract", "{photo}", "-o", "{out}/frames"],
     ["interpolate", "{photo}", "--levels", "2", "-o", "{out}/clip.gif", "--max-side", "48"],
     ["info", "--json"],
+    ["video", "{video}", "-o", "{out}/slow.mp4", "--max-side", "64"],
 ])
 def test_user_commands_run_without_torch_and_without_the_lab(tmp_path, command):
     import cv2
     import numpy as np
 
     photo = tmp_path / "photo.png"
-    cv2.imwrite(str(photo), (np.random.default_rng(0).random((40, 56, 3)) * 255).astype("uint8"))
-    args = [a.format(photo=photo, out=tmp_path) for a in command]
+    pixels = (np.random.default_rng(0).random((40, 56, 3)) * 255).astype("uint8")
+    cv2.imwrite(str(photo), pixels)
+    video = tmp_path / "clip.mp4"
+    if command[0] == "video":
+        import imageio_ffmpeg
+
+        writer = imageio_ffmpeg.write_frames(str(video), (56, 40), fps=10,
+                                             macro_block_size=1, ffmpeg_log_level="error")
+        writer.send(None)
+        for shift in range(3):
+            writer.send(np.ascontiguousarray(np.roll(pixels[..., ::-1], 3 * shift, axis=1)))
+        writer.close()
+    args = [a.format(photo=photo, out=tmp_path, video=video) for a in command]
     if command[0] != "info":
         args += ["--model", str(TINY), "--device", "cpu", "--threads", "1"]
     out = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True,

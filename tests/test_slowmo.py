@@ -14,8 +14,8 @@ imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 from blurvid.color import merge_y, rgb_to_y, rgb_to_ycbcr  # noqa: E402
 from blurvid.ordering import frame_times, output_count, output_times  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
-from blurvid.slowmo import (oriented_exposures, timeline_frames, video_frames,  # noqa: E402
-                            write_mp4)
+from blurvid.slowmo import oriented_exposures, timeline_frames, video_frames  # noqa: E402
+from blurvid.video import write_mp4  # noqa: E402
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
 

@@ -18,8 +18,8 @@ from blurvid.footage import probe, read_frames
 from blurvid.io import check_outputs_free, check_writable
 from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.slowmo import (DEFAULT_MAX_SIDE, oriented_exposures, timeline_frames, write_mp4)
-from blurvid.video import Sized, clip_kind, planned_outputs, write_clip
+from blurvid.slowmo import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
+from blurvid.video import Sized, clip_kind, planned_outputs, write_clip, write_mp4
 
 
 @reports_errors
@@ -93,7 +93,7 @@ def video(
 
         frames = (frame for _, frame in timeline_frames(exposures(), count, shutter))
         if kind == "mp4":
-            written_frames = write_mp4(output, frames, rate)
+            written_frames = write_mp4(output, frames, rate, preset=X264_PRESET)
             written = [output]
         else:
             if kind == "gif":

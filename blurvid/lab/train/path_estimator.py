@@ -40,8 +40,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blurvid.consistency import NUM_FRAMES
+
 TILE = 128
-NUM_FRAMES = 7
 MAX_LAG = 44  # autocorrelation lags -MAX_LAG..MAX_LAG (blur lengths up to 40 px)
 SCALE_PX = 10.0  # outputs and loss in units of 10 px
 

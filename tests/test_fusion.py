@@ -92,7 +92,7 @@ def test_batches_are_a_pure_function_of_seed_and_step():
 
 def test_resume_is_exact(tmp_path, torch_one_thread):
     cache = _fake_cache()
-    opts = dict(width=4, batch=2, crop=16, steps=6, save_every=2, log_every=2)
+    opts = dict(width=4, batch=2, crop=16, steps=6, warmup=2, save_every=2, log_every=2)
     straight = fusion.train(cache, tmp_path / "a", log=lambda s: None, **opts)
     fusion.train(cache, tmp_path / "b", max_steps=3, log=lambda s: None, **opts)
     assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["step"] == 3

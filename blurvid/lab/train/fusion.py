@@ -283,16 +283,21 @@ def make_batch(cache: dict, seed: int, step: int, batch: int, crop: int) -> dict
 
 # ------------------------------------------------------------------------------ training
 
-DEFAULTS = dict(width=16, batch=8, crop=128, lr=1e-3, min_lr=2e-5, steps=6000, seed=0,
-                save_every=200, log_every=50)
+DEFAULTS = dict(width=16, batch=8, crop=128, lr=1e-3, min_lr=2e-5, warmup=100, steps=2400,
+                seed=0, save_every=200, log_every=50, no_solver=0)
+# no_solver=1: the control, the same network and batches with the solver's frames replaced by
+# the generator's (sol - gen = 0): what a second pass over the generator gains by itself.
 
 
 def learning_rate(step: int, cfg: dict) -> float:
-    """Cosine from ``lr`` to ``min_lr`` over ``steps`` (100 steps of linear warm-up)."""
-    if step < 100:
-        return cfg["lr"] * (step + 1) / 100
+    """Cosine from ``lr`` to ``min_lr`` over ``steps`` after ``warmup`` steps of linear
+    warm-up. A Python float (a numpy scalar in the optimizer's state would not load with
+    ``torch.load(weights_only=True)``)."""
+    warmup = cfg.get("warmup", 100)
+    if step < warmup:
+        return float(cfg["lr"] * (step + 1) / warmup)
     t = min(1.0, step / max(1, cfg["steps"]))
-    return cfg["min_lr"] + 0.5 * (cfg["lr"] - cfg["min_lr"]) * (1 + np.cos(np.pi * t))
+    return float(cfg["min_lr"] + 0.5 * (cfg["lr"] - cfg["min_lr"]) * (1 + np.cos(np.pi * t)))
 
 
 def _save(path: Path, state: dict) -> None:
@@ -342,7 +347,8 @@ def train(cache, run, max_minutes: float | None = None, max_steps: int | None = 
             b = make_batch(data, cfg["seed"], step, cfg["batch"], cfg["crop"])
             for g in opt.param_groups:
                 g["lr"] = learning_rate(step, cfg)
-            pred = model(b["y"], b["gen"], b["sol"], b["sigma"])
+            sol = b["gen"] if cfg.get("no_solver") else b["sol"]
+            pred = model(b["y"], b["gen"], sol, b["sigma"])
             loss = order_invariant_mse(pred, b["truth"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -365,9 +371,11 @@ def train(cache, run, max_minutes: float | None = None, max_steps: int | None = 
 
 
 def load_model(path) -> FusionNet:
+    """The network of a checkpoint, in eval mode; ``model.no_solver`` from its config."""
     state = torch.load(path, weights_only=True)
     model = FusionNet(int(state["config"]["width"]))
     model.load_state_dict(state["model"])
+    model.no_solver = bool(state["config"].get("no_solver", 0))
     model.eval()
     return model
 
@@ -377,6 +385,8 @@ def fuse(model: FusionNet, y: np.ndarray, gen: np.ndarray, sol: np.ndarray,
          sigma: float) -> np.ndarray:
     """The fusion's (7, H, W) frames of one photo (numpy in, numpy out, clipped to [0, 1])."""
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a, np.float32))[None]  # noqa: E731
+    if getattr(model, "no_solver", False):
+        sol = gen
     out = model(t(y[None]), t(gen), t(sol), torch.tensor([float(sigma)]))[0].numpy()
     return np.clip(out, 0.0, 1.0)
 
@@ -459,7 +469,11 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
         times["generator"] = times.get("generator", 0.0) + time.perf_counter() - t0
         groups = dc.group_centres(info["path"])
         unit = unit_smooth_error(np.random.default_rng([seed, 7, k]))
-        arms = [(f"sigma {s:g}", groups + s * unit, s, s) for s in sigmas]
+        arms = []
+        for spec in sigmas:  # error px, or (error px, the sigma the solver and fusion are told)
+            err, told = (spec, spec) if np.ndim(spec) == 0 else spec
+            label = f"sigma {err:g}" if told == err else f"error {err:g}, told sigma {told:g}"
+            arms.append((label, groups + err * unit, told, min(told, MAX_SIGMA)))
         if session is not None:
             path, pred = _estimator_path(session, y)
             s_used = pred if pred is not None else est_sigma
@@ -566,6 +580,14 @@ def print_summary(result: dict) -> None:
 # ------------------------------------------------------------------------------ CLI
 
 
+def parse_sigma(text: str):
+    """``"1.5"`` -> 1.5 (a path error, told as it is); ``"2:1"`` -> (2.0, 1.0): an error of 2 px
+    rms, the solver's weight and the fusion's sigma input set for 1 px (a miscalibrated
+    estimate)."""
+    err, sep, told = text.partition(":")
+    return (float(err), float(told)) if sep else float(err)
+
+
 def main(argv=None) -> int:
     home = Path.home() / ".cache" / "blurvid" / "photos"
     ap = argparse.ArgumentParser(prog="python -m blurvid.lab.train.fusion")
@@ -593,7 +615,9 @@ def main(argv=None) -> int:
     e.add_argument("-n", "--count", type=int, default=200)
     e.add_argument("--size", default="256x256")
     e.add_argument("--seed", type=int, default=1234)
-    e.add_argument("--sigmas", default="0,1,2")
+    e.add_argument("--sigmas", default="0,1,2",
+                   help="path errors (px rms), comma-separated; ERR:TOLD tells the solver and "
+                        "the fusion TOLD instead")
     e.add_argument("--estimator", help="a path estimator ONNX (blur -> path, log_sigma)")
     e.add_argument("--est-sigma", type=float, default=2.0,
                    help="sigma for an estimator without log_sigma")
@@ -612,7 +636,7 @@ def main(argv=None) -> int:
               f"{state['seconds'] / 60:.1f} min")
     else:
         result = evaluate(args.ckpt or None, args.images, args.objects or None, args.count,
-                          args.size, args.seed, [float(s) for s in args.sigmas.split(",")],
+                          args.size, args.seed, [parse_sigma(s) for s in args.sigmas.split(",")],
                           args.estimator, args.est_sigma)
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)

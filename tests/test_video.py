@@ -139,3 +139,20 @@ def test_a_gif_plays_for_as_long_as_asked(tmp_path):
             im.seek(k)
             total += im.info["duration"]
     assert abs(total - 2000) <= 10  # was 42 x 40 ms = 1680 ms
+
+
+def test_a_gif_has_one_palette_for_all_its_frames(tmp_path, monkeypatch):
+    from PIL import GifImagePlugin, Image
+
+    frames = _frames(n=3, h=20, w=30)
+    frames[2] = frames[2][..., ::-1]  # other colors later on: still the first frame's palette
+    write_clip(tmp_path / "c.gif", frames, fps=10)
+    # Pillow keeps a frame in palette mode only while the palette does not change
+    monkeypatch.setattr(GifImagePlugin, "LOADING_STRATEGY",
+                        GifImagePlugin.LoadingStrategy.RGB_AFTER_DIFFERENT_PALETTE_ONLY)
+    with Image.open(tmp_path / "c.gif") as im:
+        modes = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            modes.append(im.mode)
+    assert modes == ["P", "P", "P"]

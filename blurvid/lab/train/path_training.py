@@ -225,8 +225,8 @@ def train(data: dict, run, val: dict | None = None, max_minutes: float | None = 
     last = run / "last.pt"
     if last.exists():
         state = torch.load(last, map_location="cpu", weights_only=True)
-        changed = {k: (state["config"].get(k), cfg[k]) for k in _RESUME_KEYS
-                   if state["config"].get(k) != cfg[k]}
+        saved = {"norm": 0, "smooth": 0, **state["config"]}  # keys added since default off
+        changed = {k: (saved.get(k), cfg[k]) for k in _RESUME_KEYS if saved.get(k) != cfg[k]}
         if changed:
             raise ValueError(f"{last} was trained with other settings {changed}; use another "
                              "--run or the same settings")

@@ -54,10 +54,12 @@ gamma-encoded luma in [0, 1]; bad shapes or values raise ValueError. numpy and O
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from blurvid.color import from_linear, to_linear
 from blurvid.consistency import NUM_FRAMES
+from blurvid.tiling import ramp, tile_spans
 
 SUBFRAMES_PER_FRAME = 3  # sub-frames per frame of densify (the synthesizer's k)
 DEFAULT_WEIGHT = 0.1  # smoothness weight for an exact path (weight_for(0))
@@ -333,7 +335,6 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     prior smoothed away where the blur does not attenuate (``|K|^4 M (B - K S)``), so a zero
     path gives the photo itself. Grid-sized arrays are allocated once (fresh pages cost more
     than the arithmetic). ``pool``: a thread pool for the 7 frames' kernels and frames."""
-    import cv2
 
     gh, gw = ext.shape
     (r0, r1), (c0, c1) = (inside[0].start, inside[0].stop), (inside[1].start, inside[1].stop)
@@ -587,8 +588,6 @@ def tile_grid(shape: tuple[int, int], tile: int, overlap: int) -> tuple[list, li
     """``(rows, cols)``: the ``(start, end)`` spans of the windows :func:`deconvolve_tiled`
     cuts from an image of ``shape`` (H, W) (:func:`blurvid.tiling.tile_spans`); its ``paths``
     hold one path per ``(row, col)``."""
-    from blurvid.tiling import tile_spans
-
     h, w = shape
     return tile_spans(h, tile, overlap), tile_spans(w, tile, overlap)
 
@@ -627,8 +626,6 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     windows are blended in linear light with :func:`blurvid.tiling.ramp` weights. With one
     window this is :func:`deconvolve_y`. ``threads``: windows solved in parallel. Returns
     float32 (7, H, W) gamma-encoded luma."""
-    from blurvid.tiling import ramp
-
     y = _check_y(y)
     h, w = y.shape
     rows, cols = tile_grid((h, w), tile, overlap)

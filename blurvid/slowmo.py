@@ -37,7 +37,7 @@ from blurvid.io import to_uint
 from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
-from blurvid.pipeline import DEFAULT_PROJECTION, Extractor
+from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float
 
 DEFAULT_MAX_SIDE = 1280  # video frames are scaled down to this long side unless told
 TWEEN_FLOW_SIDE = 640  # the gap-filling flows are measured at this long side at most
@@ -79,8 +79,6 @@ def fit_frame(frame: np.ndarray, max_side: int | None) -> np.ndarray:
 def extract_exposure(extractor: Extractor, frame: np.ndarray, index: int) -> _Pending:
     """The model on one input frame (uint8 RGB, or float in [0, 1]): its 7 frames as uint8
     and the thumbnails the ordering needs."""
-    from blurvid.pipeline import as_rgb_float
-
     rgb = as_rgb_float(np.asarray(frame))
     ycbcr = extractor.to_ycbcr(rgb)
     del rgb

@@ -52,6 +52,15 @@ from pathlib import Path
 
 import numpy as np
 
+from blurvid.color import rgb_to_y
+from blurvid.io import write_bytes_atomic
+from blurvid.lab.data.synth import (SynthConfig, list_images, load_object, load_photo, render,
+                                    render_samples)
+from blurvid.runtime import write_checksum
+
+# path_estimator (and so torch) is imported inside the commands that train or export: the
+# cache commands' spawned render workers stay free of torch.
+
 TILE = 128
 K_SUB = 3  # sub-frames per frame in the synthesiser
 BINS = ((0, 5), (5, 10), (10, 20), (20, 40.01))
@@ -66,8 +75,6 @@ def _render_chunk(args) -> str:
     photo_paths, object_paths, out, seed, c, n = args
     import cv2
 
-    from blurvid.color import rgb_to_y
-    from blurvid.lab.data.synth import SynthConfig, load_object, load_photo, render
 
     cv2.setNumThreads(1)
     target = Path(out) / f"chunk_{c:04d}.npz"
@@ -97,7 +104,6 @@ def _render_chunk(args) -> str:
 
 
 def _images(folder) -> list[str]:
-    from blurvid.lab.data.synth import list_images
 
     return [str(p) for p in list_images(Path(folder))]
 
@@ -121,8 +127,6 @@ def build_cache(out, photos, objects, count: int, chunk: int = 1000, seed: int =
 
 
 def build_val_cache(out, photos, objects, count: int = 500, seed: int = 1234) -> None:
-    from blurvid.color import rgb_to_y
-    from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
 
     objs = [load_object(p) for p in _images(objects)] if objects else None
     cfg = SynthConfig.realistic(size=TILE)
@@ -468,7 +472,6 @@ def export_onnx(model, out, metadata: dict | None = None, opset: int = 17) -> st
     import onnx
     import torch
 
-    from blurvid.io import write_bytes_atomic
     from blurvid.lab.train.path_estimator import TILE, PathEstimator, export_form
 
     probe = export_form(model) if isinstance(model, PathEstimator) \
@@ -599,7 +602,6 @@ def main(argv=None) -> int:
             metrics = evaluate(model, val, predict_tta(model, val["blur"]) if args.tta else None)
         print(format_table(metrics))
     elif args.cmd == "export":
-        from blurvid.runtime import write_checksum
 
         model, state = load_model(args.ckpt)
         out = Path(args.out)

@@ -31,10 +31,12 @@ Run as a module (``python -m blurvid.lab.train.fusion COMMAND ...``):
   ``--steps``; batch ``i`` a pure function of ``(seed, i)``: sample, path error, random crop,
   flips, time reversal); one checkpoint ``RUN/last.pt`` replaced in place every
   ``--save-every`` steps and when ``--max-minutes`` runs out; rerun the same command to resume
-  exactly. ``RUN/log.jsonl``: the loss per ``--log-every`` steps.
+  exactly. ``RUN/log.jsonl``: the loss per ``--log-every`` steps. ``--no-solver 1``: the
+  control, the solver's frames replaced by the generator's (a second pass over the generator).
 * ``eval --ckpt runs/fusion/last.pt --images ~/.cache/blurvid/photos/val --objects ...``: the
   table on the realistic validation set (``-n 200 --size 256x256 --seed 1234``, as the model
-  card): INPUT, the generator, the solver told the true path perturbed by ``--sigmas`` px rms,
+  card): INPUT, the generator, the solver told the true path perturbed by ``--sigmas`` px rms
+  (``ERR:TOLD``: an error of ERR px, the solver's weight and the fusion's sigma set for TOLD),
   the fusion at each, and (``--estimator X.onnx``) the estimator's path; order-invariant Y PSNR
   per frame, gains, by blur length. ``--json OUT`` keeps the numbers.
 """

@@ -136,12 +136,11 @@ class _Tween:
 
     def __init__(self) -> None:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
-        self._key: tuple[int, int] | None = None
+        self._key: tuple | None = None
         self._flows: tuple[np.ndarray, np.ndarray] | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
-    def _pair(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = (id(a), id(b))
+    def _pair(self, a: np.ndarray, b: np.ndarray, key) -> tuple[np.ndarray, np.ndarray]:
         if self._key != key:
             h, w = a.shape[:2]
             scale = min(1.0, TWEEN_FLOW_SIDE / max(h, w))  # flows of large frames at a
@@ -169,9 +168,11 @@ class _Tween:
         return cv2.remap(image, gx - scale * flow[..., 0], gy - scale * flow[..., 1],
                          interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-    def between(self, a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
-        """The frame at ``alpha`` (0: ``a``, 1: ``b``)."""
-        forward, backward = self._pair(a, b)
+    def between(self, a: np.ndarray, b: np.ndarray, alpha: float, key) -> np.ndarray:
+        """The frame at ``alpha`` (0: ``a``, 1: ``b``). ``key`` names the pair (e.g. the
+        exposure and the slot): the flows are computed once per pair, not once per frame
+        (``frames[k]`` is a new array object each time, so the arrays cannot be the key)."""
+        forward, backward = self._pair(a, b, key)
         from_a = self._warp(a, forward, alpha)
         from_b = self._warp(b, backward, 1.0 - alpha)
         return cv2.addWeighted(from_a, 1.0 - alpha, from_b, alpha, 0.0)
@@ -204,11 +205,13 @@ def timeline_frames(exposures: Iterable[Exposure], count: int,
             frame = current.frames[nearest]
         elif slot < NUM_FRAMES - 1:
             k = int(np.floor(slot))
-            frame = tween.between(current.frames[k], current.frames[k + 1], slot - k)
+            frame = tween.between(current.frames[k], current.frames[k + 1], slot - k,
+                                  key=(current.index, k))
         elif following is not None:  # the shutter gap
             last_time = current.index + shutter * (2 * NUM_FRAMES - 1) / (2 * NUM_FRAMES)
             alpha = (time - last_time) / gap
-            frame = tween.between(current.frames[-1], following.frames[0], alpha)
+            frame = tween.between(current.frames[-1], following.frames[0], alpha,
+                                  key=(current.index, "gap"))
         else:  # after the last exposure's last frame: nothing to interpolate toward
             return
         yield float(time), frame

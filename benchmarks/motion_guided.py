@@ -34,8 +34,8 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
 * CG yardstick (``--yardstick``, slow): known_motion's solver (RGB, ``--yardstick-iters``);
 * estimated path (``--estimator``): the ONNX estimator (input ``blur`` float32 (N, 1, 128, 128)
   gamma luma -> ``path`` (N, 7, 2) group centres in px, optional ``log_sigma`` (N,), its
-  predicted rms error) on overlapping 128 px windows (:func:`estimate_paths`); the solver per
-  window (:func:`blurvid.deconvolution.deconvolve_tiled`, weight from each window's
+  predicted rms error) on overlapping 128 px windows
+  (:func:`blurvid.deconvolution.estimate_paths`); the solver per window (:func:`blurvid.deconvolution.deconvolve_tiled`, weight from each window's
   ``log_sigma``), and with one path for the photo (the windows' mean). Its accuracy (rms error
   of the group centres after removing the mean, forward or reversed; path length error) is
   reported against the centre's true path, by blur length.
@@ -76,37 +76,6 @@ SWEEP_WEIGHTS = (0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
 # ------------------------------------------------------------------------------ estimator
-
-
-def estimate_paths(session, y: np.ndarray, tile: int = 128, stride: int = 64):
-    """Run the path estimator on overlapping ``tile`` px windows of the luma ``y`` (H, W):
-    the windows of :func:`blurvid.deconvolution.tile_grid` with overlap ``tile - stride``
-    (a window shorter than ``tile``, in a photo smaller than it, is reflected up to it).
-    Returns ``(paths (R, C, 7, 2), sigma (R, C) or None)``: the group centres (px) and, when
-    the model has a ``log_sigma`` output, its predicted rms error (px)."""
-    rows, cols = dc.tile_grid(y.shape, tile, tile - stride)
-    batch = np.empty((len(rows) * len(cols), 1, tile, tile), np.float32)
-    k = 0
-    for r0, r1 in rows:
-        for c0, c1 in cols:
-            window = y[r0:r1, c0:c1]
-            batch[k, 0] = np.pad(window, ((0, tile - window.shape[0]),
-                                          (0, tile - window.shape[1])), mode="symmetric")
-            k += 1
-    names = [o.name for o in session.get_outputs()]
-    out = dict(zip(names, session.run(None, {"blur": batch})))
-    paths = np.asarray(out["path"], np.float64).reshape(len(rows), len(cols), NUM_FRAMES, 2)
-    sigma = None
-    if "log_sigma" in out:
-        sigma = np.exp(np.asarray(out["log_sigma"], np.float64)).reshape(len(rows), len(cols))
-    return paths, sigma
-
-
-def one_path(paths: np.ndarray) -> np.ndarray:
-    """The windows' paths (R, C, 7, 2) put in one direction and averaged (mean removed)."""
-    oriented = dc.orient_paths(paths)
-    oriented -= oriented.mean(axis=2, keepdims=True)
-    return oriented.reshape(-1, NUM_FRAMES, 2).mean(axis=0)
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -252,7 +221,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
         stride = args.est_tile - args.est_overlap
 
         def estimated(blur, y, info):  # runs first: the estimate is kept for the next arm
-            paths, sigma = estimate_paths(session, y, args.est_tile, stride)
+            paths, sigma = dc.estimate_paths(session, y, args.est_tile, stride)
             cache["paths"], cache["sigma"] = paths, sigma
             w = np.vectorize(dc.weight_for)(sigma) if sigma is not None \
                 else np.full(paths.shape[:2], args.est_weight)
@@ -261,7 +230,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
         def estimated_one(blur, y, info):
             paths, sigma = cache["paths"], cache["sigma"]
             w = dc.weight_for(float(np.median(sigma))) if sigma is not None else args.est_weight
-            return dc.deconvolve_y(y, one_path(paths), w)
+            return dc.deconvolve_y(y, dc.one_path(paths), w)
 
         arms["estimated path, per window"] = estimated
         arms["estimated path, one for the photo"] = estimated_one
@@ -277,7 +246,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
             row[name] = frame_psnrs(np.clip(frames, 0, 1), truth_y)[0]
         if session is not None:
             true_groups = dc.group_centres(info["path"])
-            est = one_path(cache["paths"])
+            est = dc.one_path(cache["paths"])
             row["est_rms"] = dc.path_error(est, true_groups)[0]
             row["est_length_err"] = dc.path_length(est) - dc.path_length(true_groups)
             row["est_tiles_rms"] = float(np.mean([dc.path_error(p, true_groups)[0] for p in

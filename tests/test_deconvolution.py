@@ -241,16 +241,16 @@ def test_estimate_paths_on_overlapping_windows():
             return [path, np.zeros(n, np.float32)]
 
     y = np.random.default_rng(0).random((256, 200)).astype(np.float32)
-    paths, sigma = mg.estimate_paths(Session(), y, tile=128, stride=64)
+    paths, sigma = dc.estimate_paths(Session(), y, tile=128, stride=64)
     rows, cols = dc.tile_grid(y.shape, 128, 64)
     assert paths.shape == (len(rows), len(cols), NUM_FRAMES, 2) == (3, 3, NUM_FRAMES, 2)
     assert seen == [(9, 1, 128, 128)] and np.allclose(sigma, 1.0)
     assert paths[1, 0, 0, 0] == 3  # windows in raster order
-    small, _ = mg.estimate_paths(Session(), y[:90, :70], tile=128, stride=64)
+    small, _ = dc.estimate_paths(Session(), y[:90, :70], tile=128, stride=64)
     assert small.shape == (1, 1, NUM_FRAMES, 2)  # reflected up to the model's 128 px
     groups = np.stack([np.linspace(-5, 5, NUM_FRAMES), np.zeros(NUM_FRAMES)], 1)
     both = np.stack([np.stack([groups, groups[::-1] + 3])])
-    np.testing.assert_allclose(mg.one_path(both), groups, atol=1e-12)
+    np.testing.assert_allclose(dc.one_path(both), groups, atol=1e-12)
     rng = np.random.default_rng(0)
     for rms in (0.5, 2.0):
         assert dc.path_error(mg.smooth_error(groups, rms, rng), groups)[0] == pytest.approx(rms)

@@ -397,28 +397,13 @@ def fuse(model: FusionNet, y: np.ndarray, gen: np.ndarray, sol: np.ndarray,
 
 
 def _estimator_path(session, y: np.ndarray, tile: int = 128, stride: int = 64):
-    """One path for the photo (the windows' estimates oriented and averaged, as
-    ``benchmarks/motion_guided.py``'s ``one_path``) and the median predicted sigma (None
-    without a ``log_sigma`` output)."""
+    """One path for the photo (the windows' estimates oriented and averaged:
+    :func:`blurvid.deconvolution.one_path`) and the median predicted sigma (None without a
+    ``log_sigma`` output)."""
     from blurvid import deconvolution as dc
 
-    rows, cols = dc.tile_grid(y.shape, tile, tile - stride)
-    batch = np.empty((len(rows) * len(cols), 1, tile, tile), np.float32)
-    k = 0
-    for r0, r1 in rows:
-        for c0, c1 in cols:
-            window = y[r0:r1, c0:c1]
-            batch[k, 0] = np.pad(window, ((0, tile - window.shape[0]),
-                                          (0, tile - window.shape[1])), mode="symmetric")
-            k += 1
-    names = [o.name for o in session.get_outputs()]
-    out = dict(zip(names, session.run(None, {"blur": batch})))
-    paths = np.asarray(out["path"], np.float64).reshape(len(rows), len(cols), NUM_FRAMES, 2)
-    oriented = dc.orient_paths(paths)
-    oriented -= oriented.mean(axis=2, keepdims=True)
-    path = oriented.reshape(-1, NUM_FRAMES, 2).mean(axis=0)
-    sigma = float(np.median(np.exp(out["log_sigma"]))) if "log_sigma" in out else None
-    return path, sigma
+    paths, sigma = dc.estimate_paths(session, y, tile, stride)
+    return dc.one_path(paths), (float(np.median(sigma)) if sigma is not None else None)
 
 
 def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256",

@@ -36,8 +36,9 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
   gamma luma -> ``path`` (N, 7, 2) group centres in px, optional ``log_sigma`` (N,), its
   predicted rms error) on overlapping 128 px windows
   (:func:`blurvid.deconvolution.estimate_paths`); the solver per window
-  (:func:`blurvid.deconvolution.deconvolve_tiled`, weight from each window's ``log_sigma``), and with one path for the photo (the windows' mean). Its accuracy (rms error
-  of the group centres after removing the mean, forward or reversed; path length error) is
+  (:func:`blurvid.deconvolution.deconvolve_tiled`, weight from each window's ``log_sigma``),
+  and with one path for the photo (the windows' mean). Its accuracy (rms error of the group
+  centres after removing the mean, forward or reversed; path length error) is
   reported against the centre's true path, by blur length.
 
 The later stages of the issue (path refinement, clean-up network) are not built yet and have no

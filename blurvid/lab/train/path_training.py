@@ -377,56 +377,32 @@ def evaluate(model, val: dict, pred=None) -> dict:
     base_zero = (t ** 2).sum(-1).mean(-1)
     base_line = _err2_np(_line_fit(t), t)
     lp, lt = _polyline_length(p), _polyline_length(t)
-    rows = []
-    for lo, hi in BINS + ((0, 40.01),):
-        sel = (val["length"] >= lo) & (val["length"] < hi)
-        if not sel.any():
-            continue
-        rows.append({
-            "bin": f"{lo:g}-{min(hi, 40):g}" if (lo, hi) != (0, 40.01) else "all",
-            "n": int(sel.sum()),
-            "rms": float(np.sqrt(err2[sel].mean())),
-            "median_rms": float(np.median(np.sqrt(err2[sel]))),
-            "zero_rms": float(np.sqrt(base_zero[sel].mean())),
-            "line_rms": float(np.sqrt(base_line[sel].mean())),
-            "len_err_px": float(np.abs(lp - lt)[sel].mean()),
-            "len_bias_px": float((lp - lt)[sel].mean()),
-            "len_err_pct": float(100 * np.median(np.abs(lp - lt)[sel] / np.maximum(lt[sel], 1))),
-            "sigma_pred": float(np.exp(log_sigma[sel]).mean()),
-            "true_len": float(lt[sel].mean()),
-        })
+    sigma = np.exp(log_sigma)
+
+    def row(name: str, sel: np.ndarray) -> dict:
+        """The accuracy of the tiles ``sel`` (a boolean mask)."""
+        return {"bin": name, "n": int(sel.sum()),
+                "rms": float(np.sqrt(err2[sel].mean())),
+                "median_rms": float(np.median(np.sqrt(err2[sel]))),
+                "zero_rms": float(np.sqrt(base_zero[sel].mean())),
+                "line_rms": float(np.sqrt(base_line[sel].mean())),
+                "len_err_px": float(np.abs(lp - lt)[sel].mean()),
+                "len_bias_px": float((lp - lt)[sel].mean()),
+                "len_err_pct": float(100 * np.median(np.abs(lp - lt)[sel]
+                                                     / np.maximum(lt[sel], 1))),
+                "sigma_pred": float(sigma[sel].mean()),
+                "true_len": float(lt[sel].mean())}
+
+    selections = [(f"{lo:g}-{min(hi, 40):g}" if (lo, hi) != (0, 40.01) else "all",
+                   (val["length"] >= lo) & (val["length"] < hi))
+                  for lo, hi in BINS + ((0, 40.01),)]
     if "parallax" in val and "objects" in val:  # by scene type (the val cache records it)
-        kinds = {"static scene": (val["parallax"] == 0) & (val["objects"] == 0),
-                 "parallax layer": val["parallax"] > 0,
-                 "moving objects only": (val["parallax"] == 0) & (val["objects"] > 0)}
-        for name, sel in kinds.items():
-            if sel.any():
-                rows.append({"bin": name, "n": int(sel.sum()),
-                             "rms": float(np.sqrt(err2[sel].mean())),
-                             "median_rms": float(np.median(np.sqrt(err2[sel]))),
-                             "zero_rms": float(np.sqrt(base_zero[sel].mean())),
-                             "line_rms": float(np.sqrt(base_line[sel].mean())),
-                             "len_err_px": float(np.abs(lp - lt)[sel].mean()),
-                             "len_bias_px": float((lp - lt)[sel].mean()),
-                             "len_err_pct": float(100 * np.median(np.abs(lp - lt)[sel]
-                                                                  / np.maximum(lt[sel], 1))),
-                             "sigma_pred": float(np.exp(log_sigma[sel]).mean()),
-                             "true_len": float(lt[sel].mean())})
-    sigma = np.exp(log_sigma)  # tiles the estimator is sure of (what a fallback would keep)
-    for limit in (1.0, 1.5, 2.0, 3.0):
-        sel = sigma < limit
-        if sel.any():
-            rows.append({"bin": f"pred sigma < {limit:g}", "n": int(sel.sum()),
-                         "rms": float(np.sqrt(err2[sel].mean())),
-                         "median_rms": float(np.median(np.sqrt(err2[sel]))),
-                         "zero_rms": float(np.sqrt(base_zero[sel].mean())),
-                         "line_rms": float(np.sqrt(base_line[sel].mean())),
-                         "len_err_px": float(np.abs(lp - lt)[sel].mean()),
-                         "len_bias_px": float((lp - lt)[sel].mean()),
-                         "len_err_pct": float(100 * np.median(np.abs(lp - lt)[sel]
-                                                              / np.maximum(lt[sel], 1))),
-                         "sigma_pred": float(sigma[sel].mean()),
-                         "true_len": float(lt[sel].mean())})
+        selections += [("static scene", (val["parallax"] == 0) & (val["objects"] == 0)),
+                       ("parallax layer", val["parallax"] > 0),
+                       ("moving objects only", (val["parallax"] == 0) & (val["objects"] > 0))]
+    # tiles the estimator is sure of (what a fallback would keep)
+    selections += [(f"pred sigma < {limit:g}", sigma < limit) for limit in (1.0, 1.5, 2.0, 3.0)]
+    rows = [row(name, sel) for name, sel in selections if sel.any()]
     rms = float(np.sqrt(err2.mean()))
     return {"rms": rms, "len_err": float(np.abs(lp - lt).mean()), "rows": rows,
             "summary": {"rms_px": rms, "rows": rows},

@@ -11,7 +11,7 @@ linear light. The three methods share the same level-1 frames. A sample's orient
 model may return the frames reversed) is decided once, on the level-1 frames against their
 ground truth, and applied to the whole level-2 timeline (which is symmetric in time).
 Scores: PSNR on Y (BT.601), per method: mean over all 42 frames, over the frames between the
-level-1 centres ("inner") and outside them ("ends"), and the level-1 frames themselves.
+level-1 centers ("inner") and outside them ("ends"), and the level-1 frames themselves.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     extractor = Extractor(args.model, device="cpu", threads=args.threads)
     times = timeline(2)
-    centres = timeline(1)
-    inner = (times > centres[0]) & (times < centres[-1])
+    centers = timeline(1)
+    inner = (times > centers[0]) & (times < centers[-1])
     scores = {m: [] for m in METHODS}
     level1_scores = []
     start = time.perf_counter()
@@ -87,7 +87,7 @@ def main() -> None:
         return
     print(f"{args.samples} samples of {args.size}x{args.size} (seed {args.seed}), level 2 "
           f"(42 frames), Y PSNR against the ground truth at each frame's time\n")
-    print("| method | all 42 frames | inner (between level-1 centres) | ends |")
+    print("| method | all 42 frames | inner (between level-1 centers) | ends |")
     print("|---|---:|---:|---:|")
     for method in METHODS:
         r = result[method]

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""A yardstick that knows the motion: deconvolution with the synthesiser's true camera path.
+"""A yardstick that knows the motion: deconvolution with the synthesizer's true camera path.
 
     python benchmarks/known_motion.py --images ~/.cache/blurvid/photos/val -n 200 \\
         --size 256x256 --seed 1234 [--realistic] [--set KEY=VALUE ...] [--weight W ...] [--json]
 
-For camera translation only (the synthesiser with rotation, zoom, perspective, parallax layers
+For camera translation only (the synthesizer with rotation, zoom, perspective, parallax layers
 and moving objects off; acceleration and shake are translations and allowed), every sub-frame
 is the sharp scene shifted by the path, ``S_m(x) = S(x + d_m)``, so in linear light the photo
 is ``B = K_all * S`` and frame i is ``F_i = K_i * S``, with the transfer functions

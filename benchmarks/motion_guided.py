@@ -15,7 +15,7 @@ Samples are rendered exactly as ``blurvid synth`` with the same ``--images``, ``
 (:func:`blurvid.lab.data.synth.render_samples`, as benchmarks/known_motion.py), with each
 sample's motion. ``--translation`` switches off every non-translation (perspective, parallax
 layers, moving objects, rotation, zoom): the solver's model is then exact. On the realistic
-set the told path is the image centre's camera path, a translation that only approximates
+set the told path is the image center's camera path, a translation that only approximates
 rotation, zoom, perspective, parallax and moving objects.
 
 Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT):
@@ -24,22 +24,22 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
 * model: the bundled generator (``blurvid.pipeline.Extractor``, default projection) on the
   blurry RGB photo;
 * told path: :func:`blurvid.deconvolution.deconvolve_y` on the photo's luma given the true
-  path's group centres and ``--weight`` (default: :func:`~blurvid.deconvolution.weight_for`
+  path's group centers and ``--weight`` (default: :func:`~blurvid.deconvolution.weight_for`
   of 0 px, the exact path); ``--rgb`` adds the same per RGB channel (the cost of deconvolving
   luma instead of the three channels);
 * told path per window (realistic settings): the same per 128 px window (``--est-tile``,
   ``--est-overlap``; :func:`blurvid.deconvolution.deconvolve_tiled`), each told the camera's
-  translation, rotation and zoom at its centre (:func:`window_paths`; perspective, parallax
+  translation, rotation and zoom at its center (:func:`window_paths`; perspective, parallax
   and moving objects are not recorded by the synthesizer);
 * CG yardstick (``--yardstick``, slow): known_motion's solver (RGB, ``--yardstick-iters``);
 * estimated path (``--estimator``): the ONNX estimator (input ``blur`` float32 (N, 1, 128, 128)
-  gamma luma -> ``path`` (N, 7, 2) group centres in px, optional ``log_sigma`` (N,), its
+  gamma luma -> ``path`` (N, 7, 2) group centers in px, optional ``log_sigma`` (N,), its
   predicted rms error) on overlapping 128 px windows
   (:func:`blurvid.deconvolution.estimate_paths`); the solver per window
   (:func:`blurvid.deconvolution.deconvolve_tiled`, weight from each window's ``log_sigma``),
   and with one path for the photo (the windows' mean). Its accuracy (rms error of the group
-  centres after removing the mean, forward or reversed; path length error) is
-  reported against the centre's true path, by blur length.
+  centers after removing the mean, forward or reversed; path length error) is
+  reported against the center's true path, by blur length.
 
 The later stages of the issue (path refinement, clean-up network) are not built yet and have no
 row. ``--sweep`` prints the table that sets ``weight_for``: gains with the true path perturbed
@@ -97,12 +97,12 @@ def smooth_error(groups: np.ndarray, rms: float, rng: np.random.Generator) -> np
 
 
 def window_paths(info: dict, shape: tuple[int, int], tile: int, overlap: int) -> np.ndarray:
-    """(R, C, 7, 2) true group centres at the centre of each window of
+    """(R, C, 7, 2) true group centers at the center of each window of
     :func:`blurvid.deconvolution.tile_grid`: the camera's translation plus its rotation and
-    zoom about the image centre (the synthesizer's warp, ``info``); perspective, parallax
+    zoom about the image center (the synthesizer's warp, ``info``); perspective, parallax
     layers and moving objects are not in ``info`` and are left out."""
     h, w = shape
-    centre = np.array([(w - 1) / 2, (h - 1) / 2])
+    center = np.array([(w - 1) / 2, (h - 1) / 2])
     rows, cols = dc.tile_grid(shape, tile, overlap)
     angle = np.asarray(info["angle"], np.float64)
     zoom = np.exp(np.asarray(info["log_zoom"], np.float64))
@@ -110,11 +110,11 @@ def window_paths(info: dict, shape: tuple[int, int], tile: int, overlap: int) ->
     out = np.empty((len(rows), len(cols), NUM_FRAMES, 2))
     for i, (r0, r1) in enumerate(rows):
         for j, (c0, c1) in enumerate(cols):
-            x, y = np.array([(c0 + c1 - 1) / 2, (r0 + r1 - 1) / 2]) - centre
-            # output pixel p -> source centre + rot (p - centre) + path: a shift of
-            # (rot - I) (p - centre) + path at p
+            x, y = np.array([(c0 + c1 - 1) / 2, (r0 + r1 - 1) / 2]) - center
+            # output pixel p -> source center + rot (p - center) + path: a shift of
+            # (rot - I) (p - center) + path at p
             sub = np.stack([cos * x - sin * y - x, sin * x + cos * y - y], axis=1) + info["path"]
-            out[i, j] = dc.group_centres(sub)
+            out[i, j] = dc.group_centers(sub)
     return out
 
 
@@ -183,7 +183,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
     weight = args.weight if args.weight is not None else dc.weight_for(0.0)
 
     def told(blur, y, info):
-        return dc.deconvolve_y(y, dc.group_centres(info["path"]), weight)
+        return dc.deconvolve_y(y, dc.group_centers(info["path"]), weight)
 
     arms[f"told path, W={weight:g}"] = told
     if args.realistic and not args.translation:
@@ -195,7 +195,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
             told_windows
     if args.rgb:
         def told_rgb(blur, y, info):
-            g = dc.group_centres(info["path"])
+            g = dc.group_centers(info["path"])
             rgb = np.stack([dc.deconvolve_y(np.ascontiguousarray(blur[..., c]), g, weight)
                             for c in range(3)], axis=-1)
             return rgb_to_y(rgb)
@@ -246,7 +246,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
             times[name] += time.perf_counter() - start
             row[name] = frame_psnrs(np.clip(frames, 0, 1), truth_y)[0]
         if session is not None:
-            true_groups = dc.group_centres(info["path"])
+            true_groups = dc.group_centers(info["path"])
             est = dc.one_path(cache["paths"])
             row["est_rms"] = dc.path_error(est, true_groups)[0]
             row["est_length_err"] = dc.path_length(est) - dc.path_length(true_groups)
@@ -310,7 +310,7 @@ def print_table(result: dict) -> None:
         e = result["estimator"]
         print()
         print(f"estimator {e['path']}: rms path error {e['rms_mean']:.2f} px mean, "
-              f"{e['rms_median']:.2f} median (one path per photo, against the centre's path); "
+              f"{e['rms_median']:.2f} median (one path per photo, against the center's path); "
               f"length error {e['length_err_mean']:+.2f} px mean, {e['length_err_abs']:.2f} "
               f"mean absolute")
         print()
@@ -332,7 +332,7 @@ def run_sweep(args, samples) -> dict:
     rows = []
     for k, (blur, truth, info) in enumerate(samples):
         truth_y, y = rgb_to_y(truth), rgb_to_y(blur)
-        groups = dc.group_centres(info["path"])
+        groups = dc.group_centers(info["path"])
         row = {"input": frame_psnrs(y, truth_y)[0]}
         for rms in SWEEP_RMS:
             path = smooth_error(groups, rms, rng)

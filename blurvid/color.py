@@ -44,7 +44,7 @@ def _check_channels_last(image: np.ndarray, name: str) -> None:
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
-    """RGB (..., 3) in [0, 1] -> YCbCr (..., 3), BT.601 full range, Cb/Cr centred on 0.5."""
+    """RGB (..., 3) in [0, 1] -> YCbCr (..., 3), BT.601 full range, Cb/Cr centerd on 0.5."""
     _check_channels_last(rgb, "rgb")
     m = _RGB_TO_YCBCR.astype(rgb.dtype)
     return rgb @ m.T + _OFFSET.astype(rgb.dtype)

@@ -20,9 +20,9 @@ alone rings at the edges). Frame ``i`` is ``K_i S``, plus (``keep``) the part of
 prior smoothed away where the blur does not attenuate it (``|K|^4 M (B - K S)``), so that a
 zero path gives the photo itself. A reversed path gives the frames reversed.
 
-Paths. A path given to the solver is ``(7, 2)``: the centres (mean displacements) of the 7
+Paths. A path given to the solver is ``(7, 2)``: the centers (mean displacements) of the 7
 sub-frame groups, in pixels ``(dx, dy)``, any constant offset (a gauge: the frames do not
-depend on it). :func:`group_centres` makes one from a synthesizer path ``(M, 2)``;
+depend on it). :func:`group_centers` makes one from a synthesizer path ``(M, 2)``;
 :func:`densify` turns it back into sub-frame positions (piecewise-linear in time).
 
 Boundaries. The FFT is circular and the photo saw scene beyond its edges. The luma is
@@ -80,8 +80,8 @@ def _check_path(path, rows: int | None, name: str) -> np.ndarray:
     return a
 
 
-def group_centres(path, frames: int = NUM_FRAMES) -> np.ndarray:
-    """``(frames, 2)`` centres of the sub-frame groups of ``path`` ``(M, 2)`` (``M`` a multiple
+def group_centers(path, frames: int = NUM_FRAMES) -> np.ndarray:
+    """``(frames, 2)`` centers of the sub-frame groups of ``path`` ``(M, 2)`` (``M`` a multiple
     of ``frames``): the mean displacement of each frame's consecutive sub-frames."""
     a = _check_path(path, None, "path")
     if a.shape[0] % frames:
@@ -90,10 +90,10 @@ def group_centres(path, frames: int = NUM_FRAMES) -> np.ndarray:
 
 
 def densify(groups, per_frame: int = SUBFRAMES_PER_FRAME) -> np.ndarray:
-    """``(7 * per_frame, 2)`` sub-frame positions of the group centres ``groups`` ``(7, 2)``:
+    """``(7 * per_frame, 2)`` sub-frame positions of the group centers ``groups`` ``(7, 2)``:
     piecewise-linear in time, group ``i`` at time ``(i + 0.5) / 7`` and sub-frame ``m`` at
-    ``(m + 0.5) / M``, extrapolated linearly beyond the first and last centres. A straight
-    path at constant speed comes back exactly (``group_centres(densify(g, k)) == g``)."""
+    ``(m + 0.5) / M``, extrapolated linearly beyond the first and last centers. A straight
+    path at constant speed comes back exactly (``group_centers(densify(g, k)) == g``)."""
     g = _check_path(groups, NUM_FRAMES, "groups")
     if int(per_frame) != per_frame or per_frame < 1:
         raise ValueError(f"per_frame must be a whole number >= 1, got {per_frame!r}")
@@ -109,18 +109,18 @@ def _subframes(groups, per_frame: int) -> np.ndarray:
     """Sub-frame positions whose group means are exactly ``groups``: :func:`densify` with each
     group's offset corrected (densify's piecewise-linear means differ at bends)."""
     sub = densify(groups, per_frame)
-    correction = np.asarray(groups, np.float64) - group_centres(sub)
+    correction = np.asarray(groups, np.float64) - group_centers(sub)
     return sub + np.repeat(correction, per_frame, axis=0)
 
 
 def path_length(groups) -> float:
-    """Length in px of the path through the group centres (7, 2)."""
+    """Length in px of the path through the group centers (7, 2)."""
     g = _check_path(groups, NUM_FRAMES, "groups")
     return float(np.linalg.norm(np.diff(g, axis=0), axis=1).sum())
 
 
 def path_error(estimate, truth) -> tuple[float, bool]:
-    """``(rms px, reversed)``: the rms distance between two group-centre paths ``(7, 2)``
+    """``(rms px, reversed)``: the rms distance between two group-center paths ``(7, 2)``
     after removing each one's mean, for the estimate or its reversal, whichever is closer
     (a blurred photo does not say which way time ran)."""
     e = _check_path(estimate, NUM_FRAMES, "estimate")
@@ -177,7 +177,7 @@ WEIGHT_EXACT = 0.1  # the smoothness weight for an exact path
 
 def weight_for(rms_px: float) -> float:
     """The smoothness weight for a path known to about ``rms_px`` px (the rms error of its
-    group centres, mean removed: :func:`path_error`): ``0.1 (1 + rms_px)^2``.
+    group centers, mean removed: :func:`path_error`): ``0.1 (1 + rms_px)^2``.
 
     A weight tuned for the exact path collapses under error, a matched one holds. Measured
     with ``benchmarks/motion_guided.py --realistic --translation -n 48 --sweep`` (256x256,
@@ -462,7 +462,7 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
 
 
 def default_pad(groups) -> int:
-    """Margin (px) of scene solved for beyond each edge: the path's reach from its centre
+    """Margin (px) of scene solved for beyond each edge: the path's reach from its center
     (half the blur for a straight path) and 8 px for the fade to the mean, at least 16."""
     g = _check_path(groups, NUM_FRAMES, "groups")
     reach = float(np.abs(g - g.mean(axis=0)).max())
@@ -555,7 +555,7 @@ def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int
                  per_frame: int = SUBFRAMES_PER_FRAME, iters: int = DEFAULT_ITERS,
                  keep: bool = True, threads: int = 1) -> np.ndarray:
     """The 7 frames (float32 (7, H, W), gamma-encoded luma in [0, 1]) of a gamma-encoded luma
-    photo ``y`` (H, W) blurred by the camera path ``groups`` (7, 2) (group centres, px; any
+    photo ``y`` (H, W) blurred by the camera path ``groups`` (7, 2) (group centers, px; any
     offset; the frames come in the path's order).
 
     ``weight``: smoothness weight (:func:`weight_for` of the path's uncertainty); ``pad``:
@@ -600,17 +600,17 @@ def orient_paths(paths) -> np.ndarray:
     p = np.array(paths, dtype=np.float64)
     if p.ndim != 4 or p.shape[2:] != (NUM_FRAMES, 2):
         raise ValueError(f"paths must be (rows, cols, {NUM_FRAMES}, 2), got shape {p.shape}")
-    centred = p - p.mean(axis=2, keepdims=True)
+    centerd = p - p.mean(axis=2, keepdims=True)
     for r in range(p.shape[0]):
         for c in range(p.shape[1]):
-            refs = [centred[rr, cc] for rr, cc in ((r - 1, c), (r, c - 1)) if rr >= 0 and cc >= 0]
+            refs = [centerd[rr, cc] for rr, cc in ((r - 1, c), (r, c - 1)) if rr >= 0 and cc >= 0]
             if not refs:
                 continue
             ref = np.mean(refs, axis=0)
-            here = centred[r, c]
+            here = centerd[r, c]
             if np.sum((here[::-1] - ref) ** 2) < np.sum((here - ref) ** 2):
                 p[r, c] = p[r, c, ::-1]
-                centred[r, c] = here[::-1]
+                centerd[r, c] = here[::-1]
     return p
 
 
@@ -687,11 +687,11 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
 
 def estimate_paths(session, y: np.ndarray, tile: int = 128, stride: int = 64):
     """Run a path estimator (an ONNX Runtime session: input ``blur`` float32 ``(N, 1, tile,
-    tile)`` gamma luma -> ``path`` ``(N, 7, 2)`` group centres in px, optional ``log_sigma``
+    tile)`` gamma luma -> ``path`` ``(N, 7, 2)`` group centers in px, optional ``log_sigma``
     ``(N,)``) on overlapping ``tile`` px windows of the luma ``y`` (H, W):
     the windows of :func:`tile_grid` with overlap ``tile - stride``
     (a window shorter than ``tile``, in a photo smaller than it, is reflected up to it).
-    Returns ``(paths (R, C, 7, 2), sigma (R, C) or None)``: the group centres (px) and, when
+    Returns ``(paths (R, C, 7, 2), sigma (R, C) or None)``: the group centers (px) and, when
     the model has a ``log_sigma`` output, its predicted rms error (px)."""
     rows, cols = tile_grid(y.shape, tile, tile - stride)
     batch = np.empty((len(rows) * len(cols), 1, tile, tile), np.float32)

@@ -2,7 +2,7 @@
 
 Timeline (exact, shared by every method). The exposure is the interval [0, 1]. A set of 7
 frames *tiles* an interval [a, b]: frame k (k = 0..6) shows [a + k w, a + (k + 1) w] with
-w = (b - a) / 7 and gets the timestamp of its centre. Level 1 is the 7 extracted frames tiling
+w = (b - a) / 7 and gets the timestamp of its center. Level 1 is the 7 extracted frames tiling
 [0, 1], at times (2k + 1) / 14.
 
 ``recursive`` (seed paper, sec. 4.6.2): for every adjacent pair (k, k + 1) of a 7-frame set,
@@ -17,11 +17,11 @@ Level-2 timestamps are p / 49 for p in {1, 3, 5, 7, 8, 9, ..., 41, 42, 44, 46, 4
 
 ``flow``: the level-1 frames only (one model run), and for every target timestamp a frame
 warped from the two bracketing level-1 frames with dense optical flow (OpenCV DIS) in both
-directions and blended by distance in time; targets outside the first/last level-1 centre are
+directions and blended by distance in time; targets outside the first/last level-1 center are
 extrapolated along the end pair's flow.
 
 ``blend``: the naive baseline; a linear blend of the two bracketing level-1 frames (the end
-frame is held outside the level-1 centres).
+frame is held outside the level-1 centers).
 
 ``flow`` and ``blend`` produce frames at the same timestamps as ``recursive``, so the three
 can be scored against the same ground truth (``benchmarks/interpolation.py``).
@@ -68,7 +68,7 @@ def frame_count(levels: int) -> int:
     return NUM_FRAMES * 6 ** (levels - 1)
 
 
-def _centres(a: Fraction, b: Fraction) -> list[Fraction]:
+def _centers(a: Fraction, b: Fraction) -> list[Fraction]:
     w = (b - a) / NUM_FRAMES
     return [a + (2 * k + 1) * w / 2 for k in range(NUM_FRAMES)]
 
@@ -84,7 +84,7 @@ def _tiles(a: Fraction, b: Fraction, depth: int) -> list[tuple[Fraction, Fractio
 def timeline(levels: int) -> np.ndarray:
     """Exact timestamps (float64, increasing, within (0, 1)) of the frames of ``levels``."""
     _check_levels(levels)
-    times = [t for a, b in _tiles(Fraction(0), Fraction(1), levels - 1) for t in _centres(a, b)]
+    times = [t for a, b in _tiles(Fraction(0), Fraction(1), levels - 1) for t in _centers(a, b)]
     ordered = sorted(times)
     assert len(set(ordered)) == len(ordered), "timeline has duplicate timestamps"
     return np.array([float(t) for t in ordered])
@@ -107,7 +107,7 @@ def recursive(extract: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, l
 
     def expand(seven: np.ndarray, a: Fraction, b: Fraction, depth: int) -> None:
         if depth == 0:
-            out.extend(zip(_centres(a, b), seven))
+            out.extend(zip(_centers(a, b), seven))
             return
         w = (b - a) / NUM_FRAMES
         for k in range(NUM_FRAMES - 1):
@@ -123,10 +123,10 @@ def recursive(extract: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, l
 
 def _bracket(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per target time: index k of the level-1 pair (k, k + 1) and the position alpha in it
-    (0 at frame k, 1 at frame k + 1; < 0 or > 1 outside the level-1 centres)."""
-    centres = (2 * np.arange(NUM_FRAMES) + 1) / (2 * NUM_FRAMES)
-    k = np.clip(np.searchsorted(centres, times, side="right") - 1, 0, NUM_FRAMES - 2)
-    alpha = (times - centres[k]) / (centres[k + 1] - centres[k])
+    (0 at frame k, 1 at frame k + 1; < 0 or > 1 outside the level-1 centers)."""
+    centers = (2 * np.arange(NUM_FRAMES) + 1) / (2 * NUM_FRAMES)
+    k = np.clip(np.searchsorted(centers, times, side="right") - 1, 0, NUM_FRAMES - 2)
+    alpha = (times - centers[k]) / (centers[k + 1] - centers[k])
     return k, alpha
 
 

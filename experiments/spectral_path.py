@@ -3,9 +3,9 @@
 path from the blurry photo's power spectrum, |B|^2 = |K|^2 |S|^2.
 
 The luma's gradients (a whitened scene) in Hann windows of 96 px (Welch average), log power,
-radially normalised (the mean over angles at each radius removed, so an isotropic scene
-spectrum drops out), against the model log(|K_p|^2 + eps) normalised the same way, for paths p
-of 7 group centres: a grid search over straight lines (0-44 px, every 6 degrees). It prints,
+radially normalized (the mean over angles at each radius removed, so an isotropic scene
+spectrum drops out), against the model log(|K_p|^2 + eps) normalized the same way, for paths p
+of 7 group centers: a grid search over straight lines (0-44 px, every 6 degrees). It prints,
 per sample, the true path's cost and the best line's: where the truth costs more than a wrong
 line, the spectral model itself is wrong (scene anisotropy, JPEG, noise), not the search.
 
@@ -14,14 +14,14 @@ line, the spectral model itself is wrong (scene anisotropy, JPEG, noise), not th
 import sys
 import numpy as np
 from blurvid.color import rgb_to_y, to_linear
-from blurvid.deconvolution import _subframes, group_centres, path_error, path_length
+from blurvid.deconvolution import _subframes, group_centers, path_error, path_length
 from blurvid.io import photos_in
 from blurvid.lab.data.synth import SynthConfig, parse_settings, render_samples
 
 N = 96  # spectrum grid (windows of N px)
 
 def spectrum(y_lin, win=N, stride=None):
-    """Welch power spectrum of the gradient image (whitens 1/f^2 scenes), log, radially normalised."""
+    """Welch power spectrum of the gradient image (whitens 1/f^2 scenes), log, radially normalized."""
     stride = stride or win // 2
     h, w = y_lin.shape
     hann = np.outer(np.hanning(win), np.hanning(win))
@@ -49,7 +49,7 @@ WY, WX, R = freq_grid()
 MASK = (R > 0.08) & (R < 1.6) & ((WY > 0) | ((WY == 0) & (WX > 0)))
 RBINS = np.digitize(R, np.linspace(0, np.pi*1.5, 40))
 
-def radial_normalise(logp):
+def radial_normalize(logp):
     out = logp.copy()
     for b in np.unique(RBINS[MASK]):
         sel = MASK & (RBINS == b)
@@ -70,7 +70,7 @@ def model_logk(sub, eps):
 
 def line_groups(theta, length):
     t = (np.arange(7) + 0.5) / 7 - 0.5
-    return np.outer(t * length * 7 / 6 * 6 / 7, [np.cos(theta), np.sin(theta)])  # centres span 6/7 of length
+    return np.outer(t * length * 7 / 6 * 6 / 7, [np.cos(theta), np.sin(theta)])  # centers span 6/7 of length
 
 def estimate(blur_rgb, eps=1e-2, iters=60, verbose=False):
     y = to_linear(rgb_to_y(blur_rgb).astype(np.float64))
@@ -123,7 +123,7 @@ if __name__ == "__main__":
     cfg = SynthConfig.realistic(size=(256, 256), **parse_settings(SHIFTS))
     eps = float(sys.argv[1]) if len(sys.argv) > 1 else 1e-2
     for blur, truth, info in render_samples(photos_in(os.path.expanduser("~/.cache/blurvid/photos/val"), "--images"), 12, cfg, 1234):
-        g = group_centres(info["path"])
+        g = group_centers(info["path"])
         est, line, (c0, f) = estimate(blur, eps=eps, iters=0)
         # cost of the truth
         y = to_linear(rgb_to_y(blur).astype(np.float64)); p = spectrum(y); lp = np.log(p + 1e-12*p.mean()); m = lp[MASK]; m = m - (np.bincount(BIN_IDX, m)/BIN_COUNT)[BIN_IDX]

@@ -34,7 +34,7 @@ def sample():
 
 def test_known_path_recovers_the_frames_in_order(sample):
     y, truth, path = sample
-    frames = dc.deconvolve_y(y, dc.group_centres(path))
+    frames = dc.deconvolve_y(y, dc.group_centers(path))
     assert frames.shape == truth.shape and frames.dtype == np.float32
     known, reversed_ = frame_psnrs(frames, truth)
     inp, _ = frame_psnrs(y, truth)
@@ -45,13 +45,13 @@ def test_known_path_recovers_the_frames_in_order(sample):
     assert all(k > i + 8 for k, i in zip(known, inp))
     assert min(known) > max(inp) + 3  # every frame is sharper than the photo is close to any
     # the closed form alone (no steps on the edges) rings at the edges: 33.8 dB mean
-    closed = dc.deconvolve_y(y, dc.group_centres(path), iters=0)
+    closed = dc.deconvolve_y(y, dc.group_centers(path), iters=0)
     assert np.mean(inp) + 3 < np.mean(frame_psnrs(closed, truth)[0]) < np.mean(known) - 5
 
 
 def test_reversed_path_gives_reversed_frames(sample):
     y, _, path = sample
-    groups = dc.group_centres(path)
+    groups = dc.group_centers(path)
     frames = dc.deconvolve_y(y, groups, 0.1)
     back = dc.deconvolve_y(y, groups[::-1], 0.1)
     np.testing.assert_allclose(back, frames[::-1], atol=2e-4)
@@ -71,23 +71,23 @@ def test_zero_path_returns_the_photo():
     assert np.abs(smooth - y).max() > 0.05
 
 
-def test_group_centres_and_densify_round_trip():
+def test_group_centers_and_densify_round_trip():
     t = np.arange(NUM_FRAMES)[:, None]
     straight = np.hstack([t * 2.5 - 3.0, t * -1.0 + 4.0])
     for k in (1, 3, 5):
         sub = dc.densify(straight, k)
         assert sub.shape == (NUM_FRAMES * k, 2)
-        np.testing.assert_allclose(dc.group_centres(sub), straight, atol=1e-12)
+        np.testing.assert_allclose(dc.group_centers(sub), straight, atol=1e-12)
     # a synthesizer-like curved path: t v + a (t^2 - 1/12), 21 sub-frames over [-1/2, 1/2]
     times = (np.arange(21) + 0.5) / 21 - 0.5
     curved = np.outer(times, [20.0, 5.0]) + np.outer(times ** 2 - 1 / 12, [-6.0, 12.0])
-    groups = dc.group_centres(curved)
+    groups = dc.group_centers(curved)
     np.testing.assert_allclose(groups, curved.reshape(NUM_FRAMES, 3, 2).mean(1))
     # piecewise-linear in time: within 0.1 px of the true sub-frames here (0.09 measured)
     assert np.abs(dc.densify(groups, 3) - curved).max() < 0.1
-    assert np.abs(dc.group_centres(dc.densify(groups, 3)) - groups).max() < 0.1
-    # the solver's sub-frames keep the group centres exactly
-    np.testing.assert_allclose(dc.group_centres(dc._subframes(groups, 3)), groups, atol=1e-12)
+    assert np.abs(dc.group_centers(dc.densify(groups, 3)) - groups).max() < 0.1
+    # the solver's sub-frames keep the group centers exactly
+    np.testing.assert_allclose(dc.group_centers(dc._subframes(groups, 3)), groups, atol=1e-12)
     assert dc.path_length(straight) == pytest.approx(6 * np.hypot(2.5, 1.0))
 
 
@@ -113,7 +113,7 @@ def test_transfer_functions_of_one_shift():
 
 def test_tiled_with_one_path_matches_the_whole_photo(sample):
     y, truth, path = sample
-    groups = dc.group_centres(path)
+    groups = dc.group_centers(path)
     whole = dc.deconvolve_y(y, groups, 0.1)
     rows, cols = dc.tile_grid(y.shape, 64, 32)
     assert len(rows) > 1 and len(cols) > 1
@@ -175,7 +175,7 @@ def test_odd_sizes_and_float64():
                                  64, 16, weight=np.ones(3)), "weight"),
     (lambda: dc.deconvolve_y(np.zeros((8, 8), np.float32), np.zeros((7, 2)), threads=0),
      "threads"),
-    (lambda: dc.group_centres(np.zeros((20, 2))), "multiple"),
+    (lambda: dc.group_centers(np.zeros((20, 2))), "multiple"),
     (lambda: dc.densify(np.zeros((7, 2)), 0), "per_frame"),
 ])
 def test_bad_input_raises_value_error(call, match):

@@ -111,12 +111,12 @@ def test_interpolate_frames_levels_and_methods():
     assert model_runs(3, "flow") == 1
 
 
-def test_blend_and_flow_hit_the_level_1_frames_at_their_centres():
+def test_blend_and_flow_hit_the_level_1_frames_at_their_centers():
     level1 = np.stack([_moving_edge(t) for t in (2 * np.arange(7) + 1) / 14])
-    centres = timeline(1)
-    np.testing.assert_allclose(blend(level1, centres), level1, atol=1e-6)
-    np.testing.assert_allclose(flow(level1, centres), level1, atol=1e-6)
-    mid = (centres[2] + centres[3]) / 2
+    centers = timeline(1)
+    np.testing.assert_allclose(blend(level1, centers), level1, atol=1e-6)
+    np.testing.assert_allclose(flow(level1, centers), level1, atol=1e-6)
+    mid = (centers[2] + centers[3]) / 2
     np.testing.assert_allclose(blend(level1, [mid])[0], (level1[2] + level1[3]) / 2, atol=1e-6)
 
 

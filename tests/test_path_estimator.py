@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 from blurvid.lab.train.path_estimator import (MAX_LAG, NUM_FRAMES, TILE,  # noqa: E402
                                               PathEstimator, augment, export_form,
-                                              group_centres, path_error2, path_loss)
+                                              group_centers, path_error2, path_loss)
 from blurvid.lab.train import path_training  # noqa: E402
 
 TINY = dict(width=8, ac_width=8, hidden=16)
@@ -32,13 +32,13 @@ def test_output_shapes_and_mean_removed():
     assert torch.allclose(path.sum(1), torch.zeros(3, 2), atol=1e-4)
 
 
-def test_group_centres():
+def test_group_centers():
     path = np.arange(42, dtype=np.float64).reshape(21, 2)
-    c = group_centres(path)
+    c = group_centers(path)
     assert c.shape == (7, 2)
     np.testing.assert_allclose(c.sum(0), 0, atol=1e-12)
     np.testing.assert_allclose(c[1] - c[0], [6, 6])  # groups of 3 sub-frames, step 2 per frame
-    assert torch.allclose(group_centres(torch.from_numpy(path)), torch.from_numpy(c))
+    assert torch.allclose(group_centers(torch.from_numpy(path)), torch.from_numpy(c))
 
 
 def test_loss_is_order_invariant_and_zero_for_the_truth():
@@ -61,7 +61,7 @@ def test_loss_is_order_invariant_and_zero_for_the_truth():
 
 def _translate_blur(scene: np.ndarray, path: np.ndarray) -> np.ndarray:
     """Average of sub-frames where pixel p shows scene(p + d_m) (integer d, periodic scene):
-    the synthesiser's convention, re-rendered exactly."""
+    the synthesizer's convention, re-rendered exactly."""
     return np.mean([np.roll(scene, (-int(dy), -int(dx)), axis=(0, 1)) for dx, dy in path], 0)
 
 
@@ -79,7 +79,7 @@ def test_augmentation_keeps_image_and_path_consistent(code):
         assert not np.array_equal(aug_path, path)
 
 
-def test_augmentation_matches_the_synthesiser():
+def test_augmentation_matches_the_synthesizer():
     """A horizontal flip of a rendered sample looks like the same scene flipped, rendered with
     the flipped path: the blur direction seen in the gradients follows the path."""
     from blurvid.lab.data.synth import SynthConfig, render

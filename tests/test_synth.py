@@ -286,7 +286,7 @@ def test_max_acceleration_zero_gives_a_straight_path_at_constant_speed():
         render(photo, np.random.default_rng(seed), cfg, info=info)
         steps = np.diff(info["path"], axis=0)
         np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-9)
-        np.testing.assert_allclose(info["path"].mean(axis=0), 0.0, atol=1e-9)  # centred
+        np.testing.assert_allclose(info["path"].mean(axis=0), 0.0, atol=1e-9)  # centerd
     # the default keeps its random stream (uniform(0, 1.0) as before the setting existed)
     a = render(photo, np.random.default_rng(3), SynthConfig(size=32))
     b = render(photo, np.random.default_rng(3), SynthConfig(size=32, max_acceleration=1.0))

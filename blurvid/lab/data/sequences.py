@@ -4,16 +4,16 @@ rendered as consecutive exposures with a shutter gap.
 Image formation as in :mod:`blurvid.lab.data.synth` (linear light, gamma 2.2, Poisson-Gaussian
 noise, 8-bit): exposure ``t`` covers the times ``[t, t + s]`` (frame intervals; ``s`` the
 shutter), sampled by ``M = 7 k`` sub-frames; its 7 true frames are the averages of groups of
-``k`` sub-frames (centred on ``t + s (2i + 1) / 14``, the times of
+``k`` sub-frames (centerd on ``t + s (2i + 1) / 14``, the times of
 :func:`blurvid.ordering.frame_times`), the blurry frame their average. With ``timeline``, the
 true frames at the video pipeline's output times (:func:`blurvid.ordering.output_times`,
 each the average of ``k`` sub-frames over ``s / 7``, like a true frame) are rendered too, the
 gap-filled ones included.
 
-The camera path (output pixels at the crop centre) is a sum of two sinusoids per axis with
+The camera path (output pixels at the crop center) is a sum of two sinusoids per axis with
 random frequencies (0.05-0.35 radians per frame interval) and phases, so the camera speeds up,
 slows down and turns like a handheld pan; it is scaled so that the mean blur per exposure (the
-path length of the centre over one exposure) is drawn from ``blur_range``. A small rotation
+path length of the center over one exposure) is drawn from ``blur_range``. A small rotation
 follows a sinusoid too. The blur of each exposure varies along the path (near zero where the
 camera turns).
 
@@ -104,8 +104,8 @@ class _Camera:
             src = src[:, ::-1]
         self.src = np.ascontiguousarray(src)
         sh, sw = self.src.shape[:2]
-        self.centre_src = np.array([(sw - 1) / 2, (sh - 1) / 2])
-        self.centre_out = np.array([(self.w - 1) / 2, (self.h - 1) / 2])
+        self.center_src = np.array([(sw - 1) / 2, (sh - 1) / 2])
+        self.center_out = np.array([(self.w - 1) / 2, (self.h - 1) / 2])
         self.position, self.angle = position, angle
 
     def view(self, times) -> np.ndarray:
@@ -113,7 +113,7 @@ class _Camera:
         out = np.zeros((self.h, self.w, 3), np.float32)
         for t, p, a in zip(times, self.position(times), self.angle(times)):
             rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-            offset = self.centre_src + p - rot @ self.centre_out
+            offset = self.center_src + p - rot @ self.center_out
             mat = np.hstack([rot, offset[:, None]])
             out += cv2.warpAffine(self.src, mat, (self.w, self.h),
                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -151,8 +151,8 @@ def render_sequence(photo: np.ndarray, rng: np.random.Generator,
         width = s / NUM_FRAMES
 
         def truth():
-            for centre in output_times(cfg.exposures, s):
-                yield _finish(camera.view(centre + width * ((np.arange(k) + 0.5) / k - 0.5)))
+            for center in output_times(cfg.exposures, s):
+                yield _finish(camera.view(center + width * ((np.arange(k) + 0.5) / k - 0.5)))
 
         yield "timeline", truth()
 

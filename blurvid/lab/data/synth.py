@@ -7,7 +7,7 @@ Image formation (seed paper eq. 2, docs/paper.md):
 ``S_m`` are ``M`` sub-frames in linear light, rendered by warping one photo along a camera path
 sampled at ``M`` instants uniformly spread over the exposure; ``g`` is the gamma-2.2 camera
 response of :mod:`blurvid.color`. Ground-truth frame ``i`` is the **average of its group of k
-sub-frames** (a short exposure of its own, like GoPro's 240 fps frames), not its centre
+sub-frames** (a short exposure of its own, like GoPro's 240 fps frames), not its center
 sub-frame. After blurring: Poisson-Gaussian sensor noise in linear light and 8-bit quantization.
 
 The camera path (per sample, a function of the time ``t`` in [-1/2, 1/2]):
@@ -15,9 +15,9 @@ The camera path (per sample, a function of the time ``t`` in [-1/2, 1/2]):
 * translation ``v * t + a * (t^2 - 1/12)`` (constant velocity plus acceleration: ``a`` is a
   normal 2-vector times U(0, ``max_acceleration``), ``|v| = 1`` before scaling) plus
   high-frequency shake (a sum of two sinusoids, 1.5-6 cycles per exposure);
-* in-plane rotation ``omega * t`` about a random centre and zoom ``exp(z * t)``.
+* in-plane rotation ``omega * t`` about a random center and zoom ``exp(z * t)``.
 
-The blur length (the path length of the image centre, in output pixels) is drawn from
+The blur length (the path length of the image center, in output pixels) is drawn from
 ``blur_range``; ``p_sharp`` of the samples are almost still (<= 2 px), and ``p_static`` of them
 (off by default) come from a camera that does not move at all (a tripod, a CCTV camera): only
 the moving objects, if any, move.
@@ -49,7 +49,7 @@ class SynthConfig:
 
     size: int | tuple[int, int] = 128  # output crop side, or (width, height)
     subframes_per_frame: int = 3  # k: M = 7 * k sub-frames
-    blur_range: tuple[float, float] = (2.0, 40.0)  # path length of the image centre
+    blur_range: tuple[float, float] = (2.0, 40.0)  # path length of the image center
     p_sharp: float = 0.05  # share of almost-still samples (0-2 px camera path)
     p_static: float = 0.0  # share of samples whose camera does not move at all (drawn first)
     max_rotation_px: float = 6.0  # rotation: extra displacement at the crop corner
@@ -151,7 +151,7 @@ def output_size(cfg: SynthConfig) -> tuple[int, int]:
 
 
 def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
-    """Per-instant (dx, dy, angle, log_zoom), displacement in output pixels at the crop centre,
+    """Per-instant (dx, dy, angle, log_zoom), displacement in output pixels at the crop center,
     and whether this is an almost-still camera (``p_sharp``)."""
     w, h = output_size(cfg)
     corner = np.hypot(w, h) / 2
@@ -168,7 +168,7 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
         shake = rng.uniform(0, cfg.max_shake_px) * (rng.random() < 0.5)
     theta = rng.uniform(0, 2 * np.pi)
     velocity = np.array([np.cos(theta), np.sin(theta)])
-    # acceleration: a second direction; the centred quadratic keeps the mean position at 0
+    # acceleration: a second direction; the centerd quadratic keeps the mean position at 0
     accel = rng.normal(size=2) * rng.uniform(0, cfg.max_acceleration)
     path = np.outer(times, velocity) + np.outer(times**2 - 1 / 12, accel)
     if shake > 0:
@@ -208,10 +208,10 @@ def _blob_mask(rng: np.random.Generator, size: int) -> np.ndarray:
     return cv2.GaussianBlur(mask, (0, 0), 1.5)
 
 
-def _perspective(mat: np.ndarray, g: float, h: float, centre: np.ndarray) -> np.ndarray:
-    """The 2x3 affine ``mat`` (output -> source) composed with a perspective term in centred
+def _perspective(mat: np.ndarray, g: float, h: float, center: np.ndarray) -> np.ndarray:
+    """The 2x3 affine ``mat`` (output -> source) composed with a perspective term in centerd
     output coordinates: (u, v) -> (u, v) / (1 + g u + h v)."""
-    t = np.array([[1, 0, -centre[0]], [0, 1, -centre[1]], [0, 0, 1]], np.float64)
+    t = np.array([[1, 0, -center[0]], [0, 1, -center[1]], [0, 0, 1]], np.float64)
     p = np.array([[1, 0, 0], [0, 1, 0], [g, h, 1]], np.float64)
     return np.vstack([mat, [0, 0, 1]]) @ np.linalg.inv(t) @ p @ t
 
@@ -251,7 +251,7 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         src = np.rot90(src)
     src = np.ascontiguousarray(src)
     cx = cy = (extent - 1) / 2
-    centre = np.array([(out_w - 1) / 2, (out_h - 1) / 2])
+    center = np.array([(out_w - 1) / 2, (out_h - 1) / 2])
     # Optional realism, drawn only when switched on (the default stream stays the same).
     persp = (0.0, 0.0)
     if cfg.perspective_px > 0:
@@ -289,12 +289,12 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         c, s = np.cos(angle[j]), np.sin(angle[j])
         z = np.exp(log_zoom[j])
         rot = z * np.array([[c, -s], [s, c]])
-        # output pixel p -> source pixel: centre + rot @ (p - half) + path
-        offset = np.array([cx, cy]) + path[j] - rot @ centre
+        # output pixel p -> source pixel: center + rot @ (p - half) + path
+        offset = np.array([cx, cy]) + path[j] - rot @ center
         mat = np.hstack([rot, offset[:, None]]).astype(np.float64)
         if persp != (0.0, 0.0):  # the perspective grows over the exposure, like the path
             frame = cv2.warpPerspective(
-                src, _perspective(mat, persp[0] * times[j] * 2, persp[1] * times[j] * 2, centre),
+                src, _perspective(mat, persp[0] * times[j] * 2, persp[1] * times[j] * 2, center),
                 (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REFLECT101)
         else:
@@ -303,7 +303,7 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
                                    borderMode=cv2.BORDER_REFLECT101)
         if layer is not None:  # nearer, so it moves further: parallax
             fg, alpha, factor = layer
-            fg_offset = np.array([cx, cy]) + factor * path[j] - rot @ centre
+            fg_offset = np.array([cx, cy]) + factor * path[j] - rot @ center
             fg_mat = np.hstack([rot, fg_offset[:, None]]).astype(np.float64)
             a = cv2.warpAffine(alpha, fg_mat, (out_w, out_h),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,

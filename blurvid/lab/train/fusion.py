@@ -15,7 +15,7 @@ to take the solver where that helps (static, well-modelled regions) and keep the
 elsewhere (moving objects, perspective, a bad path).
 
 Training data: realistic crops (``SynthConfig.realistic``, objects on), the solver told the
-TRUE camera path (the image centre's group centres) plus a smooth random error
+TRUE camera path (the image center's group centers) plus a smooth random error
 (:func:`smooth_error`, linear + quadratic in time) of ``sigma`` px rms drawn in [0, 3], with
 the weight :func:`blurvid.deconvolution.weight_for` ``(sigma)``: an estimator's path simulated.
 
@@ -111,7 +111,7 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 
 class FusionNet(nn.Module):
     """A 3-level U-Net (widths ``w``, ``2w``, ``4w``; 1/4 resolution at the bottom) over
-    ``[y, gen - y, sol - gen, sigma / 3]``, two zero-initialised heads: the blend ``m`` and the
+    ``[y, gen - y, sol - gen, sigma / 3]``, two zero-initialized heads: the blend ``m`` and the
     residual ``r`` (see the module docstring). Any H, W (reflect-padded to a multiple of 4)."""
 
     def __init__(self, width: int = 16) -> None:
@@ -198,7 +198,7 @@ def _cache_shard(args: tuple) -> str:
     for i, (blur, frames, info) in enumerate(samples):
         y = rgb_to_y(blur).astype(np.float32)
         gen = extractor.luma_frames(extractor.to_ycbcr(blur))
-        groups = dc.group_centres(info["path"])
+        groups = dc.group_centers(info["path"])
         arrays["y"][i, 0] = y
         arrays["gen"][i] = gen
         arrays["truth"][i] = rgb_to_y(frames)
@@ -454,7 +454,7 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
         t0 = time.perf_counter()
         gen = extractor.luma_frames(extractor.to_ycbcr(blur))
         times["generator"] = times.get("generator", 0.0) + time.perf_counter() - t0
-        groups = dc.group_centres(info["path"])
+        groups = dc.group_centers(info["path"])
         unit = unit_smooth_error(np.random.default_rng([seed, 7, k]))
         arms = []
         for spec in sigmas:  # error px, or (error px, the sigma the solver and fusion are told)

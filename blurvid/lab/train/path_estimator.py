@@ -5,8 +5,8 @@ Contract (shared with the non-blind solver; the exported ONNX graph is the same)
 
 * input  ``blur``: float32 ``N x 1 x 128 x 128``, gamma-encoded luma Y (BT.601 full range,
   :func:`blurvid.color.rgb_to_y`) in [0, 1];
-* output ``path``: float32 ``N x 7 x 2``, the centres of the 7 sub-frame groups in pixels
-  ``(dx, dy)``, mean-removed (they sum to 0), in the synthesiser's convention: sub-frame ``m``
+* output ``path``: float32 ``N x 7 x 2``, the centers of the 7 sub-frame groups in pixels
+  ``(dx, dy)``, mean-removed (they sum to 0), in the synthesizer's convention: sub-frame ``m``
   shows the scene at ``S(x + path[m])`` (:func:`blurvid.lab.data.synth.render`). The order is
   forward or reversed (a blurred photo cannot tell);
 * output ``log_sigma``: float32 ``N``, the predicted log of the rms error of ``path`` in px
@@ -16,12 +16,12 @@ Contract (shared with the non-blind solver; the exported ONNX graph is the same)
 Design. Blur is hard to see in the luma but easy in two derived views, both computed inside the
 network (plain MatMul/Conv ops, so the ONNX graph is self-contained):
 
-1. **spatial stream**: the tile normalised to zero mean and unit contrast, and its two gradient
-   images normalised by their rms, pixel-unshuffled (2) and through stride-2 convolutions
+1. **spatial stream**: the tile normalized to zero mean and unit contrast, and its two gradient
+   images normalized by their rms, pixel-unshuffled (2) and through stride-2 convolutions
    (receptive field 78 px) and a global average: the local look of blurred edges (the path's
    shape, its ends, which way it bends: the autocorrelation cannot tell p from -p).
 2. **autocorrelation stream**: the autocorrelation of the (windowed) gradient field,
-   ``IDFT(|DFT gx|^2 + |DFT gy|^2)``, normalised by its zero lag, for lags -44..44 px. Natural
+   ``IDFT(|DFT gx|^2 + |DFT gy|^2)``, normalized by its zero lag, for lags -44..44 px. Natural
    images have nearly white gradients, so this map is close to the autocorrelation of the blur
    kernel: a 20 px straight blur shows as a ridge of length 2 x 20 with negative dips at
    +-20 (the classic kernel-from-spectrum cue). The DFT is a product with constant cos/sin
@@ -47,12 +47,12 @@ MAX_LAG = 44  # autocorrelation lags -MAX_LAG..MAX_LAG (blur lengths up to 40 px
 SCALE_PX = 10.0  # outputs and loss in units of 10 px
 
 
-def group_centres(path: np.ndarray | torch.Tensor, frames: int = NUM_FRAMES):
-    """(..., M, 2) sub-frame path -> (..., 7, 2) group centres, mean-removed."""
+def group_centers(path: np.ndarray | torch.Tensor, frames: int = NUM_FRAMES):
+    """(..., M, 2) sub-frame path -> (..., 7, 2) group centers, mean-removed."""
     shape = path.shape[:-2] + (frames, path.shape[-2] // frames, 2)
-    centres = path.reshape(shape).mean(-2)
-    return centres - centres.mean(-2, keepdims=True) if isinstance(centres, np.ndarray) \
-        else centres - centres.mean(-2, keepdim=True)
+    centers = path.reshape(shape).mean(-2)
+    return centers - centers.mean(-2, keepdims=True) if isinstance(centers, np.ndarray) \
+        else centers - centers.mean(-2, keepdim=True)
 
 
 def path_error2(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

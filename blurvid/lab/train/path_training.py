@@ -3,7 +3,7 @@
 Run as a module (``python -m blurvid.lab.train.path_training COMMAND ...``):
 
 * ``cache --out runs/path/cache/train --photos DIR --count 16000 --workers 2``: pre-render
-  training tiles with the REALISTIC synthesiser (``SynthConfig.realistic(size=128)``, objects
+  training tiles with the REALISTIC synthesizer (``SynthConfig.realistic(size=128)``, objects
   from ``--objects``) in chunks of ``--chunk`` tiles, ``chunk_XXXX.npz`` each holding ``blur``
   (uint8 luma, N x 128 x 128), ``path`` (float32 N x M x 2, M = 21 sub-frames) and
   ``length`` (float32 N). Chunk ``c`` draws from ``numpy.random.default_rng([seed, c])``, so a
@@ -14,7 +14,7 @@ Run as a module (``python -m blurvid.lab.train.path_training COMMAND ...``):
 * ``train --cache runs/path/cache/train --val runs/path/cache/val.npz --run runs/path``: the
   loop. One checkpoint ``RUN/last.pt`` (replaced atomically) every ``--save-every`` steps and
   at the end; ``RUN/best.pt`` at the best validation; ``RUN/log.jsonl``. Batch ``i`` is a pure
-  function of ``(seed, i)`` (tile indices and augmentation), the optimiser and schedule are in
+  function of ``(seed, i)`` (tile indices and augmentation), the optimizer and schedule are in
   the checkpoint, so a run resumes exactly where it stopped (``--max-minutes`` stops a run
   cleanly; rerun the same command to continue).
 * ``eval --ckpt runs/path/best.pt --val runs/path/cache/val.npz``: the accuracy table (rms path
@@ -62,7 +62,7 @@ from blurvid.runtime import write_checksum
 # cache commands' spawned render workers stay free of torch.
 
 TILE = 128
-K_SUB = 3  # sub-frames per frame in the synthesiser
+K_SUB = 3  # sub-frames per frame in the synthesizer
 BINS = ((0, 5), (5, 10), (10, 20), (20, 40.01))
 PHOTOS = Path.home() / ".cache" / "blurvid" / "photos"
 
@@ -172,7 +172,7 @@ _RESUME_KEYS = ("steps", "batch", "lr", "lr_min", "warmup", "weight_decay", "cli
 def make_batch(data: dict, step: int, batch: int, seed: int):
     """Batch ``step``: a pure function of (data, seed, step): tiles and symmetries drawn from
     ``default_rng([seed, step])``. Returns float32 (B, 1, 128, 128) luma and (B, 7, 2) targets."""
-    from blurvid.lab.train.path_estimator import augment, group_centres
+    from blurvid.lab.train.path_estimator import augment, group_centers
 
     rng = np.random.default_rng([seed, step])
     idx = rng.integers(len(data["blur"]), size=batch)
@@ -181,7 +181,7 @@ def make_batch(data: dict, step: int, batch: int, seed: int):
     for i, code in zip(idx, codes):
         y, p = augment(data["blur"][i], data["path"][i], int(code))
         ys.append(y)
-        ts.append(group_centres(p))
+        ts.append(group_centers(p))
     y = np.stack(ys)[:, None].astype(np.float32) / 255.0
     return y, np.stack(ts).astype(np.float32)
 
@@ -366,13 +366,13 @@ def predict_tta(model, blur_u8: np.ndarray):
 
 
 def evaluate(model, val: dict, pred=None) -> dict:
-    """Accuracy on a cache: order-invariant rms path error (px, mean-removed group centres),
-    length error of the centres' polyline, by blur length (``length``: the synthesiser's path
+    """Accuracy on a cache: order-invariant rms path error (px, mean-removed group centers),
+    length error of the centers' polyline, by blur length (``length``: the synthesizer's path
     length), with the zero-path and straight-line (fitted to the truth) baselines."""
-    from blurvid.lab.train.path_estimator import group_centres
+    from blurvid.lab.train.path_estimator import group_centers
 
     p, log_sigma = predict(model, val["blur"]) if pred is None else pred
-    t = group_centres(val["path"].astype(np.float64))
+    t = group_centers(val["path"].astype(np.float64))
     err2 = _err2_np(p.astype(np.float64), t)
     base_zero = (t ** 2).sum(-1).mean(-1)
     base_line = _err2_np(_line_fit(t), t)
@@ -467,7 +467,7 @@ def export_onnx(model, out, metadata: dict | None = None, opset: int = 17) -> st
         "arch": model.arch,
         "input": f"{INPUT_NAME}: float32 N x 1 x {TILE} x {TILE}, gamma-encoded luma Y (BT.601 "
                  "full range) in [0, 1]",
-        "output": "path: float32 N x 7 x 2, centres of the 7 sub-frame groups (dx, dy) in px, "
+        "output": "path: float32 N x 7 x 2, centers of the 7 sub-frame groups (dx, dy) in px, "
                   "mean-removed, forward or reversed; log_sigma: float32 N, log of the "
                   "predicted rms error in px",
         "opset": str(opset),

@@ -106,3 +106,28 @@ def test_resume_is_exact(tmp_path, torch_one_thread):
                       cache["gen"][0].astype(np.float32), cache["sol"][0, 0].astype(np.float32),
                       1.0)
     assert out.shape == (NUM_FRAMES, 24, 24) and out.min() >= 0 and out.max() <= 1
+
+
+def test_onnx_export_matches_pytorch_at_any_size(tmp_path):
+    """Traced at 64x64, the ONNX network pads like PyTorch at sizes that are not multiples
+    of 4 too (a pad skipped at trace time would be missing from the graph)."""
+    ort = pytest.importorskip("onnxruntime")
+    from blurvid.lab.train.fusion import FusionNet, export_onnx
+
+    torch.manual_seed(0)
+    model = FusionNet(width=4).eval()
+    for p in model.head.parameters():  # not the zero head: make the output depend on it all
+        torch.nn.init.normal_(p, std=0.1)
+    path = export_onnx(model, tmp_path / "f.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    for h, w in ((64, 64), (50, 70), (9, 13)):
+        feeds = {"y": rng.random((2, 1, h, w), np.float32),
+                 "gen": rng.random((2, 7, h, w), np.float32),
+                 "sol": rng.random((2, 7, h, w), np.float32),
+                 "sigma": np.array([0.0, 2.5], np.float32)}
+        (got,) = session.run(None, feeds)
+        with torch.no_grad():
+            want = model(*(torch.from_numpy(feeds[k]) for k in ("y", "gen", "sol", "sigma")))
+        assert got.shape == (2, 7, h, w)
+        np.testing.assert_allclose(got, want.numpy(), atol=1e-5)

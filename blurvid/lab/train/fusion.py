@@ -56,6 +56,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from blurvid.consistency import NUM_FRAMES
+from blurvid.io import write_bytes_atomic
+from blurvid.lab.train.models import pad_to_multiple
 
 MAX_SIGMA = 3.0  # px rms: the largest path error trained on; the sigma input is sigma / this
 MIDDLE = NUM_FRAMES // 2
@@ -112,7 +114,7 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 class FusionNet(nn.Module):
     """A 3-level U-Net (widths ``w``, ``2w``, ``4w``; 1/4 resolution at the bottom) over
     ``[y, gen - y, sol - gen, sigma / 3]``, two zero-initialized heads: the blend ``m`` and the
-    residual ``r`` (see the module docstring). Any H, W (reflect-padded to a multiple of 4)."""
+    residual ``r`` (see the module docstring). Any H, W (edge-padded to a multiple of 4)."""
 
     def __init__(self, width: int = 16) -> None:
         super().__init__()
@@ -137,13 +139,11 @@ class FusionNet(nn.Module):
                 sigma: torch.Tensor) -> torch.Tensor:
         """``y`` (N, 1, H, W), ``gen`` and ``sol`` (N, 7, H, W) in the same temporal order,
         ``sigma`` (N,) px -> (N, 7, H, W) frames (not clipped)."""
-        h, w = y.shape[-2:]
-        ph, pw = (-h) % 4, (-w) % 4
         diff = sol - gen
-        s = (sigma.to(y.dtype) / MAX_SIGMA).view(-1, 1, 1, 1).expand(-1, 1, h, w)
-        x = torch.cat([y, gen - y, diff, s], dim=1)
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        s = (sigma.to(y.dtype) / MAX_SIGMA).view(-1, 1, 1, 1) * torch.ones_like(y)
+        # always padded (by 0 px on a multiple of 4), so an ONNX export traced at one size
+        # pads at every size
+        x, h, w = pad_to_multiple(torch.cat([y, gen - y, diff, s], dim=1), 4)
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
@@ -393,6 +393,35 @@ def fuse(model: FusionNet, y: np.ndarray, gen: np.ndarray, sol: np.ndarray,
     return np.clip(out, 0.0, 1.0)
 
 
+# ------------------------------------------------------------------------------ ONNX
+
+ONNX_INPUTS = ("y", "gen", "sol", "sigma")
+
+
+def export_onnx(model: FusionNet, out, opset: int = 17) -> Path:
+    """Write ``model`` as ONNX (atomically): inputs ``y`` float32 (N, 1, H, W), ``gen`` and
+    ``sol`` (N, 7, H, W) in the same temporal order, ``sigma`` (N,) px; output ``frames``
+    (N, 7, H, W), not clipped; any N, H, W (traced at 64x64, edge-padded to a multiple of 4
+    inside). Not bundled: the method is not in the pipeline (docs/experiments.md)."""
+    import io
+    import warnings
+
+    out = Path(out)
+    dims = {0: "N", 2: "H", 3: "W"}
+    buffer = io.BytesIO()
+    sample = (torch.rand(1, 1, 64, 64), torch.rand(1, NUM_FRAMES, 64, 64),
+              torch.rand(1, NUM_FRAMES, 64, 64), torch.rand(1))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic
+        torch.onnx.export(model.eval(), sample, buffer, input_names=list(ONNX_INPUTS),
+                          output_names=["frames"],
+                          dynamic_axes={"y": dims, "gen": dims, "sol": dims, "sigma": {0: "N"},
+                                        "frames": dims},
+                          opset_version=opset, do_constant_folding=True, dynamo=False)
+    write_bytes_atomic(out, buffer.getvalue())
+    return out
+
+
 # ------------------------------------------------------------------------------ evaluation
 
 
@@ -595,6 +624,9 @@ def main(argv=None) -> int:
     t.add_argument("--threads", type=int, default=1)
     for key, value in DEFAULTS.items():
         t.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
+    x = sub.add_parser("export", help="the network as ONNX")
+    x.add_argument("--ckpt", default="runs/fusion/last.pt")
+    x.add_argument("--out", default="runs/fusion/fusion.onnx")
     e = sub.add_parser("eval", help="the validation table")
     e.add_argument("--ckpt", default="runs/fusion/last.pt", help="'' for no fusion rows")
     e.add_argument("--images", default=str(home / "val"))
@@ -621,6 +653,8 @@ def main(argv=None) -> int:
         state = train(args.cache, args.run, args.max_minutes, **overrides)
         print(f"step {state['step']} of {state['config']['steps']}, "
               f"{state['seconds'] / 60:.1f} min")
+    elif args.command == "export":
+        print(export_onnx(load_model(args.ckpt), args.out))
     else:
         result = evaluate(args.ckpt or None, args.images, args.objects or None, args.count,
                           args.size, args.seed, [parse_sigma(s) for s in args.sigmas.split(",")],

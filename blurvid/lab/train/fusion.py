@@ -44,20 +44,31 @@ Run as a module (``python -m blurvid.lab.train.fusion COMMAND ...``):
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from blurvid.consistency import NUM_FRAMES
-from blurvid.io import write_bytes_atomic
+from blurvid import deconvolution as dc
+from blurvid.color import rgb_to_y
+from blurvid.consistency import NUM_FRAMES, project
+from blurvid.io import list_images, photos_in, write_bytes_atomic
+from blurvid.lab.bench import BLUR_BINS, parse_size
+from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
+from blurvid.lab.train import losses
 from blurvid.lab.train.models import pad_to_multiple
+from blurvid.metrics import frame_psnrs
+from blurvid.pipeline import Extractor
 
 MAX_SIGMA = 3.0  # px rms: the largest path error trained on; the sigma input is sigma / this
 MIDDLE = NUM_FRAMES // 2
@@ -98,7 +109,6 @@ def align_order(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, 
 def solve(y: np.ndarray, groups: np.ndarray, sigma: float, gen: np.ndarray) -> np.ndarray:
     """The solver's frames for the luma ``y`` told ``groups`` known to ``sigma`` px rms
     (weight :func:`~blurvid.deconvolution.weight_for`), in ``gen``'s temporal order."""
-    from blurvid import deconvolution as dc
 
     frames = dc.deconvolve_y(np.ascontiguousarray(y, np.float32), groups, dc.weight_for(sigma))
     return align_order(frames, gen)[0]
@@ -159,9 +169,8 @@ class FusionNet(nn.Module):
 def order_invariant_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per batch, the mean over samples of the MSE of ``pred`` or ``pred`` reversed in time,
     whichever is lower (:func:`blurvid.lab.train.losses.order_invariant_mse`)."""
-    from blurvid.lab.train.losses import order_invariant_mse as oim
 
-    return oim(pred, target)[0]
+    return losses.order_invariant_mse(pred, target)[0]
 
 
 # ------------------------------------------------------------------------------ cache
@@ -169,14 +178,8 @@ def order_invariant_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 def _cache_shard(args: tuple) -> str:
     (out, shard, count, size, photos, objects_dir, seed, solves) = args
-    import cv2
 
     cv2.setNumThreads(1)
-    from blurvid import deconvolution as dc
-    from blurvid.color import rgb_to_y
-    from blurvid.io import list_images
-    from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
-    from blurvid.pipeline import Extractor
 
     path = Path(out) / f"shard_{shard:02d}.npz"
     if path.is_file():
@@ -224,7 +227,6 @@ def build_cache(out, photos_dir, objects_dir, count: int, size: int = 160, worke
                 seed: int = 0, solves: int = 2) -> list[str]:
     """Write ``workers`` shards of ``count / workers`` samples to ``out`` (existing shards are
     kept: an interrupted cache resumes shard by shard). Returns the shard paths."""
-    from blurvid.io import photos_in
 
     Path(out).mkdir(parents=True, exist_ok=True)
     photos = [str(p) for p in photos_in(photos_dir, "--photos")]
@@ -234,7 +236,6 @@ def build_cache(out, photos_dir, objects_dir, count: int, size: int = 160, worke
     if workers == 1:
         return [_cache_shard(j) for j in jobs]
     from concurrent.futures import ProcessPoolExecutor
-    import multiprocessing as mp
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         return list(pool.map(_cache_shard, jobs))
@@ -403,8 +404,6 @@ def export_onnx(model: FusionNet, out, opset: int = 17) -> Path:
     ``sol`` (N, 7, H, W) in the same temporal order, ``sigma`` (N,) px; output ``frames``
     (N, 7, H, W), not clipped; any N, H, W (traced at 64x64, edge-padded to a multiple of 4
     inside). Not bundled: the method is not in the pipeline (docs/experiments.md)."""
-    import io
-    import warnings
 
     out = Path(out)
     dims = {0: "N", 2: "H", 3: "W"}
@@ -429,7 +428,6 @@ def _estimator_path(session, y: np.ndarray, tile: int = 128, stride: int = 64):
     """One path for the photo (the windows' estimates oriented and averaged:
     :func:`blurvid.deconvolution.one_path`) and the median predicted sigma (None without a
     ``log_sigma`` output)."""
-    from blurvid import deconvolution as dc
 
     paths, sigma = dc.estimate_paths(session, y, tile, stride)
     return dc.one_path(paths), (float(np.median(sigma)) if sigma is not None else None)
@@ -443,17 +441,8 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
     ``objects``). The path error of each sample is one random smooth shape
     (:func:`unit_smooth_error`, ``default_rng([seed, 7, k])``) scaled to each sigma: the sigmas
     are compared on the same errors. Returns the summary (:func:`summarize`)."""
-    import cv2
 
     cv2.setNumThreads(1)
-    from blurvid import deconvolution as dc
-    from blurvid.color import rgb_to_y
-    from blurvid.consistency import project
-    from blurvid.io import list_images, photos_in
-    from blurvid.lab.bench import parse_size
-    from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
-    from blurvid.metrics import frame_psnrs
-    from blurvid.pipeline import Extractor
 
     model = load_model(ckpt) if ckpt else None
     cfg = SynthConfig.realistic(size=parse_size(size))
@@ -523,7 +512,6 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
 def summarize(rows: list[dict], times: dict | None = None) -> dict:
     """Means per method: per frame, mean, middle, gains over INPUT, frames above INPUT, and
     the same by blur length (:data:`blurvid.lab.bench.BLUR_BINS`)."""
-    from blurvid.lab.bench import BLUR_BINS
 
     names = [k for k in rows[0] if k not in ("blur_px", "input", "est_rms", "est_sigma")]
     inp = np.mean([r["input"] for r in rows], axis=0)

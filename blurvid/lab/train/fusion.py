@@ -64,7 +64,7 @@ from blurvid.color import rgb_to_y
 from blurvid.consistency import NUM_FRAMES, project
 from blurvid.io import list_images, photos_in, write_bytes_atomic
 from blurvid.lab.bench import BLUR_BINS, parse_size
-from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
+from blurvid.lab.data.synth import SynthConfig, load_object, parse_settings, render_samples
 from blurvid.lab.train import losses
 from blurvid.lab.train.models import pad_to_multiple
 from blurvid.metrics import frame_psnrs
@@ -435,7 +435,7 @@ def _estimator_path(session, y: np.ndarray, tile: int = 128, stride: int = 64):
 
 def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256",
              seed: int = 1234, sigmas=(0.0, 1.0, 2.0), estimator=None, est_sigma: float = 2.0,
-             project_rows: bool = True, progress=True) -> dict:
+             project_rows: bool = True, progress=True, settings: dict | None = None) -> dict:
     """Per-sample order-invariant Y PSNRs of each method on the realistic validation samples
     (``render_samples`` of ``images`` with ``SynthConfig.realistic``, objects from
     ``objects``). The path error of each sample is one random smooth shape
@@ -445,7 +445,7 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
     cv2.setNumThreads(1)
 
     model = load_model(ckpt) if ckpt else None
-    cfg = SynthConfig.realistic(size=parse_size(size))
+    cfg = SynthConfig.realistic(size=parse_size(size), **(settings or {}))
     objs = [load_object(p) for p in list_images(objects)] if objects else None
     extractor = Extractor(threads=1)
     session = None
@@ -628,6 +628,9 @@ def main(argv=None) -> int:
     e.add_argument("--estimator", help="a path estimator ONNX (blur -> path, log_sigma)")
     e.add_argument("--est-sigma", type=float, default=2.0,
                    help="sigma for an estimator without log_sigma")
+    e.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="a synthesizer setting over the realistic ones (e.g. p_static=1: "
+                        "still cameras)")
     e.add_argument("--threads", type=int, default=1)
     e.add_argument("--json", help="write the result here")
     args = ap.parse_args(argv)
@@ -646,7 +649,8 @@ def main(argv=None) -> int:
     else:
         result = evaluate(args.ckpt or None, args.images, args.objects or None, args.count,
                           args.size, args.seed, [parse_sigma(s) for s in args.sigmas.split(",")],
-                          args.estimator, args.est_sigma)
+                          args.estimator, args.est_sigma,
+                          settings=parse_settings(args.settings))
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(result, indent=1))

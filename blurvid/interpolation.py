@@ -29,6 +29,7 @@ can be scored against the same ground truth (``benchmarks/interpolation.py``).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -132,19 +133,25 @@ def _bracket(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def blend(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Naive baseline: linear blend of the bracketing level-1 frames at ``times``."""
-    k, alpha = _bracket(np.asarray(times, dtype=np.float64))
-    a = np.clip(alpha, 0.0, 1.0)[:, None, None, None].astype(np.float32)
-    return (1 - a) * frames[k] + a * frames[k + 1]
+    return _at_times(Interpolator(frames, "blend"), times)
 
 
 def _grey_u8(frame: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(rgb_to_y(frame) * 255), 0, 255).astype(np.uint8)
 
 
-def _warp(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
-    """Backward warp: out(y) = image(y - scale * flow(y)), edges replicated."""
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+@functools.lru_cache(maxsize=4)
+def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y coordinates of every pixel (float32, read-only), made once per size."""
+    gx, gy = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    gx.flags.writeable = gy.flags.writeable = False
+    return gx, gy
+
+
+def warp(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
+    """Backward warp: out(y) = image(y - scale * flow(y)), edges replicated (any dtype
+    OpenCV's remap takes: float frames here, uint8 ones in :mod:`blurvid.slowmo`)."""
+    gx, gy = _pixel_grid(*flow.shape[:2])
     return cv2.remap(image, gx - scale * flow[..., 0], gy - scale * flow[..., 1],
                      interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -152,8 +159,9 @@ def _warp(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
 _DIS_MIN_SIDE = 32  # OpenCV's DIS crashes (segfault) on images under ~16 px a side
 
 
-def _dis(dis, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """DIS flow first -> second (H, W, 2); small images are edge-padded first, then cropped."""
+def dis_flow(dis, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """DIS flow (``dis``: an OpenCV DISOpticalFlow) from the uint8 grey ``first`` to
+    ``second`` (H, W, 2); small images are edge-padded first, then cropped."""
     h, w = first.shape
     pad_h, pad_w = max(0, _DIS_MIN_SIDE - h), max(0, _DIS_MIN_SIDE - w)
     if pad_h or pad_w:
@@ -179,7 +187,7 @@ class Interpolator:
     def _flows(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         if self._pair is None or self._pair[0] != i:
             first, second = _grey_u8(self.frames[i]), _grey_u8(self.frames[i + 1])
-            self._pair = (i, _dis(self._dis, first, second), _dis(self._dis, second, first))
+            self._pair = (i, dis_flow(self._dis, first, second), dis_flow(self._dis, second, first))
         return self._pair[1], self._pair[2]
 
     def frame_at(self, time: float) -> np.ndarray:
@@ -190,16 +198,20 @@ class Interpolator:
             a = min(max(a, 0.0), 1.0)
             return ((1 - a) * self.frames[i] + a * self.frames[i + 1]).astype(np.float32)
         forward, backward = self._flows(i)
-        from_first = _warp(self.frames[i], forward, a)  # frame i -> i + 1
-        from_second = _warp(self.frames[i + 1], backward, 1 - a)  # frame i + 1 -> i
+        from_first = warp(self.frames[i], forward, a)  # frame i -> i + 1
+        from_second = warp(self.frames[i + 1], backward, 1 - a)  # frame i + 1 -> i
         weight = min(max(a, 0.0), 1.0)
         return np.clip((1 - weight) * from_first + weight * from_second, 0.0, 1.0)
 
 
 def flow(frames: np.ndarray, times: np.ndarray) -> np.ndarray:
     """Optical-flow interpolation (OpenCV DIS, both directions) of level-1 frames at ``times``."""
-    source = Interpolator(frames, "flow")
-    out = np.empty((len(times),) + frames.shape[1:], np.float32)
+    return _at_times(Interpolator(frames, "flow"), times)
+
+
+def _at_times(source: "Interpolator", times: np.ndarray) -> np.ndarray:
+    """``source``'s frames at ``times``, in one float32 array ``(len(times), H, W, 3)``."""
+    out = np.empty((len(times),) + source.frames.shape[1:], np.float32)
     for n, t in enumerate(np.asarray(times, dtype=np.float64)):
         out[n] = source.frame_at(float(t))
     return out

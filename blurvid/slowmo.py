@@ -33,6 +33,7 @@ import numpy as np
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
+from blurvid.interpolation import dis_flow, warp
 from blurvid.io import to_uint
 from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
                               link_costs, link_gap, motion, output_count,
@@ -138,7 +139,6 @@ class _Tween:
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._key: tuple | None = None
         self._flows: tuple[np.ndarray, np.ndarray] | None = None
-        self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
     def _pair(self, a: np.ndarray, b: np.ndarray, key) -> tuple[np.ndarray, np.ndarray]:
         if self._key != key:
@@ -148,10 +148,7 @@ class _Tween:
             ga, gb = (cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size,
                                  interpolation=cv2.INTER_AREA) if scale < 1
                       else cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b))
-            if min(ga.shape) < 32:  # DIS fails on tiny images: pad
-                pad = ((0, max(0, 32 - ga.shape[0])), (0, max(0, 32 - ga.shape[1])))
-                ga, gb = (np.pad(x, pad, mode="edge") for x in (ga, gb))
-            flows = [self._dis.calc(x, y, None)[:size[1], :size[0]] for x, y in ((ga, gb), (gb, ga))]
+            flows = [dis_flow(self._dis, x, y) for x, y in ((ga, gb), (gb, ga))]
             if scale < 1:
                 flows = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) / scale
                          for f in flows]
@@ -159,22 +156,13 @@ class _Tween:
             self._key = key
         return self._flows
 
-    def _warp(self, image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
-        h, w = image.shape[:2]
-        if self._grid is None or self._grid[0].shape != (h, w):
-            self._grid = tuple(np.meshgrid(np.arange(w, dtype=np.float32),
-                                           np.arange(h, dtype=np.float32)))
-        gx, gy = self._grid
-        return cv2.remap(image, gx - scale * flow[..., 0], gy - scale * flow[..., 1],
-                         interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
     def between(self, a: np.ndarray, b: np.ndarray, alpha: float, key) -> np.ndarray:
         """The frame at ``alpha`` (0: ``a``, 1: ``b``). ``key`` names the pair (e.g. the
         exposure and the slot): the flows are computed once per pair, not once per frame
         (``frames[k]`` is a new array object each time, so the arrays cannot be the key)."""
         forward, backward = self._pair(a, b, key)
-        from_a = self._warp(a, forward, alpha)
-        from_b = self._warp(b, backward, 1.0 - alpha)
+        from_a = warp(a, forward, alpha)
+        from_b = warp(b, backward, 1.0 - alpha)
         return cv2.addWeighted(from_a, 1.0 - alpha, from_b, alpha, 0.0)
 
 

@@ -112,19 +112,19 @@ class Extractor:
         if self.session is None:
             self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
-    def _tile_for(self, height: int, width: int) -> int:
-        """The window side for a ``height x width`` photo (0: one whole run)."""
-        if self.tile is None:
-            return auto_tile(height, width, self.session.metadata.get("arch"))
-        return self.tile
+    def _tiling(self, height: int, width: int) -> tuple[int, int]:
+        """(window side, overlap) for a ``height x width`` photo; side 0: one whole run."""
+        tile = self.tile
+        if tile is None:
+            tile = auto_tile(height, width, self.session.metadata.get("arch"))
+        return tile, min(DEFAULT_OVERLAP, tile // 4)
 
     def window_count(self, height: int, width: int) -> int:
         """How many windows the generator runs on for a ``height x width`` photo (1 when it
         is not tiled): the number of ``progress`` calls of :meth:`luma_frames`."""
-        tile = self._tile_for(height, width)
+        tile, overlap = self._tiling(height, width)
         if not tile:
             return 1
-        overlap = min(DEFAULT_OVERLAP, tile // 4)
         return (len(tile_spans(height, tile, overlap, ALIGN))
                 * len(tile_spans(width, tile, overlap, ALIGN)))
 
@@ -132,11 +132,11 @@ class Extractor:
         """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
         tiled as :attr:`tile` says. ``progress`` is called after each window."""
         h, w = ycbcr.shape[:2]
-        tile = self._tile_for(h, w)
+        tile, overlap = self._tiling(h, w)
         y = np.ascontiguousarray(ycbcr[..., 0])
         run = ensemble_run(self.session.run, self.ensemble)
         if tile:
-            luma = run_tiled(run, y, tile, min(DEFAULT_OVERLAP, tile // 4), progress=progress)
+            luma = run_tiled(run, y, tile, overlap, progress=progress)
         else:
             luma = run(y)
         self._finish_in_strips(luma, y)

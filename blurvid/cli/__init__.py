@@ -1,6 +1,6 @@
 """The ``blurvid`` command line: a thin layer over the library, one module per command.
 
-User commands (extract, interpolate, info) run the product; lab commands (bench, synth,
+User commands (extract, interpolate, video, info) run the product; lab commands (bench, synth,
 train, export, quantize) load :mod:`blurvid.lab` only when they run. Errors: see
 :mod:`blurvid.cli.common`.
 """

@@ -30,7 +30,12 @@ def mse(a: np.ndarray, b: np.ndarray) -> float:
 
 def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB; ``inf`` for identical arrays."""
-    err = mse(a, b)
+    return psnr_of_mse(mse(a, b), data_range)
+
+
+def psnr_of_mse(err: float, data_range: float = 1.0) -> float:
+    """The PSNR in dB of a mean squared error (``inf`` for 0): for errors accumulated strip by
+    strip, where the two images are never whole in memory."""
     if err == 0:
         return float("inf")
     return float(10 * np.log10(data_range**2 / err))
@@ -40,7 +45,7 @@ def frame_psnrs(frames: np.ndarray, truth: np.ndarray, order_invariant: bool = T
     """Per-frame PSNRs of one sample and whether the reversed order was used.
 
     With ``order_invariant``, the sample is scored in forward or reversed order, whichever has
-    the lower total MSE (the direction of a motion blur is ambiguous, see NOTES.md).
+    the lower total MSE (the direction of a motion blur is ambiguous, see docs/paper.md).
     ``frames`` may also be a single ``(H, W)`` image (the INPUT row: blur against every frame).
     """
     if frames.ndim == truth.ndim - 1:

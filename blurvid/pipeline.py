@@ -27,6 +27,7 @@ from blurvid.ensemble import check_ensemble_size, ensemble_run
 from blurvid.errors import InputError
 from blurvid.interpolation import ClipStream, interpolate_frames, stream_frames
 from blurvid.io import contact_sheet, read_image, to_uint, write_images
+from blurvid.metrics import psnr_of_mse
 from blurvid.runtime import GeneratorSession
 from blurvid.tiling import ALIGN, DEFAULT_OVERLAP, auto_tile, run_tiled, tile_spans
 
@@ -308,9 +309,8 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
         reblurred = from_linear(linear_sum[rows] / NUM_FRAMES)
         source = np.clip(ycbcr_to_rgb(ycbcr[rows]), 0.0, 1.0)
         squared += float(np.sum((reblurred.astype(np.float64) - source) ** 2))
-    err = squared / ycbcr.size
     return {"seconds": time.perf_counter() - start,
-            "reblur_psnr": float("inf") if err == 0 else float(10 * np.log10(1 / err)),
+            "reblur_psnr": psnr_of_mse(squared / ycbcr.size),
             "width": w, "height": h, "bit_depth": bit_depth, "notes": notes}
 
 

@@ -239,16 +239,20 @@ class Sized:
 
 class Played:
     """``clip`` (anything with ``frame(n)``, e.g. a ClipStream) in the play ``order``: a sized
-    iterable of frames for :func:`write_clip`, each made when it is written."""
+    iterable of frames for :func:`write_clip`, each made when it is written; ``progress`` is
+    called after each frame is handed on."""
 
-    def __init__(self, clip, order: np.ndarray) -> None:
-        self.clip, self.order = clip, order
+    def __init__(self, clip, order: np.ndarray, progress=None) -> None:
+        self.clip, self.order, self.progress = clip, order, progress
 
     def __len__(self) -> int:
         return len(self.order)
 
     def __iter__(self):
-        return (self.clip.frame(int(n)) for n in self.order)
+        for n in self.order:
+            yield self.clip.frame(int(n))
+            if self.progress is not None:
+                self.progress()
 
 
 def default_fps(count: int) -> float:

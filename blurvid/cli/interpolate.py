@@ -17,8 +17,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.interpolation import METHODS, check_clip_memory, frame_count, model_runs
 from blurvid.io import check_outputs_free, check_writable, fit_max_side, read_image
 from blurvid.pipeline import Extractor
-from blurvid.video import (Played, Sized, clip_kind, default_fps, planned_outputs, sequence,
-                           write_clip)
+from blurvid.video import Played, clip_kind, default_fps, planned_outputs, sequence, write_clip
 
 # The choices of --method are the library's (blurvid.interpolation.METHODS).
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
@@ -85,13 +84,8 @@ def interpolate(
     progress = progress_bar(show=len(order) > NUM_FRAMES)
     with progress:
         task = progress.add_task("writing frames", total=len(order))
-
-        def played():
-            for frame in Played(clip, order):
-                yield frame
-                progress.advance(task)
-
-        written = write_clip(output, Sized(played(), len(order)), rate, times=times,
+        played = Played(clip, order, progress=lambda: progress.advance(task))
+        written = write_clip(output, played, rate, times=times,
                              stem=image_path.stem, force=force, bit_depth=image.bit_depth,
                              info={"input": str(image_path), "levels": levels,
                                    "method": method.value})

@@ -366,27 +366,24 @@ def markdown_table(result: dict, channel: str = "y") -> str:
     block = result[channel]
     n = len(block["psnr_frames"])
     middle = n // 2
-    head = " | ".join(f"{i + 1}" + (" (middle)" if i == middle and n > 1 else "")
-                      for i in range(n))
     label = channel.upper() if channel == "y" else "RGB"
-    lines = [f"| {label} | {head} | mean |", "|---|" + "---:|" * (n + 1)]
+    columns = (label, *(f"{i + 1}" + (" (middle)" if i == middle and n > 1 else "")
+                        for i in range(n)), "mean")
 
     def row(name, values, mean, fmt):
-        return f"| {name} | " + " | ".join(fmt.format(v) for v in values) + " | " + \
-            fmt.format(mean) + " |"
+        return (name, *(fmt.format(v) for v in values), fmt.format(mean))
 
     gains = [a - b for a, b in zip(block["psnr_frames"], block["input_frames"])]
-    lines += [row("model PSNR", block["psnr_frames"], block["psnr_mean"], "{:.2f}"),
-              row("INPUT PSNR", block["input_frames"], block["input_mean"], "{:.2f}"),
-              row("gain (dB)", gains, block["psnr_mean"] - block["input_mean"], "{:+.2f}"),
-              row("model SSIM", block["ssim_frames"], block["ssim_mean"], "{:.3f}"),
-              row("INPUT SSIM", block["input_ssim_frames"], block["input_ssim_mean"], "{:.3f}")]
+    table = Table("", columns, (
+        row("model PSNR", block["psnr_frames"], block["psnr_mean"], "{:.2f}"),
+        row("INPUT PSNR", block["input_frames"], block["input_mean"], "{:.2f}"),
+        row("gain (dB)", gains, block["psnr_mean"] - block["input_mean"], "{:+.2f}"),
+        row("model SSIM", block["ssim_frames"], block["ssim_mean"], "{:.3f}"),
+        row("INPUT SSIM", block["input_ssim_frames"], block["input_ssim_mean"], "{:.3f}")))
     wins = result.get("order_wins", {})
-    lines.append("")
-    lines.append(f"{result['samples']} samples; order: forward {wins.get('forward', 0)}, "
-                 f"reversed {wins.get('reversed', 0)}; reblur PSNR {result['reblur_psnr']:.2f} dB")
-    return "\n".join(lines)
-
+    return (table.markdown() + "\n\n"
+            + f"{result['samples']} samples; order: forward {wins.get('forward', 0)}, "
+              f"reversed {wins.get('reversed', 0)}; reblur PSNR {result['reblur_psnr']:.2f} dB")
 
 if __name__ == "__main__":
     main(sys.argv[1:])

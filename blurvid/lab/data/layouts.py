@@ -40,6 +40,7 @@ import numpy as np
 from blurvid.color import from_linear, to_linear
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
+from blurvid.footage import probe, read_frames
 from blurvid.io import check_outputs_free, list_images, read_image, write_images
 
 LAYOUTS = ("blurvid", "gopro-pairs", "gopro", "dvd", "frames")
@@ -188,20 +189,15 @@ def _natural_key(path: Path):
 
 
 def _video_frames(path: Path, on_skip) -> Iterator[np.ndarray]:
-    import cv2
-
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        on_skip(f"{path}: cannot open the video")
-        return
+    """The video's frames as float RGB in [0, 1], read as ``blurvid video`` reads them
+    (:mod:`blurvid.footage`: upright, every frame); an unreadable video is skipped."""
     try:
-        while True:
-            ok, bgr = capture.read()
-            if not ok:
-                return
-            yield bgr[..., ::-1].astype(np.float32) / 255.0
-    finally:
-        capture.release()
+        frames = read_frames(probe(path))
+    except InputError as exc:
+        on_skip(str(exc))
+        return
+    for rgb in frames:
+        yield rgb.astype(np.float32) / 255.0
 
 
 def _image_frames(paths: list[Path], on_skip) -> Iterator[np.ndarray | None]:

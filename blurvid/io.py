@@ -400,15 +400,22 @@ def check_writable(folder: str | os.PathLike) -> None:
                           "permission denied")
 
 
+def fitted_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """``(width, height)`` scaled down so the long side is at most ``max_side`` (None or 0:
+    unchanged)."""
+    if not max_side or max(height, width) <= max_side:
+        return width, height
+    scale = max_side / max(height, width)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def fit_max_side(rgb: np.ndarray, max_side: int | None) -> tuple[np.ndarray, str | None]:
-    """``rgb`` (H, W, C) scaled down (area interpolation) so its long side is at most
-    ``max_side`` (None or 0: unchanged); returns the image and a note saying what was done
-    (None if nothing)."""
+    """``rgb`` (H, W, C) scaled down (area interpolation) to :func:`fitted_size`; returns the
+    image and a note saying what was done (None if nothing)."""
     h, w = rgb.shape[:2]
-    if not max_side or max(h, w) <= max_side:
+    size = fitted_size(h, w, max_side)
+    if size == (w, h):
         return rgb, None
-    scale = max_side / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return (cv2.resize(rgb, size, interpolation=cv2.INTER_AREA),
             f"scaled from {w}x{h} to {size[0]}x{size[1]}")
 

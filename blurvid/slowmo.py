@@ -34,7 +34,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
 from blurvid.interpolation import dis_flow, warp
-from blurvid.io import to_uint
+from blurvid.io import fit_max_side, to_uint
 from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
@@ -65,16 +65,6 @@ class _Pending:
 
 def _to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
     return to_uint(rgb, 8)
-
-
-def fit_frame(frame: np.ndarray, max_side: int | None) -> np.ndarray:
-    """An input frame (uint8 or float RGB) scaled down so its long side is <= ``max_side``."""
-    h, w = frame.shape[:2]
-    if not max_side or max(h, w) <= max_side:
-        return frame
-    scale = max_side / max(h, w)
-    return cv2.resize(frame, (max(1, round(w * scale)), max(1, round(h * scale))),
-                      interpolation=cv2.INTER_AREA)
 
 
 def extract_exposure(extractor: Extractor, frame: np.ndarray, index: int) -> _Pending:
@@ -112,7 +102,7 @@ def oriented_exposures(extractor: Extractor, frames: Iterable[np.ndarray],
             yield Exposure(item.index, np.ascontiguousarray(frames_out), bool(state))
 
     for index, frame in enumerate(frames):
-        current = extract_exposure(extractor, fit_frame(frame, max_side), index)
+        current = extract_exposure(extractor, fit_max_side(frame, max_side)[0], index)
         if progress is not None:
             progress()
         if previous is not None and current.frames.shape != previous.frames.shape:

@@ -15,7 +15,7 @@ from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, Ensemb
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
-from blurvid.io import check_outputs_free, check_writable
+from blurvid.io import check_outputs_free, check_writable, fitted_size
 from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.slowmo import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
@@ -64,10 +64,10 @@ def video(
     if info.has_audio:
         say(f"blurvid: note: {video_path}: the audio is dropped (the output's timing differs)")
     h, w = info.height, info.width
-    scale = min(1.0, max_side / max(h, w)) if max_side else 1.0
-    if scale < 1:
+    out_w, out_h = fitted_size(h, w, max_side)
+    if (out_w, out_h) != (w, h):
         say(f"blurvid: note: {video_path}: frames scaled from {w}x{h} to "
-            f"{max(1, round(w * scale))}x{max(1, round(h * scale))} (--max-side 0 keeps "
+            f"{out_w}x{out_h} (--max-side 0 keeps "
             "the full size)")
     kind = clip_kind(output)
     targets = planned_outputs(output, video_path.stem, count)
@@ -110,8 +110,8 @@ def video(
                "input_frames": inputs, "input_fps": round(info.fps, 6),
                "start": round(offset, 6), "frames": count, "fps": round(rate, 6),
                "mode": "slowmo" if slowmo else "smooth", "shutter": shutter,
-               "reversed_exposures": flipped[0], "width": round(w * scale) or 1,
-               "height": round(h * scale) or 1, "audio_dropped": info.has_audio,
+               "reversed_exposures": flipped[0], "width": out_w,
+               "height": out_h, "audio_dropped": info.has_audio,
                "device": extractor.session.device, "projection": extractor.projection,
                "ensemble": extractor.ensemble, "seconds": round(seconds, 3),
                "input_frames_per_second": round(inputs / seconds, 3)}

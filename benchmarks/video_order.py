@@ -11,7 +11,8 @@ handheld-like camera path per sequence, consecutive exposures with a shutter gap
 (default: a temporary folder; an existing folder of sequences is scored as it is) and run
 through the video pipeline (blurvid.slowmo), exactly as ``blurvid video`` runs.
 
-Scores (PSNR on Y, BT.601, mean over frames):
+Scores (PSNR and SSIM on Y, BT.601, mean over frames; SSIM is blurvid.metrics.ssim, the one
+``blurvid bench`` reports):
 
 * order accuracy: the share of exposures whose chosen order is the better of the two against
   the truth (the model's frames forward or reversed), for exposures blurred >= 5 px (below
@@ -43,7 +44,7 @@ from blurvid.color import rgb_to_y
 from blurvid.consistency import NUM_FRAMES
 from blurvid.lab.data.sequences import SequenceConfig, sequences_in, synthesize_sequences
 from blurvid.lab.data.synth import list_images
-from blurvid.metrics import psnr
+from blurvid.metrics import psnr, ssim
 from blurvid.ordering import frame_times, output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.slowmo import oriented_exposures, timeline_frames
@@ -79,6 +80,11 @@ def y_psnr(a: np.ndarray, b: np.ndarray) -> float:
     return psnr(rgb_to_y(np.asarray(a, np.float32)), rgb_to_y(np.asarray(b, np.float32)))
 
 
+def y_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM on Y (:func:`blurvid.metrics.ssim`, the one ``blurvid bench`` reports)."""
+    return ssim(rgb_to_y(np.asarray(a, np.float32)), rgb_to_y(np.asarray(b, np.float32)))
+
+
 def score_sequence(seq, extractor: Extractor, lags: list[int]) -> dict:
     shutter = seq.record["shutter"]
     blurs = [np.rint(seq.blur(t) * 255).astype(np.uint8) for t in range(len(seq))]
@@ -92,7 +98,7 @@ def score_sequence(seq, extractor: Extractor, lags: list[int]) -> dict:
         exposures = list(oriented_exposures(replay, blurs, shutter, lag))
         if chosen_exposures is None:
             chosen_exposures = exposures
-        right, chosen, oracle = [], [], []
+        right, chosen, oracle, chosen_ssim, oracle_ssim = [], [], [], [], []
         for e, truth in zip(exposures, truths):
             frames = e.frames / 255.0
             forward = np.mean([y_psnr(f, t) for f, t in zip(frames, truth)])
@@ -100,28 +106,38 @@ def score_sequence(seq, extractor: Extractor, lags: list[int]) -> dict:
             right.append(forward >= backward)
             chosen.append(forward)
             oracle.append(max(forward, backward))
+            # SSIM in the same orders: as chosen, and the oracle order PSNR picked
+            chosen_ssim.append(np.mean([y_ssim(f, t) for f, t in zip(frames, truth)]))
+            oracle_ssim.append(chosen_ssim[-1] if forward >= backward else
+                               np.mean([y_ssim(f, t) for f, t in zip(frames[::-1], truth)]))
         by_lag[lag] = {"right": np.array(right), "chosen": np.array(chosen),
-                       "oracle": np.array(oracle)}
+                       "oracle": np.array(oracle), "chosen_ssim": np.array(chosen_ssim),
+                       "oracle_ssim": np.array(oracle_ssim)}
     # the output timeline (first lag) against the true frames at the output times
     sharp_times = np.concatenate([frame_times(t, shutter) for t in range(len(seq))])
     times = output_times(len(seq), shutter)
     on_frame, gap, hold = [], [], []
+    on_frame_ssim, gap_ssim, hold_ssim = [], [], []
     count = output_count(len(seq), shutter)
     for n, (time_, frame) in enumerate(timeline_frames(iter(chosen_exposures), count, shutter)):
         truth = seq.timeline(n) if seq.record.get("timeline") else None
         if truth is None:
             break
         nearest = int(np.argmin(np.abs(sharp_times - time_)))
-        value = y_psnr(frame / 255.0, truth)
+        value, similarity = y_psnr(frame / 255.0, truth), y_ssim(frame / 255.0, truth)
         if abs(sharp_times[nearest] - time_) < 1e-6:
             on_frame.append(value)
+            on_frame_ssim.append(similarity)
         else:
             gap.append(value)
+            gap_ssim.append(similarity)
             held = chosen_exposures[nearest // NUM_FRAMES].frames[nearest % NUM_FRAMES]
             hold.append(y_psnr(held / 255.0, truth))
+            hold_ssim.append(y_ssim(held / 255.0, truth))
     assert len(times) == count
     return {"name": seq.name, "blur_px": px, "by_lag": by_lag, "on_frame": on_frame,
-            "gap": gap, "gap_hold": hold}
+            "gap": gap, "gap_hold": hold, "on_frame_ssim": on_frame_ssim,
+            "gap_ssim": gap_ssim, "gap_hold_ssim": hold_ssim}
 
 
 def speed(extractor_factory, frames_count: int, images: list[Path], threads: int,
@@ -211,20 +227,28 @@ def main() -> None:
         right = np.concatenate([r["by_lag"][lag]["right"] for r in rows])
         chosen = np.concatenate([r["by_lag"][lag]["chosen"] for r in rows])
         oracle = np.concatenate([r["by_lag"][lag]["oracle"] for r in rows])
+        chosen_ssim = np.concatenate([r["by_lag"][lag]["chosen_ssim"] for r in rows])
+        oracle_ssim = np.concatenate([r["by_lag"][lag]["oracle_ssim"] for r in rows])
         result["order"][f"lag {lag}"] = {
             "accuracy_blur_ge_5px": round(float(right[moving].mean()), 4),
             "accuracy_all": round(float(right.mean()), 4),
             "psnr_chosen": round(float(chosen.mean()), 3),
             "psnr_oracle": round(float(oracle.mean()), 3),
-            "psnr_chosen_minus_oracle": round(float(chosen.mean() - oracle.mean()), 3)}
+            "psnr_chosen_minus_oracle": round(float(chosen.mean() - oracle.mean()), 3),
+            "ssim_chosen": round(float(chosen_ssim.mean()), 4),
+            "ssim_oracle": round(float(oracle_ssim.mean()), 4),
+            "ssim_chosen_minus_oracle": round(float(chosen_ssim.mean() - oracle_ssim.mean()),
+                                              4)}
     gaps = [v for r in rows for v in r["gap"]]
     if gaps:
+        def mean(key: str, digits: int) -> float:
+            return round(float(np.mean([v for r in rows for v in r[key]])), digits)
+
         result["timeline"] = {
-            "psnr_on_frames": round(float(np.mean([v for r in rows for v in r["on_frame"]])), 3),
-            "psnr_gap_flow": round(float(np.mean(gaps)), 3),
-            "psnr_gap_nearest_frame": round(float(np.mean([v for r in rows
-                                                           for v in r["gap_hold"]])), 3),
-            "gap_frames": len(gaps)}
+            "psnr_on_frames": mean("on_frame", 3), "psnr_gap_flow": mean("gap", 3),
+            "psnr_gap_nearest_frame": mean("gap_hold", 3),
+            "ssim_on_frames": mean("on_frame_ssim", 4), "ssim_gap_flow": mean("gap_ssim", 4),
+            "ssim_gap_nearest_frame": mean("gap_hold_ssim", 4), "gap_frames": len(gaps)}
     if args.speed_frames and images:
         result["speed"] = speed(lambda t: Extractor(args.model, device="cpu", threads=t),
                                 args.speed_frames, images, args.threads, args.shutter)

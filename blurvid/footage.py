@@ -51,7 +51,8 @@ class VideoInfo:
     """What :func:`probe` found: ``width`` x ``height`` (upright, after ``rotation``),
     ``fps``, ``frame_count``, ``duration`` (s, frame count / fps), ``times`` (each frame's
     presentation time in seconds from the first frame, increasing), ``has_audio``,
-    ``codec``."""
+    ``codec``, ``start`` (the first frame's time in seconds from the start of the file, the
+    reference of ffmpeg's ``-ss``: where the other streams, e.g. the audio, line up)."""
 
     path: Path
     width: int
@@ -63,6 +64,7 @@ class VideoInfo:
     has_audio: bool
     codec: str
     times: np.ndarray
+    start: float = 0.0
 
     def select(self, start: float | None = None, end: float | None = None) -> tuple[int, int]:
         """(first frame index, frame count) of the frames whose time lies in ``[start, end)``
@@ -142,6 +144,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     header_fps = re.search(r"([\d.]+) fps", line)
     tbr = re.search(r"([\d.]+)k? tbr", line)
     times = _frame_times(pts, tb_match)
+    start = 0.0 if times is None else _first_time(pts, tb_match)
     fps = _frame_rate(path, times, float(header_fps.group(1)) if header_fps else
                       (float(tbr.group(1)) if tbr else 0.0))
     count = len(pts)
@@ -150,7 +153,14 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path=path, width=width, height=height, fps=fps, frame_count=count,
                      duration=count / fps, rotation=rotation,
                      has_audio=bool(re.search(r"Stream #0:\d+.*?: Audio: ", head)),
-                     codec=video.group(1).rstrip(","), times=times)
+                     codec=video.group(1).rstrip(","), times=times, start=start)
+
+
+def _first_time(pts: list[int], tb_match) -> float:
+    """The first frame's presentation time in seconds from the start of the file (ffmpeg
+    writes the copied packets' times from the file's start time)."""
+    num, den = int(tb_match.group(1)), int(tb_match.group(2))
+    return max(0.0, min(pts) * num / den)
 
 
 def _frame_times(pts: list[int], tb_match) -> np.ndarray | None:

@@ -4,7 +4,8 @@ Contract: ``frames`` float ``(N, H, W, 3)`` RGB in [0, 1] (clipped), N >= 1; ``f
 
 * ``.mp4``: H.264 (libx264) in yuv420p with ``+faststart``, the format browsers play; odd
   widths/heights are padded by one replicated row/column (yuv420p needs even sizes). Written by
-  the ffmpeg binary that imageio-ffmpeg ships.
+  the ffmpeg binary that imageio-ffmpeg ships. :func:`write_mp4` can add a part of another
+  file's audio track (:class:`AudioTrack`, AAC), muxed before the file is renamed into place.
 * ``.gif``: 8-bit palette, loops forever (Pillow).
 * a folder (a path without a suffix, or an existing folder): ``<stem>_01.png ...`` plus
   ``<stem>_timeline.json`` (per frame: file name and timestamp within the exposure).
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,11 +85,45 @@ def even_size(frames_u8: np.ndarray) -> np.ndarray:
     return np.pad(frames_u8, ((0, 0),) * (frames_u8.ndim - 3) + pad, mode="edge")
 
 
-def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = None) -> int:
+@dataclass(frozen=True)
+class AudioTrack:
+    """The first audio stream of ``source`` from ``start`` seconds (from the start of the file,
+    as ffmpeg's ``-ss`` counts) for ``duration`` seconds, for :func:`write_mp4`."""
+
+    source: Path
+    start: float
+    duration: float
+
+
+AUDIO_BITRATE = "192k"  # AAC: any input codec fits an MP4 (PCM, Vorbis, ... do not)
+MUX_TIMEOUT_S = 600
+
+
+def _mux_audio(video: Path, audio: AudioTrack, out: Path, ffmpeg: str) -> None:
+    """``video``'s frames (copied) with ``audio`` (trimmed sample-accurately, AAC) -> ``out``."""
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
+           "-ss", f"{max(0.0, audio.start):.6f}", "-t", f"{audio.duration:.6f}",
+           "-i", str(audio.source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+           "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", "-f", "mp4",
+           str(out)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=MUX_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OutputError(f"cannot add the audio of {audio.source}: {exc}") from None
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise OutputError(f"cannot add the audio of {audio.source}: "
+                          f"{lines[-1] if lines else 'ffmpeg failed'}")
+
+
+def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = None,
+              audio: AudioTrack | None = None) -> int:
     """Stream ``frames`` (float RGB in [0, 1] or uint8 RGB, one at a time) to an H.264 MP4
     (yuv420p, odd sizes padded by one replicated row/column, ``+faststart``), atomically;
-    ``preset``: x264's speed/size trade-off (None: its default, ``medium``). Returns the number
-    of frames written; OutputError when there are none."""
+    ``preset``: x264's speed/size trade-off (None: its default, ``medium``); ``audio``: a
+    track to add (the frames are encoded first, then muxed with it into a second temporary
+    file, which is renamed into place). Returns the number of frames written; OutputError
+    when there are none."""
     try:
         import imageio_ffmpeg
     except ImportError:
@@ -113,6 +150,13 @@ def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = 
             if writer is None:
                 raise OutputError(f"cannot write {path}: no frames")
             writer.close()
+            if audio is not None:
+                muxed = tmp.with_name(tmp.stem + ".av" + tmp.suffix)
+                try:
+                    _mux_audio(tmp, audio, muxed, imageio_ffmpeg.get_ffmpeg_exe())
+                    os.replace(muxed, tmp)
+                finally:
+                    muxed.unlink(missing_ok=True)
     except OutputError:
         raise
     except (OSError, RuntimeError) as exc:

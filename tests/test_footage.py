@@ -71,6 +71,18 @@ def test_audio_is_seen(tmp_path):
     assert probe(tmp_path / "av.mkv").has_audio
 
 
+def test_start_is_the_first_frame_time_in_the_file(tmp_path):
+    """Video that begins 0.2 s after the audio: ``times`` count from the first frame, ``start``
+    says where it lies in the file (where the audio lines up)."""
+    video = make_video(tmp_path / "a.mp4", ramp(5))
+    assert probe(video).start == pytest.approx(0.0, abs=1e-3)
+    ffmpeg("-itsoffset", "0.2", "-i", video, "-f", "lavfi", "-i", "sine=d=1", "-map", "0:v",
+           "-map", "1:a", "-c:v", "copy", "-t", "1", tmp_path / "late.mp4")
+    info = probe(tmp_path / "late.mp4")
+    assert info.start == pytest.approx(0.2, abs=1e-3)
+    np.testing.assert_allclose(info.times, np.arange(5) / 25, atol=1e-6)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "no such file"),
     (lambda p: (p.write_bytes(b""), p)[1], "empty"),

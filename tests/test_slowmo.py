@@ -3,6 +3,7 @@ returns the true frames checks the ordering end to end)."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +157,26 @@ def test_write_mp4_roundtrip(tmp_path):
     info = probe(tmp_path / "o.mp4")
     assert (info.frame_count, info.fps, info.width, info.height) == (5, 30.0, 48, 34)
     assert [p.name for p in tmp_path.iterdir()] == ["o.mp4"]  # no temporary file left
+
+
+def test_write_mp4_with_audio_is_atomic(tmp_path):
+    """A track is muxed in before the rename; a failed mux leaves nothing behind."""
+    from blurvid.errors import OutputError
+    from blurvid.footage import probe
+    from blurvid.video import AudioTrack
+
+    frames = [np.full((32, 48, 3), 10 * i, np.uint8) for i in range(10)]
+    silent = make_video(tmp_path / "silent.mp4", [f / 255.0 for f in frames])
+    source = tmp_path / "av.mkv"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=d=1", str(source)], check=True)
+    assert write_mp4(tmp_path / "o.mp4", iter(frames), 25,
+                     audio=AudioTrack(source, 0.5, 0.4)) == 10
+    info = probe(tmp_path / "o.mp4")
+    assert info.has_audio and info.frame_count == 10
+    (tmp_path / "keep.mp4").write_bytes(b"mine")
+    with pytest.raises(OutputError, match="audio"):  # a source without audio
+        write_mp4(tmp_path / "keep.mp4", iter(frames), 25, audio=AudioTrack(silent, 0, 0.4))
+    assert (tmp_path / "keep.mp4").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["av.mkv", "keep.mp4", "o.mp4",
+                                                         "silent.mp4"]

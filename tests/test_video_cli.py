@@ -83,7 +83,70 @@ def test_audio_is_dropped_with_a_note(tmp_path):
     video = make_video(tmp_path / "clip.mkv", n=3, audio=True)
     result = run(video, "-o", tmp_path / "o.mp4")
     assert result.exit_code == 0, result.output
-    assert "audio is dropped" in result.stderr
+    assert "audio is dropped (the output's timing differs; --smooth keeps it)" in result.stderr
+    assert not probe(tmp_path / "o.mp4").has_audio
+
+
+def with_audio(video, silent_until=0.2):
+    """``video`` with a 440 Hz tone that starts at ``silent_until`` seconds (Vorbis or Opus
+    in Matroska: not a codec MP4 takes as it is)."""
+    out = video.with_name("av.mkv")
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i", str(video),
+                    "-f", "lavfi", "-i",
+                    f"sine=f=440:d=2,volume=volume=0:enable='lt(t,{silent_until})'",
+                    "-c:v", "copy", "-shortest", str(out)], check=True)
+    return out
+
+
+def audio_of(path, rate=44100):
+    """The first audio track of ``path`` decoded to mono float samples."""
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-i",
+                           str(path), "-map", "0:a:0", "-f", "s16le", "-ac", "1", "-ar",
+                           str(rate), "-"], capture_output=True, check=True)
+    return np.frombuffer(done.stdout, np.int16).astype(np.float64) / 32768
+
+
+def rms(samples):
+    return float(np.sqrt(np.mean(samples ** 2)))
+
+
+@pytest.mark.parametrize("start", [None, 0.2])
+def test_smooth_keeps_the_audio_of_the_range(tmp_path, start):
+    video = with_audio(make_video(tmp_path / "clip.mp4", n=10))
+    out = tmp_path / "smooth.mp4"
+    extra = ["--start", start] if start is not None else []
+    result = run(video, "-o", out, "--smooth", "--json", *extra)
+    assert result.exit_code == 0, result.output
+    assert "audio" not in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["audio_kept"] and not summary["audio_dropped"]
+    info = probe(out)
+    assert info.has_audio and info.frame_count == summary["frames"]
+    samples = audio_of(out)
+    duration = summary["frames"] / summary["fps"]  # 7 x 175 fps: as long as the input range
+    assert abs(len(samples) / 44100 - duration) < 0.025
+    head = rms(samples[441:2205])  # 10-50 ms into the output
+    if start is None:  # the input's first 0.2 s are silent
+        assert head < 0.005 and rms(samples[-2205:]) > 0.05  # (the tone: 0.088)
+    else:  # trimmed: the tone from the first frame on
+        assert head > 0.05
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["av.mkv", "clip.mp4", "smooth.mp4"]
+
+
+def test_smooth_without_audio_writes_none(tmp_path):
+    video = make_video(tmp_path / "clip.mp4", n=3)
+    result = run(video, "-o", tmp_path / "o.mp4", "--smooth", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert not summary["audio_kept"] and not summary["audio_dropped"]
+    assert not probe(tmp_path / "o.mp4").has_audio
+
+
+def test_smooth_to_frames_drops_the_audio_with_a_note(tmp_path):
+    video = with_audio(make_video(tmp_path / "clip.mp4", n=3))
+    result = run(video, "-o", tmp_path / "frames", "--smooth")
+    assert result.exit_code == 0, result.output
+    assert "audio is dropped (a folder of frames holds no audio)" in result.stderr
 
 
 def test_existing_output_is_refused_without_force(tmp_path):

@@ -19,7 +19,8 @@ from blurvid.io import check_outputs_free, check_writable, fitted_size
 from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.slowmo import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
-from blurvid.video import Sized, clip_kind, planned_outputs, write_clip, write_mp4
+from blurvid.video import (AudioTrack, Sized, clip_kind, planned_outputs, write_clip,
+                           write_mp4)
 
 
 @reports_errors
@@ -30,8 +31,9 @@ def video(
                           "and a timeline JSON."),
     slowmo: Annotated[bool, typer.Option("--slowmo/--smooth",
                                          help="--slowmo: play at the input's frame rate, 7x "
-                                              "longer; --smooth: 7x the frame rate, the same "
-                                              "duration.")] = True,
+                                              "longer (the audio is dropped); --smooth: 7x "
+                                              "the frame rate, the same duration (an MP4 "
+                                              "keeps the audio).")] = True,
     fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
                                                  help="Output frame rate (overrides "
                                                       "--slowmo/--smooth).")] = None,
@@ -61,15 +63,19 @@ def video(
     first, inputs = info.select(start, end)
     count = output_count(inputs, shutter)
     rate = fps or (info.fps if slowmo else info.fps * NUM_FRAMES)
-    if info.has_audio:
-        say(f"blurvid: note: {video_path}: the audio is dropped (the output's timing differs)")
+    kind = clip_kind(output)
+    real_time = abs(rate - info.fps * NUM_FRAMES) <= 1e-6 * rate  # --smooth: same duration
+    keep_audio = info.has_audio and real_time and kind == "mp4"
+    if info.has_audio and not keep_audio:
+        why = (f"a {'GIF' if kind == 'gif' else 'folder of frames'} holds no audio"
+               if real_time else "the output's timing differs; --smooth keeps it")
+        say(f"blurvid: note: {video_path}: the audio is dropped ({why})")
     h, w = info.height, info.width
     out_w, out_h = fitted_size(h, w, max_side)
     if (out_w, out_h) != (w, h):
         say(f"blurvid: note: {video_path}: frames scaled from {w}x{h} to "
             f"{out_w}x{out_h} (--max-side 0 keeps "
             "the full size)")
-    kind = clip_kind(output)
     targets = planned_outputs(output, video_path.stem, count)
     check_outputs_free(targets, force)
     check_writable(targets[0].parent)
@@ -93,7 +99,10 @@ def video(
 
         frames = (frame for _, frame in timeline_frames(exposures(), count, shutter))
         if kind == "mp4":
-            written_frames = write_mp4(output, frames, rate, preset=X264_PRESET)
+            # the audio from the first output frame's time, as long as the output lasts
+            audio = (AudioTrack(video_path, info.start + float(seconds_of[0]), count / rate)
+                     if keep_audio else None)
+            written_frames = write_mp4(output, frames, rate, preset=X264_PRESET, audio=audio)
             written = [output]
         else:
             if kind == "gif":
@@ -111,7 +120,8 @@ def video(
                "start": round(offset, 6), "frames": count, "fps": round(rate, 6),
                "mode": "slowmo" if slowmo else "smooth", "shutter": shutter,
                "reversed_exposures": flipped[0], "width": out_w,
-               "height": out_h, "audio_dropped": info.has_audio,
+               "height": out_h, "audio_dropped": info.has_audio and not keep_audio,
+               "audio_kept": keep_audio,
                "device": extractor.session.device, "projection": extractor.projection,
                "ensemble": extractor.ensemble, "seconds": round(seconds, 3),
                "input_frames_per_second": round(inputs / seconds, 3)}

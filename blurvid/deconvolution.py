@@ -584,6 +584,26 @@ def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int
     return from_linear(np.clip(frames, 0.0, 1.0, out=frames), out=frames)
 
 
+def deconvolve_region(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], groups,
+                      weight: float = DEFAULT_WEIGHT, pad: int | None = None,
+                      iters: int = DEFAULT_ITERS) -> np.ndarray:
+    """:func:`deconvolve_y` on the window ``[r0:r1, c0:c1]`` of a larger photo, given in
+    LINEAR light ``lin`` (H, W) (:func:`blurvid.color.to_linear` of the luma, computed once
+    for all windows): up to ``pad`` px of the photo around the window are data, so the window's
+    edges do not ring. Returns float32 (7, r1 - r0, c1 - c0) gamma-encoded luma in [0, 1]."""
+    lin = np.asarray(lin)
+    if lin.ndim != 2 or lin.dtype != np.float32:
+        raise ValueError(f"lin must be float32 (H, W), got {lin.dtype} {lin.shape}")
+    groups = _check_path(groups, NUM_FRAMES, "groups")
+    (r0, r1), (c0, c1) = rows, cols
+    if not (0 <= r0 < r1 <= lin.shape[0] and 0 <= c0 < c1 <= lin.shape[1]):
+        raise ValueError(f"window rows {rows} cols {cols} outside a {lin.shape} photo")
+    frames = _window(lin, (r0, r1), (c0, c1), groups, _check_weight(weight),
+                     _check_pad(pad, groups), SUBFRAMES_PER_FRAME, _check_iters(iters), True)
+    frames = np.clip(frames, 0.0, 1.0)
+    return from_linear(frames, out=frames)
+
+
 def tile_grid(shape: tuple[int, int], tile: int, overlap: int) -> tuple[list, list]:
     """``(rows, cols)``: the ``(start, end)`` spans of the windows :func:`deconvolve_tiled`
     cuts from an image of ``shape`` (H, W) (:func:`blurvid.tiling.tile_spans`); its ``paths``

@@ -28,7 +28,7 @@ from blurvid.errors import InputError
 from blurvid.interpolation import ClipStream, interpolate_frames, stream_frames
 from blurvid.io import contact_sheet, read_image, to_uint, write_images
 from blurvid.metrics import psnr_of_mse
-from blurvid.runtime import GeneratorSession
+from blurvid.runtime import MOTION_MODEL, GeneratorSession
 from blurvid.tiling import ALIGN, DEFAULT_OVERLAP, auto_tile, run_tiled, tile_spans
 
 DEFAULT_PROJECTION = "exact"  # Extractor.projection unless told (see docs/model-card.md)
@@ -87,6 +87,9 @@ class Extractor:
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels; above 1.1 for the full-resolution ``paper`` model), 0 =
     never, N = always tiles of N px (N >= 64).
+    ``model`` ``"motion"``: the bundled generator's frames refined by motion-guided
+    reconstruction (:mod:`blurvid.motion`: a path estimate, an exact deconvolution, a clean-up
+    network), before the projection.
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
     ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: combine the generator's answers on
     1 (the default), 2, 4 or 8 rotated/mirrored copies of the photo (:mod:`blurvid.ensemble`;
@@ -101,6 +104,7 @@ class Extractor:
     ensemble: int = 1
     session: GeneratorSession | None = field(default=None, repr=False)  # None: built here
     _pool: ThreadPoolExecutor | None = field(init=False, repr=False, default=None)
+    motion: object | None = field(init=False, repr=False, default=None)  # a MotionRefiner
 
     def __post_init__(self) -> None:
         if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int)
@@ -110,8 +114,13 @@ class Extractor:
             raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got "
                              f"{self.projection!r}")
         check_ensemble_size(self.ensemble, InputError)
+        if is_motion(self.model):
+            from blurvid.motion import MotionRefiner  # numpy/OpenCV/ONNX Runtime only
+
+            self.motion = MotionRefiner(device=self.device, threads=self._post_workers())
         if self.session is None:
-            self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
+            self.session = GeneratorSession(generator_model(self.model), device=self.device,
+                                            threads=self.threads)
 
     def _tiling(self, height: int, width: int) -> tuple[int, int]:
         """(window side, overlap) for a ``height x width`` photo; side 0: one whole run."""
@@ -124,10 +133,11 @@ class Extractor:
         """How many windows the generator runs on for a ``height x width`` photo (1 when it
         is not tiled): the number of ``progress`` calls of :meth:`luma_frames`."""
         tile, overlap = self._tiling(height, width)
-        if not tile:
-            return 1
-        return (len(tile_spans(height, tile, overlap, ALIGN))
-                * len(tile_spans(width, tile, overlap, ALIGN)))
+        runs = 1 if not tile else (len(tile_spans(height, tile, overlap, ALIGN))
+                                   * len(tile_spans(width, tile, overlap, ALIGN)))
+        if self.motion is not None:
+            runs += self.motion.window_count(height, width)
+        return runs
 
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
         """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
@@ -140,6 +150,11 @@ class Extractor:
             luma = run_tiled(run, y, tile, overlap, progress=progress)
         else:
             luma = run(y)
+        if self.motion is not None:  # the clean-up network was trained on projected frames
+            if not tile and progress is not None:
+                progress()
+            self._finish_in_strips(luma, y, "exact")
+            luma = self.motion.refine(y, luma, progress=progress)
         self._finish_in_strips(luma, y)
         return luma
 
@@ -165,15 +180,18 @@ class Extractor:
         for future in futures:
             future.result()  # re-raises a worker's error here
 
-    def _finish_in_strips(self, luma: np.ndarray, y: np.ndarray, margin: int = 16) -> None:
-        """Clip the generator's frames to [0, 1] and :func:`blurvid.consistency.project` them,
-        in place, a strip of rows at a time (bounded temporary memory; ``none`` and ``exact``
-        work pixel by pixel, so their strips run in parallel); each ``lowpass`` strip sees
-        ``margin`` rows of unprojected context."""
+    def _finish_in_strips(self, luma: np.ndarray, y: np.ndarray, projection: str | None = None,
+                          margin: int = 16) -> None:
+        """Clip the generator's frames to [0, 1] and :func:`blurvid.consistency.project` them
+        (``projection``, default :attr:`projection`), in place, a strip of rows at a time
+        (bounded temporary memory; ``none`` and ``exact`` work pixel by pixel, so their strips
+        run in parallel); each ``lowpass`` strip sees ``margin`` rows of unprojected
+        context."""
         h = luma.shape[1]
-        if self.projection in ("none", "exact"):
+        projection = projection or self.projection
+        if projection in ("none", "exact"):
             def finish_rows(rows: slice) -> None:
-                if self.projection == "none":
+                if projection == "none":
                     np.clip(luma[:, rows], 0.0, 1.0, out=luma[:, rows])
                 else:
                     luma[:, rows] = project(luma[:, rows], y[rows], "exact")
@@ -187,7 +205,7 @@ class Extractor:
             if above is not None:
                 block[:, : rows.start - top] = above
             above = luma[:, max(rows.start, rows.stop - margin): rows.stop].copy()
-            done = project(block, y[top:bottom], self.projection)
+            done = project(block, y[top:bottom], projection)
             luma[:, rows] = done[:, rows.start - top: min(h, rows.stop) - top]
 
     def extract(self, image) -> np.ndarray:
@@ -314,6 +332,16 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
             "width": w, "height": h, "bit_depth": bit_depth, "notes": notes}
 
 
+def is_motion(model) -> bool:
+    """Whether ``model`` names motion-guided reconstruction (``--model motion``)."""
+    return model is not None and str(model) == MOTION_MODEL
+
+
+def generator_model(model):
+    """The generator a ``model`` runs: itself, or the default one for ``motion``."""
+    return None if is_motion(model) else model
+
+
 def _load_rgb(image) -> np.ndarray:
     """The API's one input contract: a path (read as :func:`blurvid.io.read_image` does) or
     an array (:func:`as_rgb_float`) -> float32 RGB ``(H, W, 3)`` in [0, 1]."""
@@ -334,7 +362,8 @@ def get_extractor(model=None, device: str = "auto", threads: int | None = None,
     key = (*session_key, projection, ensemble)
     if key not in _extractors:
         if session_key not in _sessions:
-            _sessions[session_key] = GeneratorSession(model, device=device, threads=threads)
+            _sessions[session_key] = GeneratorSession(generator_model(model), device=device,
+                                                      threads=threads)
         _extractors[key] = Extractor(model, device=device, threads=threads,
                                      projection=projection, ensemble=ensemble,
                                      session=_sessions[session_key])

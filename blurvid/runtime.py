@@ -25,6 +25,10 @@ BUNDLED_MODEL = "blurvid-fast.onnx"
 # Models shipped in blurvid/models, by the name --model accepts (docs/model-card.md).
 BUNDLED_MODELS = {"fast": BUNDLED_MODEL, "fast-int8": "blurvid-fast-int8.onnx",
                   "paper": "blurvid-paper.onnx"}  # the seed paper's network: docs/model-card-paper.md
+# --model motion: the fast generator refined by motion-guided reconstruction (blurvid.motion;
+# docs/motion.md): not one ONNX file but the generator plus the path estimator and the clean-up
+# network.
+MOTION_MODEL = "motion"
 DEVICES = ("auto", "cpu", "cuda")
 from blurvid.consistency import NUM_FRAMES  # noqa: E402  (re-exported)
 CPU = "CPUExecutionProvider"
@@ -68,6 +72,9 @@ def resolve_model(model: str | Path | None) -> Path:
     if model is None:
         return bundled_model_path()
     text = str(model)
+    if text == MOTION_MODEL:
+        raise InputError("'motion' is a method, not one model file: use it through extract, "
+                         "interpolate, video or the Extractor (its generator is 'fast')")
     if text in BUNDLED_MODELS:
         return bundled_model_path(text)
     path = Path(text).expanduser()
@@ -113,6 +120,52 @@ def _is_symbolic(dim) -> bool:
     return dim is None or isinstance(dim, str)
 
 
+def open_session(path: Path, device: str = "auto", threads: int | None = None):
+    """``(session, checksum_verified, device, providers)``: an ONNX Runtime session on the
+    ``.onnx`` file ``path`` (checked against its ``.sha256`` file when it has one) on
+    ``device`` (``auto``, ``cpu``, ``cuda``) with ``threads`` intra-op threads (None or 0: ONNX
+    Runtime's default); ``device`` in the result is what really runs (``cpu`` or ``cuda``),
+    ``providers`` the active providers. The one place where blurvid builds inference sessions:
+    the generator's and the motion-guided models'."""
+    if device not in DEVICES:
+        raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    ort = import_onnxruntime()
+    _check_model_file(path)
+    verified = verify_checksum(path)
+    requested = providers_for(device)
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or 0
+    options.log_severity_level = 3  # errors only: no provider chatter on stderr
+    # ORT's worker threads spin-wait after each run by default, taking the cores that the
+    # post-processing (projection, color) then runs on: 720p extract 0.223 s -> 0.202 s,
+    # the generator itself not slower (docs/performance.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+    def create(providers: list[str]):
+        try:
+            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises InvalidProtobuf, InvalidGraph, Fail, ...
+            return exc
+
+    session = create(requested)
+    cuda_failure = ""
+    if isinstance(session, Exception) and CUDA in requested:
+        # Tell a CUDA provider that fails to start apart from a bad model file.
+        cuda_failure = f": {first_line(session)}"
+        session = create([CPU])
+    if isinstance(session, Exception):
+        raise ModelError(f"{path} is not a valid ONNX model: {first_line(session)}")
+    active = list(session.get_providers())
+    if device == "cuda" and CUDA not in active:
+        raise RuntimeUnavailableError(
+            "CUDA was requested but ONNX Runtime could not start its CUDA provider "
+            f"(active: {', '.join(active)}){cuda_failure}; check the CUDA and cuDNN "
+            "libraries that onnxruntime-gpu needs, or use --device cpu")
+    return session, verified, ("cuda" if CUDA in active else "cpu"), active
+
+
 class GeneratorSession:
     """One ONNX Runtime session on a blurvid generator, built once, reused for every image.
 
@@ -132,47 +185,12 @@ class GeneratorSession:
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                     or threads < 0):
             raise InputError(f"threads must be a whole number >= 0, got {threads!r}")
-        ort = import_onnxruntime()
-        self._ort = ort
+        self._ort = import_onnxruntime()
         path = resolve_model(model_path)
-        _check_model_file(path)
-        self.checksum_verified = verify_checksum(path)
-        requested = providers_for(device)
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or 0
-        options.log_severity_level = 3  # errors only: no provider chatter on stderr
-        # ORT's worker threads spin-wait after each run by default, taking the cores that the
-        # post-processing (projection, color) then runs on: 720p extract 0.223 s -> 0.202 s,
-        # the generator itself not slower (docs/performance.md).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-
-        def create(providers: list[str]):
-            try:
-                return ort.InferenceSession(str(path), sess_options=options, providers=providers)
-            except Exception as exc:  # ORT raises InvalidProtobuf, InvalidGraph, Fail, ...
-                return exc
-
-        session = create(requested)
-        cuda_failure = ""
-        if isinstance(session, Exception) and CUDA in requested:
-            # Tell a CUDA provider that fails to start apart from a bad model file.
-            cuda_failure = f": {first_line(session)}"
-            session = create([CPU])
-        if isinstance(session, Exception):
-            raise ModelError(f"{path} is not a valid ONNX model: {first_line(session)}")
-        active = list(session.get_providers())
-        if device == "cuda" and CUDA not in active:
-            raise RuntimeUnavailableError(
-                "CUDA was requested but ONNX Runtime could not start its CUDA provider "
-                f"(active: {', '.join(active)}){cuda_failure}; check the CUDA and cuDNN "
-                "libraries that onnxruntime-gpu needs, or use --device cpu")
-
+        session, self.checksum_verified, self.device, self.providers = open_session(
+            path, device, threads)
         self._session = session
         self.model_path = path
-        self.device = "cuda" if CUDA in active else "cpu"
-        self.providers = active
         self.threads = threads
         self.metadata = dict(session.get_modelmeta().custom_metadata_map)
         self.num_frames = self._check_signature()

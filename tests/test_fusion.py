@@ -36,14 +36,17 @@ def test_step_zero_returns_the_generator_exactly(torch_one_thread):
     assert model.head.weight.grad.abs().sum() > 0
 
 
-def test_align_order_picks_the_direction_of_the_reference():
+def test_project_exact_is_the_pipeline_projection_where_nothing_clips():
+    from blurvid.consistency import project
+
     rng = np.random.default_rng(1)
-    ref = rng.random((NUM_FRAMES, 8, 8)).astype(np.float32)
-    noisy = ref + rng.normal(0, 0.01, ref.shape).astype(np.float32)
-    same, flipped = fusion.align_order(noisy, ref)
-    assert not flipped and np.array_equal(same, noisy)
-    back, flipped = fusion.align_order(noisy[::-1], ref)
-    assert flipped and np.array_equal(back, noisy)
+    y = (0.2 + 0.6 * rng.random((1, 1, 16, 16))).astype(np.float32)
+    frames = (y + rng.normal(0, 0.02, (1, NUM_FRAMES, 16, 16))).astype(np.float32)
+    ours = fusion.project_exact(torch.from_numpy(frames), torch.from_numpy(y)).numpy()
+    np.testing.assert_allclose(ours, project(frames, y, "exact"), atol=2e-6)
+    frames_t = torch.from_numpy(frames).requires_grad_()
+    fusion.project_exact(frames_t, torch.from_numpy(y)).sum().backward()
+    assert torch.isfinite(frames_t.grad).all()
 
 
 def test_solver_frames_follow_the_generator_order():

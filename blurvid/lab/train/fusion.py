@@ -60,8 +60,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from blurvid import deconvolution as dc
-from blurvid.color import rgb_to_y
+from blurvid.color import GAMMA, rgb_to_y
 from blurvid.consistency import NUM_FRAMES, project
+from blurvid.ensemble import align_order
 from blurvid.io import list_images, photos_in, write_bytes_atomic
 from blurvid.lab.bench import BLUR_BINS, parse_size
 from blurvid.lab.data.synth import SynthConfig, load_object, parse_settings, render_samples
@@ -94,24 +95,12 @@ def smooth_error(groups: np.ndarray, rms: float, rng: np.random.Generator) -> np
     return np.asarray(groups, np.float64) + rms * unit_smooth_error(rng)
 
 
-def align_order(frames: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, bool]:
-    """``(frames or frames reversed, reversed)``: ``frames`` (7, ...) in the temporal order
-    that agrees better (lower MSE) with ``reference`` (7, ...); forward on a tie."""
-    f = np.asarray(frames, np.float32)
-    r = np.asarray(reference, np.float32)
-    forward = float(np.mean((f - r) ** 2))
-    backward = float(np.mean((f[::-1] - r) ** 2))
-    if backward < forward:
-        return np.ascontiguousarray(f[::-1]), True
-    return f, False
-
-
 def solve(y: np.ndarray, groups: np.ndarray, sigma: float, gen: np.ndarray) -> np.ndarray:
     """The solver's frames for the luma ``y`` told ``groups`` known to ``sigma`` px rms
     (weight :func:`~blurvid.deconvolution.weight_for`), in ``gen``'s temporal order."""
 
     frames = dc.deconvolve_y(np.ascontiguousarray(y, np.float32), groups, dc.weight_for(sigma))
-    return align_order(frames, gen)[0]
+    return align_order(frames, gen)
 
 
 # ------------------------------------------------------------------------------ model
@@ -166,6 +155,15 @@ class FusionNet(nn.Module):
         return gen + m * diff + r
 
 
+def project_exact(frames: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """:func:`blurvid.consistency.project` ``exact`` in PyTorch, differentiable (without its
+    final redistribution of what clipping lost, which moves few pixels): frames (N, 7, H, W)
+    whose linear-light mean is the photo ``y`` (N, 1, H, W)."""
+    lin = frames.clamp(0.0, 1.0) ** GAMMA
+    lin = (lin + (y.clamp(0.0, 1.0) ** GAMMA - lin.mean(dim=1, keepdim=True))).clamp(1e-6, 1.0)
+    return lin ** (1.0 / GAMMA)
+
+
 def order_invariant_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per batch, the mean over samples of the MSE of ``pred`` or ``pred`` reversed in time,
     whichever is lower (:func:`blurvid.lab.train.losses.order_invariant_mse`)."""
@@ -177,14 +175,15 @@ def order_invariant_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 def _cache_shard(args: tuple) -> str:
-    (out, shard, count, size, photos, objects_dir, seed, solves) = args
+    (out, shard, count, size, photos, objects_dir, seed, solves, estimator, p_static) = args
 
     cv2.setNumThreads(1)
 
     path = Path(out) / f"shard_{shard:02d}.npz"
     if path.is_file():
         return str(path)
-    cfg = SynthConfig.realistic(size=size)
+    cfg = SynthConfig.realistic(size=size, p_static=p_static)
+    session = _estimator_session(estimator) if estimator else None
     objects = [load_object(p) for p in list_images(objects_dir)] if objects_dir else None
     extractor = Extractor(threads=1)
     rng = np.random.default_rng([seed, shard, 1])
@@ -207,6 +206,11 @@ def _cache_shard(args: tuple) -> str:
         arrays["truth"][i] = rgb_to_y(frames)
         arrays["length"][i] = info["length"]
         for k in range(solves):
+            if session is not None and k == 0:  # the estimator's own path and sigma
+                estimate, pred = _estimator_path(session, y)
+                arrays["sigma"][i, k] = min(pred, MAX_SIGMA)
+                arrays["sol"][i, k] = solve(y, estimate, pred, gen)
+                continue
             # stratified in [0, MAX_SIGMA]; the first stratum holds sigma 0 a quarter of the time
             lo, hi = MAX_SIGMA * k / solves, MAX_SIGMA * (k + 1) / solves
             sigma = float(rng.uniform(lo, hi))
@@ -224,14 +228,20 @@ def _cache_shard(args: tuple) -> str:
 
 
 def build_cache(out, photos_dir, objects_dir, count: int, size: int = 160, workers: int = 2,
-                seed: int = 0, solves: int = 2) -> list[str]:
+                seed: int = 0, solves: int = 2, estimator=None,
+                p_static: float = 0.0) -> list[str]:
     """Write ``workers`` shards of ``count / workers`` samples to ``out`` (existing shards are
-    kept: an interrupted cache resumes shard by shard). Returns the shard paths."""
+    kept: an interrupted cache resumes shard by shard). Returns the shard paths.
+    ``estimator``: a path estimator ONNX whose own path (one per sample, its predicted sigma)
+    replaces the first simulated path error of each sample, so the network learns that
+    estimator's failures (a still camera called moving, a wrong length); ``p_static``: the
+    share of still-camera samples (:class:`SynthConfig`)."""
 
     Path(out).mkdir(parents=True, exist_ok=True)
     photos = [str(p) for p in photos_in(photos_dir, "--photos")]
     per = -(-count // workers)
-    jobs = [(str(out), s, per, size, photos, objects_dir and str(objects_dir), seed, solves)
+    jobs = [(str(out), s, per, size, photos, objects_dir and str(objects_dir), seed, solves,
+             estimator and str(estimator), p_static)
             for s in range(workers)]
     if workers == 1:
         return [_cache_shard(j) for j in jobs]
@@ -287,7 +297,9 @@ def make_batch(cache: dict, seed: int, step: int, batch: int, crop: int) -> dict
 # ------------------------------------------------------------------------------ training
 
 DEFAULTS = dict(width=16, batch=8, crop=128, lr=1e-3, min_lr=2e-5, warmup=100, steps=2400,
-                seed=0, save_every=200, log_every=50, no_solver=0)
+                seed=0, save_every=200, log_every=50, no_solver=0, project=0)
+# project=1: the loss is taken after the exact projection (project_exact), the way the
+# pipeline uses the output (its frames average back to the photo).
 # no_solver=1: the control, the same network and batches with the solver's frames replaced by
 # the generator's (sol - gen = 0): what a second pass over the generator gains by itself.
 
@@ -310,11 +322,12 @@ def _save(path: Path, state: dict) -> None:
 
 
 def train(cache, run, max_minutes: float | None = None, max_steps: int | None = None,
-          log=print, **overrides) -> dict:
+          log=print, init=None, **overrides) -> dict:
     """Train (or resume from ``run/last.pt``) until ``cfg['steps']``, ``max_steps`` steps in
     this call, or ``max_minutes``; returns the last checkpoint's state. ``cache``: a folder or
     an already loaded :func:`load_cache` dict. ``overrides``: :data:`DEFAULTS` keys (a resumed
-    run keeps its own configuration)."""
+    run keeps its own configuration). ``init``: a checkpoint whose weights start a new run (a
+    fine-tune; ignored when resuming)."""
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "last.pt"
@@ -332,6 +345,9 @@ def train(cache, run, max_minutes: float | None = None, max_steps: int | None = 
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, seconds = int(state["step"]), float(state["seconds"])
+    elif init is not None:
+        model.load_state_dict(torch.load(init, weights_only=True)["model"])
+        log(f"started from the weights of {init}")
     start = time.perf_counter()
     first = step
     losses = []
@@ -352,6 +368,8 @@ def train(cache, run, max_minutes: float | None = None, max_steps: int | None = 
                 g["lr"] = learning_rate(step, cfg)
             sol = b["gen"] if cfg.get("no_solver") else b["sol"]
             pred = model(b["y"], b["gen"], sol, b["sigma"])
+            if cfg.get("project"):
+                pred = project_exact(pred, b["y"])
             loss = order_invariant_mse(pred, b["truth"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -424,6 +442,16 @@ def export_onnx(model: FusionNet, out, opset: int = 17) -> Path:
 # ------------------------------------------------------------------------------ evaluation
 
 
+def _estimator_session(path):
+    """A one-thread ONNX Runtime session on a path estimator file."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
 def _estimator_path(session, y: np.ndarray, tile: int = 128, stride: int = 64):
     """One path for the photo (the windows' estimates oriented and averaged:
     :func:`blurvid.deconvolution.one_path`) and the median predicted sigma (None without a
@@ -450,12 +478,7 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
     extractor = Extractor(threads=1)
     session = None
     if estimator:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(estimator), opts, providers=["CPUExecutionProvider"])
+        session = _estimator_session(estimator)
     rows = []
     times: dict = {}
     start = time.perf_counter()
@@ -605,11 +628,15 @@ def main(argv=None) -> int:
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--solves", type=int, default=2, help="path errors (solver runs) per sample")
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--estimator", help="a path estimator ONNX: its path replaces the first "
+                   "simulated path error of each sample")
+    c.add_argument("--p-static", type=float, default=0.0, help="share of still-camera samples")
     t = sub.add_parser("train", help="train or resume")
     t.add_argument("--cache", default="runs/fusion/cache")
     t.add_argument("--run", default="runs/fusion")
     t.add_argument("--max-minutes", type=float)
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--init", help="start a new run from this checkpoint's weights")
     for key, value in DEFAULTS.items():
         t.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     x = sub.add_parser("export", help="the network as ONNX")
@@ -637,11 +664,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(getattr(args, "threads", 1))
     if args.command == "cache":
         for p in build_cache(args.out, args.photos, args.objects or None, args.count, args.size,
-                             args.workers, args.seed, args.solves):
+                             args.workers, args.seed, args.solves, args.estimator,
+                             args.p_static):
             print(p)
     elif args.command == "train":
         overrides = {k: getattr(args, k) for k in DEFAULTS}
-        state = train(args.cache, args.run, args.max_minutes, **overrides)
+        state = train(args.cache, args.run, args.max_minutes, init=args.init, **overrides)
         print(f"step {state['step']} of {state['config']['steps']}, "
               f"{state['seconds'] / 60:.1f} min")
     elif args.command == "export":

@@ -1,0 +1,180 @@
+"""Motion-guided reconstruction (``--model motion``): the generator's 7 frames refined with the
+physics of the exposure.
+
+For each window of the photo (``WINDOW`` px, overlapping by ``OVERLAP``):
+
+1. **Path estimate**: a small network (``blurvid-path.onnx``) predicts the camera path (the 7
+   sub-frame group centers, px) and its own uncertainty ``sigma`` (px rms) on 128 px tiles
+   (stride 64) of the window; the tiles' paths are put in one temporal direction and averaged
+   (:func:`blurvid.deconvolution.one_path`), sigma is their median.
+2. **Exact deconvolution**: :func:`blurvid.deconvolution.deconvolve_region` solves the scene
+   told that path (FFT closed form plus conjugate-gradient steps, the photo around the window
+   as data), with a smoothness weight matched to sigma
+   (:func:`blurvid.deconvolution.weight_for`): 7 frames computed, not learned.
+3. **Clean-up**: a small U-Net (``blurvid-fusion.onnx``) sees the photo, the generator's frames
+   and the solver's frames (put in the generator's temporal order) and sigma, and returns the
+   final frames ``gen + m * (sol - gen) + r``; it was trained to take the solver where it
+   helps and keep the generator where the single-path model does not fit (moving objects,
+   perspective, a wrong path, a still camera).
+
+The windows are blended with linear ramps; the caller then projects the frames to the photo
+(:mod:`blurvid.consistency`). Only numpy, OpenCV and ONNX Runtime. How it was trained and what
+it measures: docs/motion.md.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from blurvid import deconvolution as dc
+from blurvid.color import to_linear
+from blurvid.consistency import NUM_FRAMES
+from blurvid.ensemble import align_order
+from blurvid.errors import ModelError, RuntimeUnavailableError, first_line
+from blurvid.runtime import open_session
+from blurvid.tiling import ramp, tile_spans
+
+ESTIMATOR_FILE = "blurvid-path.onnx"
+FUSION_FILE = "blurvid-fusion.onnx"
+WINDOW = 256  # px: one path per window (the windows the clean-up network was validated on)
+OVERLAP = 64
+EST_TILE = 128  # the estimator's input side
+EST_STRIDE = 64
+BAND = 512  # rows of the clean-up network's bands (bounded memory at any size)
+BAND_MARGIN = 32  # rows of context above and below a band (the network's reach is ~20 px)
+MAX_SIGMA = 3.0  # px rms: the largest path uncertainty the clean-up network was trained on
+
+
+def bundled_file(name: str) -> Path:
+    """A motion-guided model file shipped in ``blurvid/models``."""
+    resource = importlib.resources.files("blurvid.models") / name
+    if not resource.is_file():
+        raise ModelError(f"the bundled model {name} is missing from this installation of "
+                         f"blurvid ({resource}); reinstall blurvid")
+    return Path(str(resource))
+
+
+def window_path(session, y_window: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(groups (7, 2) px, sigma px)``: the estimator's one path for a window of luma
+    ``y_window`` (h, w) and its median predicted uncertainty."""
+    paths, sigma = dc.estimate_paths(session, y_window, EST_TILE, EST_STRIDE)
+    if sigma is None:
+        raise ModelError("the path estimator has no log_sigma output")
+    return dc.one_path(paths), float(np.median(sigma))
+
+
+class MotionRefiner:
+    """The path estimator and the clean-up network (ONNX Runtime sessions, built once).
+
+    ``estimator``, ``fusion``: ``.onnx`` files (default: the bundled ones); ``device`` as for
+    the generator; ``threads``: solver windows worked on in parallel (the estimator runs on
+    one intra-op thread per call) and the clean-up network's intra-op threads (None: 2)."""
+
+    def __init__(self, estimator=None, fusion=None, device: str = "auto",
+                 threads: int | None = None) -> None:
+        self.estimator_path = Path(estimator) if estimator else bundled_file(ESTIMATOR_FILE)
+        self.fusion_path = Path(fusion) if fusion else bundled_file(FUSION_FILE)
+        self._estimator, *_ = open_session(self.estimator_path, device, 1)
+        self.threads = max(1, threads or 2)
+        self._fusion, *_ = open_session(self.fusion_path, device, self.threads)
+        self._check()
+
+    def _check(self) -> None:
+        est_in = [i.name for i in self._estimator.get_inputs()]
+        est_out = [o.name for o in self._estimator.get_outputs()]
+        if est_in != ["blur"] or not {"path", "log_sigma"} <= set(est_out):
+            raise ModelError(f"{self.estimator_path} is not a blurvid path estimator (inputs "
+                             f"{est_in}, outputs {est_out}; expected blur -> path, log_sigma)")
+        fus_in = [i.name for i in self._fusion.get_inputs()]
+        if fus_in != ["y", "gen", "sol", "sigma"]:
+            raise ModelError(f"{self.fusion_path} is not a blurvid clean-up network (inputs "
+                             f"{fus_in}; expected y, gen, sol, sigma)")
+
+    def window_count(self, h: int, w: int) -> int:
+        """How many windows :meth:`refine` works on (its ``progress`` calls)."""
+        return len(tile_spans(h, WINDOW, OVERLAP)) * len(tile_spans(w, WINDOW, OVERLAP))
+
+    def describe(self) -> dict:
+        """Facts for ``blurvid info``."""
+        return {"estimator": str(self.estimator_path), "fusion": str(self.fusion_path),
+                "window": WINDOW, "overlap": OVERLAP}
+
+    def window(self, y: np.ndarray, lin: np.ndarray, gen: np.ndarray, rows, cols) -> tuple:
+        """The solver's frames (7, h, w) of one window, in ``gen``'s temporal order, and the
+        window's ``(path length px, sigma px)``."""
+        (r0, r1), (c0, c1) = rows, cols
+        groups, sigma = window_path(self._estimator, np.ascontiguousarray(y[r0:r1, c0:c1]))
+        sol = dc.deconvolve_region(lin, rows, cols, groups, dc.weight_for(sigma))
+        return align_order(sol, gen[:, r0:r1, c0:c1]), (dc.path_length(groups), sigma)
+
+    def _fuse(self, y: np.ndarray, gen: np.ndarray, sol: np.ndarray, sigma: float) -> np.ndarray:
+        feeds = {"y": np.ascontiguousarray(y[None, None]), "gen": np.ascontiguousarray(gen[None]),
+                 "sol": np.ascontiguousarray(sol[None]),
+                 "sigma": np.array([min(sigma, MAX_SIGMA)], np.float32)}
+        try:
+            out = self._fusion.run(None, feeds)[0][0]
+        except Exception as exc:  # out of memory, provider failure
+            raise RuntimeUnavailableError(f"ONNX Runtime failed to run {self.fusion_path.name}"
+                                          f" on a {y.shape[1]}x{y.shape[0]} band: "
+                                          f"{first_line(exc)}") from None
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    def refine(self, y: np.ndarray, gen: np.ndarray, progress=None) -> np.ndarray:
+        """The final frames float32 (7, H, W) in [0, 1] (not projected) of the luma ``y``
+        (H, W) in [0, 1] and the generator's frames ``gen`` (7, H, W) (exactly projected, as
+        the clean-up network was trained); ``gen`` is overwritten with them. The solver runs
+        window by window (one path each, blended with linear ramps), the clean-up network in
+        bands of ``BAND`` rows told the windows' median sigma. ``progress`` is called after
+        each window. Memory: one more (7, H, W) array (the solver's frames) and a band's
+        worth."""
+        y = np.ascontiguousarray(y, np.float32)
+        if y.ndim != 2 or gen.shape != (NUM_FRAMES, *y.shape):
+            raise ValueError(f"expected y (H, W) and gen (7, H, W), got {y.shape}, {gen.shape}")
+        h, w = y.shape
+        lin = to_linear(y.copy())
+        rows, cols = tile_spans(h, WINDOW, OVERLAP), tile_spans(w, WINDOW, OVERLAP)
+        jobs = [(r, c) for r in rows for c in cols]
+        sol = np.zeros((NUM_FRAMES, h, w), np.float32)
+        total = np.zeros((h, w), np.float32)
+        self.paths = []
+
+        def work(job):
+            return self.window(y, lin, gen, *job)
+
+        def blend(job, result):
+            frames, facts = result
+            (r0, r1), (c0, c1) = job
+            wgt = ramp(r0, r1, h, OVERLAP)[:, None] * ramp(c0, c1, w, OVERLAP)[None, :]
+            sol[:, r0:r1, c0:c1] += frames * wgt
+            total[r0:r1, c0:c1] += wgt
+            self.paths.append(facts)
+            if progress is not None:
+                progress()
+
+        if self.threads > 1 and len(jobs) > 1:
+            with ThreadPoolExecutor(min(self.threads, len(jobs))) as pool:
+                for job, result in zip(jobs, pool.map(work, jobs)):
+                    blend(job, result)
+        else:
+            for job in jobs:
+                blend(job, work(job))
+        sol /= total
+        del total, lin
+        sigma = float(np.median([s for _, s in self.paths]))
+        # the clean-up network in bands; each band sees BAND_MARGIN rows of context above and
+        # below, and gen is overwritten band by band (the rows above kept for the next band)
+        above = None
+        for r0 in range(0, h, BAND):
+            r1 = min(h, r0 + BAND)
+            top, bottom = max(0, r0 - BAND_MARGIN), min(h, r1 + BAND_MARGIN)
+            gen_band = gen[:, top:bottom].copy()
+            if above is not None:
+                gen_band[:, : r0 - top] = above
+            above = gen[:, max(r0, r1 - BAND_MARGIN):r1].copy()
+            out = self._fuse(y[top:bottom], gen_band, sol[:, top:bottom], sigma)
+            gen[:, r0:r1] = out[:, r0 - top:r1 - top]
+        return gen

@@ -3,7 +3,7 @@
 
     python benchmarks/video_order.py --images ~/.cache/blurvid/photos/val \\
         [--sequences 8] [--exposures 24] [--size 320x192] [--shutter 0.5] [--model PATH] \\
-        [--lags 0,2,8] [--speed-frames 8] [--data DIR] [--json]
+        [--lags 0,2,8] [--speed-frames 8] [--ahead 1] [--data DIR] [--json]
 
 Synthetic blurry videos with ground truth (blurvid.lab.data.sequences: one continuous
 handheld-like camera path per sequence, consecutive exposures with a shutter gap, each with its
@@ -47,7 +47,7 @@ from blurvid.lab.data.synth import list_images
 from blurvid.metrics import psnr, ssim
 from blurvid.ordering import frame_times, output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.slowmo import oriented_exposures, timeline_frames
+from blurvid.slowmo import AHEAD, oriented_exposures, timeline_frames
 
 SHARP_BLUR_PX = 5.0
 
@@ -141,7 +141,7 @@ def score_sequence(seq, extractor: Extractor, lags: list[int]) -> dict:
 
 
 def speed(extractor_factory, frames_count: int, images: list[Path], threads: int,
-          shutter: float) -> dict:
+          shutter: float, ahead: int = AHEAD) -> dict:
     """Input frames per second at 1280x720 through the CLI's path, and one-photo extract."""
     import imageio_ffmpeg
 
@@ -175,15 +175,15 @@ def speed(extractor_factory, frames_count: int, images: list[Path], threads: int
         exposures = oriented_exposures(extractor, read_frames(info), shutter)
         count = output_count(len(blurs), shutter)
         written = write_mp4(Path(tmp) / "slow.mp4",
-                            (f for _, f in timeline_frames(exposures, count, shutter)), 25,
-                            preset=X264_PRESET)
+                            (f for _, f in timeline_frames(exposures, count, shutter, ahead)),
+                            25, preset=X264_PRESET)
         video_s = (time.perf_counter() - start) / len(blurs)
         assert written == count
         start = time.perf_counter()
         for b in blurs:
             extractor.extract(b)
         extract_s = min(extract_s, (time.perf_counter() - start) / len(blurs))
-    return {"size": "1280x720", "threads": threads, "frames": len(blurs),
+    return {"size": "1280x720", "threads": threads, "frames": len(blurs), "ahead": ahead,
             "video_s_per_frame": round(video_s, 4), "input_fps": round(1 / video_s, 3),
             "extract_s_per_photo": round(extract_s, 4),
             "ratio_to_extract": round(video_s / extract_s, 2),
@@ -204,6 +204,9 @@ def main() -> None:
     p.add_argument("--lags", default="8,2,0", help="lookaheads to compare (the first is used "
                                                   "for the timeline)")
     p.add_argument("--speed-frames", type=int, default=8, help="0: skip the speed test")
+    p.add_argument("--ahead", type=int, default=AHEAD,
+                   help="exposures the model runs ahead of gap filling and encoding, on a "
+                        "worker thread (0: in turn, the pipeline before the overlap)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     lags = [int(x) for x in args.lags.split(",")]
@@ -251,7 +254,8 @@ def main() -> None:
             "ssim_gap_nearest_frame": mean("gap_hold_ssim", 4), "gap_frames": len(gaps)}
     if args.speed_frames and images:
         result["speed"] = speed(lambda t: Extractor(args.model, device="cpu", threads=t),
-                                args.speed_frames, images, args.threads, args.shutter)
+                                args.speed_frames, images, args.threads, args.shutter,
+                                args.ahead)
     if tmp is not None:
         import shutil
 

@@ -16,6 +16,11 @@ Streaming, in constant memory whatever the length:
    across the shutter gap too (the last frame of one exposure and the first of the next;
    :func:`timeline_frames`).
 
+Steps 1-3 run on a worker thread one exposure ahead of step 4 and the encoder
+(:func:`_ahead`, a bounded handoff): on two cores the model works on the next input frame
+while the gaps of the previous one are filled and its frames encoded. The frames are the same
+bit for bit either way (``timeline_frames(..., ahead=0)`` runs everything in turn).
+
 :func:`video_frames` is the public generator; ``blurvid video`` (:mod:`blurvid.cli.video`)
 writes the frames to an MP4 (:func:`blurvid.video.write_mp4`) or a folder of PNGs with a timeline JSON.
 """
@@ -23,6 +28,8 @@ writes the frames to an MP4 (:func:`blurvid.video.write_mp4`) or a folder of PNG
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,7 +41,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
 from blurvid.interpolation import dis_flow, warp
-from blurvid.io import fit_max_side, to_uint
+from blurvid.io import fit_max_side
 from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
@@ -64,7 +71,12 @@ class _Pending:
 
 
 def _to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
-    return to_uint(rgb, 8)
+    """:func:`blurvid.io.to_uint` (8 bits) in place on the temporary strip ``rgb`` (float32,
+    from ``merge_y``): the same values, without its four temporary copies."""
+    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    np.multiply(rgb, 255.0, out=rgb)
+    return np.rint(rgb, out=rgb)  # merge_frame writes it into the uint8 frame (a cast)
 
 
 def extract_exposure(extractor: Extractor, frame: np.ndarray, index: int) -> _Pending:
@@ -98,8 +110,9 @@ def oriented_exposures(extractor: Extractor, frames: Iterable[np.ndarray],
     def release(states):
         for state in states:
             item = pending.popleft()
-            frames_out = item.frames[::-1] if state else item.frames
-            yield Exposure(item.index, np.ascontiguousarray(frames_out), bool(state))
+            # a reversed view, not a 20 MB copy at 720p (each frame stays contiguous)
+            yield Exposure(item.index, item.frames[::-1] if state else item.frames,
+                           bool(state))
 
     for index, frame in enumerate(frames):
         current = extract_exposure(extractor, fit_max_side(frame, max_side)[0], index)
@@ -157,16 +170,80 @@ class _Tween:
 
 
 _ON_FRAME = 1e-6  # a time this close (in frame slots) to a sharp frame is that frame
+AHEAD = 1  # exposures made on a worker thread ahead of the frames being filled and encoded
+_END = object()
+
+
+def _ahead(items: Iterable, depth: int = AHEAD) -> Iterator:
+    """``items``, made on a worker thread at most ``depth`` items ahead of the consumer
+    (``depth`` 0: made here, in turn). The model runs on the next input frames while the
+    consumer fills the gaps and encodes: they overlap instead of taking turns. A worker's
+    error is raised here; when the consumer stops early (an error, Ctrl-C, enough frames),
+    the worker stops after its current item, closes ``items`` (e.g. the video reader) and
+    is joined before this returns."""
+    if depth < 1:
+        yield from items
+        return
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        source = iter(items)
+        try:
+            for item in source:
+                if not put((item, None)):
+                    return
+                del item
+            put((_END, None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            put((_END, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=work, name="blurvid-video", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def timeline_frames(exposures: Iterable[Exposure], count: int,
-                    shutter: float = DEFAULT_SHUTTER) -> Iterator[tuple[float, np.ndarray]]:
+                    shutter: float = DEFAULT_SHUTTER,
+                    ahead: int = AHEAD) -> Iterator[tuple[float, np.ndarray]]:
     """``(time, frame)`` for the first ``count`` output times
     (:func:`blurvid.ordering.output_times`; time in frame intervals, frame uint8 RGB) from
-    the oriented exposures, holding two at a time."""
+    the oriented exposures, holding two at a time; ``exposures`` is iterated on a worker
+    thread up to ``ahead`` exposures ahead (:func:`_ahead`; 0: in this thread)."""
     shutter = check_shutter(shutter)
+    source = _ahead(exposures, ahead)
+    try:
+        yield from _timeline(source, count, shutter)
+    finally:
+        source.close()  # stops and joins the worker when the consumer stops early
+
+
+def _timeline(source: Iterator[Exposure], count: int,
+              shutter: float) -> Iterator[tuple[float, np.ndarray]]:
     tween = _Tween()
-    source = iter(exposures)
     current = next(source, None)
     following = next(source, None)
     gap = link_gap(shutter)

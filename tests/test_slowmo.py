@@ -4,6 +4,7 @@ returns the true frames checks the ordering end to end)."""
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,72 @@ def test_write_mp4_with_audio_is_atomic(tmp_path):
     assert (tmp_path / "keep.mp4").read_bytes() == b"mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["av.mkv", "keep.mp4", "o.mp4",
                                                          "silent.mp4"]
+
+
+def test_ahead_runs_the_source_on_a_worker_thread_a_bounded_way_ahead():
+    import threading
+
+    from blurvid.slowmo import _ahead
+
+    made = []
+
+    def source():
+        for i in range(20):
+            made.append(threading.current_thread().name)
+            yield i
+
+    stream = _ahead(source(), 1)
+    assert next(stream) == 0
+    time.sleep(0.2)
+    assert len(made) <= 3  # the one handed over, one in the queue, one waiting to go in
+    assert list(stream) == list(range(1, 20))
+    assert set(made) == {"blurvid-video"}
+    assert list(_ahead(iter(range(3)), 0)) == [0, 1, 2]
+
+
+def test_ahead_raises_the_workers_error_here():
+    from blurvid.errors import InputError
+    from blurvid.slowmo import _ahead
+
+    def source():
+        yield 1
+        raise InputError("frame 1 is damaged")
+
+    stream = _ahead(source(), 2)
+    assert next(stream) == 1
+    with pytest.raises(InputError, match="damaged"):
+        next(stream)
+
+
+def test_ahead_stops_and_closes_the_source_when_the_consumer_stops():
+    import threading
+
+    from blurvid.slowmo import _ahead
+
+    closed = []
+
+    def source():
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(threading.current_thread().name)
+
+    before = threading.active_count()
+    stream = _ahead(source(), 1)
+    assert [next(stream), next(stream)] == [0, 1]
+    stream.close()  # e.g. the encoder failed, or Ctrl-C
+    assert closed == ["blurvid-video"] and threading.active_count() == before
+
+
+def test_the_timeline_is_the_same_made_ahead_or_in_turn():
+    seq = blurry_sequence(n=5)
+    flips = [True, False, True, True, False]
+    runs = []
+    for ahead in (0, 1, 2):
+        fake = TruthExtractor([f for _, f, _ in seq], flips)
+        exposures = oriented_exposures(fake, [b for b, _, _ in seq], lag=2)
+        runs.append(list(timeline_frames(exposures, output_count(5, 0.5), 0.5, ahead=ahead)))
+    for other in runs[1:]:
+        assert len(other) == len(runs[0]) == output_count(5, 0.5)
+        for (t0, f0), (t1, f1) in zip(runs[0], other):
+            assert t0 == t1 and np.array_equal(f0, f1)

@@ -1,5 +1,7 @@
-"""Motion-guided reconstruction (``--model motion``): the generator's 7 frames refined with the
-physics of the exposure.
+"""Motion-guided reconstruction (issue 19): the generator's 7 frames refined with the physics
+of the exposure. An experiment run through the product's own pipeline
+(``Extractor(motion=MotionRefiner(estimator, fusion))``), not shipped: its models have not yet
+beaten the generator alone on validation (docs/experiments.md, 2026-11-30).
 
 For each window of the photo (``WINDOW`` px, overlapping by ``OVERLAP``):
 
@@ -11,20 +13,21 @@ For each window of the photo (``WINDOW`` px, overlapping by ``OVERLAP``):
    told that path (FFT closed form plus conjugate-gradient steps, the photo around the window
    as data), with a smoothness weight matched to sigma
    (:func:`blurvid.deconvolution.weight_for`): 7 frames computed, not learned.
-3. **Clean-up**: a small U-Net (``blurvid-fusion.onnx``) sees the photo, the generator's frames
-   and the solver's frames (put in the generator's temporal order) and sigma, and returns the
-   final frames ``gen + m * (sol - gen) + r``; it was trained to take the solver where it
-   helps and keep the generator where the single-path model does not fit (moving objects,
-   perspective, a wrong path, a still camera).
+The solver's windows are blended with linear ramps. Then, over the whole photo (in bands of
+``BAND`` rows):
 
-The windows are blended with linear ramps; the caller then projects the frames to the photo
-(:mod:`blurvid.consistency`). Only numpy, OpenCV and ONNX Runtime. How it was trained and what
-it measures: docs/motion.md.
+3. **Clean-up**: a small U-Net (``blurvid.lab.train.fusion``) sees the photo, the generator's
+   frames and the solver's frames (put in the generator's temporal order) and the windows'
+   median sigma, and returns the final frames ``gen + m * (sol - gen) + r``; it was trained
+   to take the solver where it helps and keep the generator where the single-path model does
+   not fit (moving objects, perspective, a wrong path, a still camera).
+
+The caller then projects the frames to the photo (:mod:`blurvid.consistency`). Only numpy,
+OpenCV and ONNX Runtime.
 """
 
 from __future__ import annotations
 
-import importlib.resources
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -38,8 +41,6 @@ from blurvid.errors import ModelError, RuntimeUnavailableError, first_line
 from blurvid.runtime import open_session
 from blurvid.tiling import ramp, tile_spans
 
-ESTIMATOR_FILE = "blurvid-path.onnx"
-FUSION_FILE = "blurvid-fusion.onnx"
 WINDOW = 256  # px: one path per window (the windows the clean-up network was validated on)
 OVERLAP = 64
 EST_TILE = 128  # the estimator's input side
@@ -47,15 +48,6 @@ EST_STRIDE = 64
 BAND = 512  # rows of the clean-up network's bands (bounded memory at any size)
 BAND_MARGIN = 32  # rows of context above and below a band (the network's reach is ~20 px)
 MAX_SIGMA = 3.0  # px rms: the largest path uncertainty the clean-up network was trained on
-
-
-def bundled_file(name: str) -> Path:
-    """A motion-guided model file shipped in ``blurvid/models``."""
-    resource = importlib.resources.files("blurvid.models") / name
-    if not resource.is_file():
-        raise ModelError(f"the bundled model {name} is missing from this installation of "
-                         f"blurvid ({resource}); reinstall blurvid")
-    return Path(str(resource))
 
 
 def window_path(session, y_window: np.ndarray) -> tuple[np.ndarray, float]:
@@ -70,14 +62,15 @@ def window_path(session, y_window: np.ndarray) -> tuple[np.ndarray, float]:
 class MotionRefiner:
     """The path estimator and the clean-up network (ONNX Runtime sessions, built once).
 
-    ``estimator``, ``fusion``: ``.onnx`` files (default: the bundled ones); ``device`` as for
+    ``estimator``, ``fusion``: ``.onnx`` files (``python -m blurvid.lab.train.path_training
+    export``, ``python -m blurvid.lab.train.fusion export``); ``device`` as for
     the generator; ``threads``: solver windows worked on in parallel (the estimator runs on
     one intra-op thread per call) and the clean-up network's intra-op threads (None: 2)."""
 
-    def __init__(self, estimator=None, fusion=None, device: str = "auto",
+    def __init__(self, estimator, fusion, device: str = "auto",
                  threads: int | None = None) -> None:
-        self.estimator_path = Path(estimator) if estimator else bundled_file(ESTIMATOR_FILE)
-        self.fusion_path = Path(fusion) if fusion else bundled_file(FUSION_FILE)
+        self.estimator_path = Path(estimator)
+        self.fusion_path = Path(fusion)
         self._estimator, *_ = open_session(self.estimator_path, device, 1)
         self.threads = max(1, threads or 2)
         self._fusion, *_ = open_session(self.fusion_path, device, self.threads)
@@ -97,11 +90,6 @@ class MotionRefiner:
     def window_count(self, h: int, w: int) -> int:
         """How many windows :meth:`refine` works on (its ``progress`` calls)."""
         return len(tile_spans(h, WINDOW, OVERLAP)) * len(tile_spans(w, WINDOW, OVERLAP))
-
-    def describe(self) -> dict:
-        """Facts for ``blurvid info``."""
-        return {"estimator": str(self.estimator_path), "fusion": str(self.fusion_path),
-                "window": WINDOW, "overlap": OVERLAP}
 
     def window(self, y: np.ndarray, lin: np.ndarray, gen: np.ndarray, rows, cols) -> tuple:
         """The solver's frames (7, h, w) of one window, in ``gen``'s temporal order, and the
@@ -163,7 +151,6 @@ class MotionRefiner:
             for job in jobs:
                 blend(job, work(job))
         sol /= total
-        del total, lin
         sigma = float(np.median([s for _, s in self.paths]))
         # the clean-up network in bands; each band sees BAND_MARGIN rows of context above and
         # below, and gen is overwritten band by band (the rows above kept for the next band)

@@ -28,7 +28,7 @@ from blurvid.errors import InputError
 from blurvid.interpolation import ClipStream, interpolate_frames, stream_frames
 from blurvid.io import contact_sheet, read_image, to_uint, write_images
 from blurvid.metrics import psnr_of_mse
-from blurvid.runtime import MOTION_MODEL, GeneratorSession
+from blurvid.runtime import GeneratorSession
 from blurvid.tiling import ALIGN, DEFAULT_OVERLAP, auto_tile, run_tiled, tile_spans
 
 DEFAULT_PROJECTION = "exact"  # Extractor.projection unless told (see docs/model-card.md)
@@ -87,9 +87,9 @@ class Extractor:
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels; above 1.1 for the full-resolution ``paper`` model), 0 =
     never, N = always tiles of N px (N >= 64).
-    ``model`` ``"motion"``: the bundled generator's frames refined by motion-guided
-    reconstruction (:mod:`blurvid.motion`: a path estimate, an exact deconvolution, a clean-up
-    network), before the projection.
+    ``motion``: a :class:`blurvid.motion.MotionRefiner` that refines the generator's frames
+    (a path estimate, an exact deconvolution, a clean-up network) before the projection; an
+    experiment, not shipped (docs/experiments.md): None (the default) runs the generator alone.
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
     ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: combine the generator's answers on
     1 (the default), 2, 4 or 8 rotated/mirrored copies of the photo (:mod:`blurvid.ensemble`;
@@ -103,8 +103,8 @@ class Extractor:
     projection: str = DEFAULT_PROJECTION
     ensemble: int = 1
     session: GeneratorSession | None = field(default=None, repr=False)  # None: built here
+    motion: object | None = field(default=None, repr=False)  # a blurvid.motion.MotionRefiner
     _pool: ThreadPoolExecutor | None = field(init=False, repr=False, default=None)
-    motion: object | None = field(init=False, repr=False, default=None)  # a MotionRefiner
 
     def __post_init__(self) -> None:
         if self.tile is not None and (isinstance(self.tile, bool) or not isinstance(self.tile, int)
@@ -114,13 +114,8 @@ class Extractor:
             raise InputError(f"projection must be one of {', '.join(PROJECTIONS)}, got "
                              f"{self.projection!r}")
         check_ensemble_size(self.ensemble, InputError)
-        if is_motion(self.model):
-            from blurvid.motion import MotionRefiner  # numpy/OpenCV/ONNX Runtime only
-
-            self.motion = MotionRefiner(device=self.device, threads=self._post_workers())
         if self.session is None:
-            self.session = GeneratorSession(generator_model(self.model), device=self.device,
-                                            threads=self.threads)
+            self.session = GeneratorSession(self.model, device=self.device, threads=self.threads)
 
     def _tiling(self, height: int, width: int) -> tuple[int, int]:
         """(window side, overlap) for a ``height x width`` photo; side 0: one whole run."""
@@ -332,16 +327,6 @@ def extract_to_files(extractor: Extractor, image, frame_paths, sheet_path=None,
             "width": w, "height": h, "bit_depth": bit_depth, "notes": notes}
 
 
-def is_motion(model) -> bool:
-    """Whether ``model`` names motion-guided reconstruction (``--model motion``)."""
-    return model is not None and str(model) == MOTION_MODEL
-
-
-def generator_model(model):
-    """The generator a ``model`` runs: itself, or the default one for ``motion``."""
-    return None if is_motion(model) else model
-
-
 def _load_rgb(image) -> np.ndarray:
     """The API's one input contract: a path (read as :func:`blurvid.io.read_image` does) or
     an array (:func:`as_rgb_float`) -> float32 RGB ``(H, W, 3)`` in [0, 1]."""
@@ -362,8 +347,7 @@ def get_extractor(model=None, device: str = "auto", threads: int | None = None,
     key = (*session_key, projection, ensemble)
     if key not in _extractors:
         if session_key not in _sessions:
-            _sessions[session_key] = GeneratorSession(generator_model(model), device=device,
-                                                      threads=threads)
+            _sessions[session_key] = GeneratorSession(model, device=device, threads=threads)
         _extractors[key] = Extractor(model, device=device, threads=threads,
                                      projection=projection, ensemble=ensemble,
                                      session=_sessions[session_key])

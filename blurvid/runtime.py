@@ -25,10 +25,6 @@ BUNDLED_MODEL = "blurvid-fast.onnx"
 # Models shipped in blurvid/models, by the name --model accepts (docs/model-card.md).
 BUNDLED_MODELS = {"fast": BUNDLED_MODEL, "fast-int8": "blurvid-fast-int8.onnx",
                   "paper": "blurvid-paper.onnx"}  # the seed paper's network: docs/model-card-paper.md
-# --model motion: the fast generator refined by motion-guided reconstruction (blurvid.motion;
-# docs/motion.md): not one ONNX file but the generator plus the path estimator and the clean-up
-# network.
-MOTION_MODEL = "motion"
 DEVICES = ("auto", "cpu", "cuda")
 from blurvid.consistency import NUM_FRAMES  # noqa: E402  (re-exported)
 CPU = "CPUExecutionProvider"
@@ -72,9 +68,6 @@ def resolve_model(model: str | Path | None) -> Path:
     if model is None:
         return bundled_model_path()
     text = str(model)
-    if text == MOTION_MODEL:
-        raise InputError("'motion' is a method, not one model file: use it through extract, "
-                         "interpolate, video or the Extractor (its generator is 'fast')")
     if text in BUNDLED_MODELS:
         return bundled_model_path(text)
     path = Path(text).expanduser()

@@ -12,10 +12,9 @@ pytest.importorskip("onnxruntime")
 from blurvid import deconvolution as dc  # noqa: E402
 from blurvid import motion  # noqa: E402
 from blurvid.consistency import NUM_FRAMES  # noqa: E402
-from blurvid.errors import InputError, ModelError  # noqa: E402
+from blurvid.errors import ModelError  # noqa: E402
 from blurvid.lab.train import fusion, path_training  # noqa: E402
 from blurvid.lab.train.path_estimator import PathEstimator  # noqa: E402
-from blurvid.runtime import GeneratorSession  # noqa: E402
 from tests.photos import wave_photo  # noqa: E402
 
 
@@ -106,9 +105,36 @@ def test_refine_checks_shapes(models):
         refiner.refine(y, gen[:3])
 
 
-def test_motion_is_a_method_not_a_generator_file():
-    with pytest.raises(InputError, match="method"):
-        GeneratorSession("motion", device="cpu")
+def test_extractor_refines_the_projected_frames_then_projects(models):
+    """Extractor(motion=...): the refiner sees the generator's exactly projected frames and
+    its output is projected as the extractor says (the frames average back to the photo)."""
+    from blurvid.consistency import project, reblur_psnr
+    from blurvid.pipeline import Extractor
+
+    est_path, fus_path, _, _ = models
+    refiner = motion.MotionRefiner(est_path, fus_path, device="cpu", threads=1)
+    plain = Extractor(device="cpu", threads=1)
+    seen = {}
+
+    class Spy:
+        def window_count(self, h, w):
+            return refiner.window_count(h, w)
+
+        def refine(self, y, gen, progress=None):
+            seen["gen"] = gen.copy()
+            return refiner.refine(y, gen, progress)
+
+    refined = Extractor(device="cpu", threads=1, motion=Spy())
+    rgb = np.clip(wave_photo(1, 96) + 0.1, 0, 1)
+    ycbcr = plain.to_ycbcr(rgb)
+    y = ycbcr[..., 0]
+    got = refined.luma_frames(ycbcr)
+    projected_gen = plain.luma_frames(ycbcr)  # the default projection is exact
+    np.testing.assert_allclose(seen["gen"], projected_gen, atol=1e-6)
+    want = project(refiner.refine(y, projected_gen.copy()), y, "exact")
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert reblur_psnr(got, y) > 50
+    assert refined.window_count(96, 96) == 1 + 1
 
 
 def test_deconvolve_region_is_deconvolve_tiled_window():

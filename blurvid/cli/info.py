@@ -12,7 +12,6 @@ import typer
 from blurvid import __version__
 from blurvid.cli.common import JsonOption, ModelOption, reports_errors
 from blurvid.errors import BlurvidError, DependencyError
-from blurvid.pipeline import generator_model, is_motion
 from blurvid.runtime import GeneratorSession, import_onnxruntime
 
 
@@ -32,11 +31,7 @@ def info(as_json: JsonOption = False, model: ModelOption = None) -> None:
         facts["onnxruntime"] = ort.__version__
         facts["providers_available"] = ort.get_available_providers()
         try:
-            facts.update(GeneratorSession(generator_model(model), device="auto").describe())
-            if is_motion(model):
-                from blurvid.motion import MotionRefiner
-
-                facts["motion"] = MotionRefiner(device="auto").describe()
+            facts.update(GeneratorSession(model, device="auto").describe())
         except BlurvidError as exc:
             if model is not None:  # asked for by name: a bad one is the user's error
                 raise

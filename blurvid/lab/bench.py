@@ -38,7 +38,7 @@ from blurvid.color import rgb_to_y
 from blurvid.errors import BlurvidError, InputError
 from blurvid.metrics import score_sample, summarize
 from blurvid.ensemble import check_ensemble_size
-from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, is_motion, reblur_psnr
+from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, reblur_psnr
 from blurvid.runtime import GeneratorSession
 
 
@@ -233,8 +233,7 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
     extractor = Extractor(model, device="cpu", threads=threads, projection=projection,
                           ensemble=ensemble)
     meta = extractor.session.metadata
-    if engine == "torch" and (meta.get("precision", "float32") != "float32"
-                              or extractor.motion is not None):
+    if engine == "torch" and meta.get("precision", "float32") != "float32":
         return {"skip": True}  # PyTorch eager would time the float network, not this model
     if engine == "torch":
         import torch
@@ -260,8 +259,7 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
         times.append(time.perf_counter() - t0)
     return {"engine": engine, "arch": meta.get("arch"), "median_s": statistics.median(times),
             "min_s": min(times), "setup_s": setup_s, "peak_rss_mb": _peak_rss_mb(),
-            "model": ("motion" if extractor.motion is not None
-                      else str(extractor.session.model_path))}
+            "model": str(extractor.session.model_path)}
 
 
 def _run_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
@@ -342,8 +340,7 @@ def bench_speed(models: list[str | None], size: str = "1280x720", threads: int =
     if with_torch:
 
         for row in rows:
-            macs = None if is_motion(row["model"]) else _macs(
-                GeneratorSession(row["model"], device="cpu").metadata, w, h)
+            macs = _macs(GeneratorSession(row["model"], device="cpu").metadata, w, h)
             row["gmac"] = macs * ensemble if macs else macs
             row["gflops_achieved"] = 2 * row["gmac"] / row["median_s"] if macs else None
     return {"size": f"{w}x{h}", "threads": threads, "repeats": repeats, "projection": projection,

@@ -476,6 +476,7 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
     cfg = SynthConfig.realistic(size=parse_size(size), **(settings or {}))
     objs = [load_object(p) for p in list_images(objects)] if objects else None
     extractor = Extractor(threads=1)
+    unprojected = Extractor(threads=1, projection="none", session=extractor.session)
     session = None
     if estimator:
         session = _estimator_session(estimator)
@@ -492,6 +493,8 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
         y = rgb_to_y(blur).astype(np.float32)
         row = {"blur_px": float(info["length"]), "input": frame_psnrs(y, truth_y)[0]}
         score("generator", rgb_to_y(extractor.extract(blur)), truth_y, row)
+        # the fair reference for rows without the projection: the generator without it
+        score("generator, no projection", rgb_to_y(unprojected.extract(blur)), truth_y, row)
         t0 = time.perf_counter()
         gen = extractor.luma_frames(extractor.to_ycbcr(blur))
         times["generator"] = times.get("generator", 0.0) + time.perf_counter() - t0

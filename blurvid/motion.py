@@ -5,14 +5,15 @@ beaten the generator alone on validation (docs/experiments.md, 2026-11-30).
 
 For each window of the photo (``WINDOW`` px, overlapping by ``OVERLAP``):
 
-1. **Path estimate**: a small network (``blurvid-path.onnx``) predicts the camera path (the 7
-   sub-frame group centers, px) and its own uncertainty ``sigma`` (px rms) on 128 px tiles
-   (stride 64) of the window; the tiles' paths are put in one temporal direction and averaged
-   (:func:`blurvid.deconvolution.one_path`), sigma is their median.
+1. **Path estimate**: a small network (``blurvid.lab.train.path_estimator``) predicts the
+   camera path (the 7 sub-frame group centers, px) and its own uncertainty ``sigma`` (px
+   rms) on 128 px tiles (stride 64) of the window; the tiles' paths are put in one temporal
+   direction and averaged (:func:`blurvid.deconvolution.one_path`), sigma is their median.
 2. **Exact deconvolution**: :func:`blurvid.deconvolution.deconvolve_region` solves the scene
    told that path (FFT closed form plus conjugate-gradient steps, the photo around the window
    as data), with a smoothness weight matched to sigma
    (:func:`blurvid.deconvolution.weight_for`): 7 frames computed, not learned.
+
 The solver's windows are blended with linear ramps. Then, over the whole photo (in bands of
 ``BAND`` rows):
 

@@ -27,15 +27,19 @@ Run as a module (``python -m blurvid.lab.train.fusion COMMAND ...``):
   ``default_rng([seed, s, 1])`` for the path errors): ``y`` (N, 1, S, S), ``gen`` (N, 7, S, S),
   ``truth`` (N, 7, S, S), ``sol`` (N, K, 7, S, S; K = ``--solves`` path errors per sample, each
   aligned to ``gen``'s order), float16; ``sigma`` (N, K), ``length`` (N,) float32.
+  ``--estimator X.onnx``: the first solve of each sample uses that estimator's own path and
+  predicted sigma instead of a simulated error; ``--p-static P``: still-camera samples.
 * ``train --cache runs/fusion/cache --run runs/fusion``: the loop (Adam, cosine schedule over
   ``--steps``; batch ``i`` a pure function of ``(seed, i)``: sample, path error, random crop,
   flips, time reversal); one checkpoint ``RUN/last.pt`` replaced in place every
   ``--save-every`` steps and when ``--max-minutes`` runs out; rerun the same command to resume
   exactly. ``RUN/log.jsonl``: the loss per ``--log-every`` steps. ``--no-solver 1``: the
   control, the solver's frames replaced by the generator's (a second pass over the generator).
+  ``--init CKPT``: a new run starting from those weights; ``--project 1``: the loss after the
+  exact projection (:func:`project_exact`), the way the pipeline uses the output.
 * ``eval --ckpt runs/fusion/last.pt --images ~/.cache/blurvid/photos/val --objects ...``: the
   table on the realistic validation set (``-n 200 --size 256x256 --seed 1234``, as the model
-  card): INPUT, the generator, the solver told the true path perturbed by ``--sigmas`` px rms
+  card): INPUT, the generator (with and without the projection), the solver told the true path perturbed by ``--sigmas`` px rms
   (``ERR:TOLD``: an error of ERR px, the solver's weight and the fusion's sigma set for TOLD),
   the fusion at each, and (``--estimator X.onnx``) the estimator's path; order-invariant Y PSNR
   per frame, gains, by blur length. ``--json OUT`` keeps the numbers.
@@ -421,7 +425,7 @@ def export_onnx(model: FusionNet, out, opset: int = 17) -> Path:
     """Write ``model`` as ONNX (atomically): inputs ``y`` float32 (N, 1, H, W), ``gen`` and
     ``sol`` (N, 7, H, W) in the same temporal order, ``sigma`` (N,) px; output ``frames``
     (N, 7, H, W), not clipped; any N, H, W (traced at 64x64, edge-padded to a multiple of 4
-    inside). Not bundled: the method is not in the pipeline (docs/experiments.md)."""
+    inside). Run by :class:`blurvid.motion.MotionRefiner`; not bundled (docs/experiments.md)."""
 
     out = Path(out)
     dims = {0: "N", 2: "H", 3: "W"}

@@ -92,3 +92,18 @@ def test_a_wrong_order_scores_lower_than_the_oracle(sequence, monkeypatch):
     assert not scores["right"].any()
     assert (scores["chosen_ssim"] < scores["oracle_ssim"] - 0.05).all()
     assert (scores["chosen"] < scores["oracle"] - 3).all()
+
+
+def test_blurvid_bench_scores_a_sequence_folder(sequence):
+    """The issue's "a layout blurvid bench can score": each exposure of a sequence is a sample
+    of the blurvid layout (7 true frames), scored per-frame by the bench's reader."""
+    from blurvid.lab.bench import bench_quality
+    from blurvid.lab.data.layouts import detect_layout, read_dataset
+
+    folder = sequence.folder
+    assert detect_layout(folder) == "blurvid"
+    samples = list(read_dataset(folder))
+    assert len(samples) == 5 and all(len(s.frames) == 7 for s in samples)
+    result = bench_quality(lambda rgb: np.repeat(rgb[None], 7, axis=0), iter(samples))
+    assert result["samples"] == 5
+    np.testing.assert_allclose(result["y"]["psnr_mean"], result["y"]["input_mean"], atol=1e-3)

@@ -126,7 +126,8 @@ class Extractor:
 
     def window_count(self, height: int, width: int) -> int:
         """How many windows the generator runs on for a ``height x width`` photo (1 when it
-        is not tiled): the number of ``progress`` calls of :meth:`luma_frames`."""
+        is not tiled), plus the motion refiner's windows: the number of ``progress`` calls of
+        :meth:`luma_frames`."""
         tile, overlap = self._tiling(height, width)
         runs = 1 if not tile else (len(tile_spans(height, tile, overlap, ALIGN))
                                    * len(tile_spans(width, tile, overlap, ALIGN)))
@@ -145,9 +146,9 @@ class Extractor:
             luma = run_tiled(run, y, tile, overlap, progress=progress)
         else:
             luma = run(y)
-        if self.motion is not None:  # the clean-up network was trained on projected frames
-            if not tile and progress is not None:
+            if progress is not None:
                 progress()
+        if self.motion is not None:  # the clean-up network was trained on projected frames
             self._finish_in_strips(luma, y, "exact")
             luma = self.motion.refine(y, luma, progress=progress)
         self._finish_in_strips(luma, y)

@@ -69,16 +69,7 @@ class KernelClassifier(PathEstimator):
         self.head[-1] = torch.nn.Linear(hidden, CLASSES)
 
     def forward(self, y):  # logits (N, CLASSES)
-        spatial, ac = self.features(y)
-        x = F.pixel_unshuffle(spatial, 2)
-        for conv, norm in zip(self.spatial, self.spatial_norm):
-            x = F.relu(norm(conv(x)))
-        x = x.mean((2, 3))
-        a = torch.cat([ac, self.coords.expand(ac.shape[0], -1, -1, -1)], 1)
-        for conv, norm in zip(self.autocorr, self.autocorr_norm):
-            a = F.relu(norm(conv(a)))
-        a = F.relu(self.ac_fc(a.flatten(1)))
-        return self.head(torch.cat([x, a], 1))
+        return self.head_output(y)
 
 
 def build(cfg: dict) -> KernelClassifier:

@@ -203,6 +203,13 @@ class PathEstimator(nn.Module):
         return spatial, ac
 
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.head_output(y)
+        path = out[:, : 2 * NUM_FRAMES].reshape(-1, NUM_FRAMES, 2) * SCALE_PX
+        path = path - path.mean(1, keepdim=True)
+        return path, out[:, -1]
+
+    def head_output(self, y: torch.Tensor) -> torch.Tensor:
+        """The head's raw output (N, 15): the trunk (both streams) and the MLP."""
         spatial, ac = self.features(y)
         fused = getattr(self, "fused_first", None)
         if fused is not None:  # the export form: unshuffle + first conv as one strided conv
@@ -218,10 +225,7 @@ class PathEstimator(nn.Module):
         for conv, norm in zip(self.autocorr, self.autocorr_norm):
             a = F.relu(norm(conv(a)))
         a = F.relu(self.ac_fc(a.flatten(1)))
-        out = self.head(torch.cat([x, a], 1))
-        path = out[:, : 2 * NUM_FRAMES].reshape(-1, NUM_FRAMES, 2) * SCALE_PX
-        path = path - path.mean(1, keepdim=True)
-        return path, out[:, -1]
+        return self.head(torch.cat([x, a], 1))
 
 
 def export_form(model: PathEstimator) -> PathEstimator:

@@ -59,7 +59,7 @@ import numpy as np
 
 from blurvid.color import from_linear, to_linear
 from blurvid.consistency import NUM_FRAMES
-from blurvid.tiling import ramp, tile_spans
+from blurvid.tiling import RampBlend, tile_spans
 
 SUBFRAMES_PER_FRAME = 3  # sub-frames per frame of densify (the synthesizer's k)
 DEFAULT_WEIGHT = 0.1  # smoothness weight for an exact path (weight_for(0))
@@ -679,15 +679,10 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
         return _window(lin, rows[i], cols[j], p[i, j], float(weights[i, j]), pad, per_frame,
                        iters, keep)
 
-    out = np.zeros((NUM_FRAMES, h, w), np.float32)
-    total = np.zeros((h, w), np.float32)
+    blended = RampBlend(h, w, overlap)
 
     def blend(job, frames):
-        (r0, r1), (c0, c1) = rows[job[0]], cols[job[1]]
-        wgt = ramp(r0, r1, h, overlap)[:, None] * ramp(c0, c1, w, overlap)[None, :]
-        frames *= wgt
-        out[:, r0:r1, c0:c1] += frames
-        total[r0:r1, c0:c1] += wgt
+        blended.add(rows[job[0]], cols[job[1]], frames)
 
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -698,7 +693,7 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     else:
         for job in jobs:
             blend(job, solve(job))
-    out /= total
+    out = blended.result()
     return from_linear(np.clip(out, 0.0, 1.0, out=out), out=out)
 
 

@@ -40,7 +40,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.ensemble import align_order
 from blurvid.errors import ModelError, RuntimeUnavailableError, first_line
 from blurvid.runtime import open_session
-from blurvid.tiling import ramp, tile_spans
+from blurvid.tiling import RampBlend, tile_spans
 
 WINDOW = 256  # px: one path per window (the windows the clean-up network was validated on)
 OVERLAP = 64
@@ -127,8 +127,7 @@ class MotionRefiner:
         lin = to_linear(y.copy())
         rows, cols = tile_spans(h, WINDOW, OVERLAP), tile_spans(w, WINDOW, OVERLAP)
         jobs = [(r, c) for r in rows for c in cols]
-        sol = np.zeros((NUM_FRAMES, h, w), np.float32)
-        total = np.zeros((h, w), np.float32)
+        blended = RampBlend(h, w, OVERLAP)
         self.paths = []
 
         def work(job):
@@ -136,10 +135,7 @@ class MotionRefiner:
 
         def blend(job, result):
             frames, facts = result
-            (r0, r1), (c0, c1) = job
-            wgt = ramp(r0, r1, h, OVERLAP)[:, None] * ramp(c0, c1, w, OVERLAP)[None, :]
-            sol[:, r0:r1, c0:c1] += frames * wgt
-            total[r0:r1, c0:c1] += wgt
+            blended.add(*job, frames)
             self.paths.append(facts)
             if progress is not None:
                 progress()
@@ -151,7 +147,7 @@ class MotionRefiner:
         else:
             for job in jobs:
                 blend(job, work(job))
-        sol /= total
+        sol = blended.result()
         sigma = float(np.median([s for _, s in self.paths]))
         # the clean-up network in bands; each band sees BAND_MARGIN rows of context above and
         # below, and gen is overwritten band by band (the rows above kept for the next band)

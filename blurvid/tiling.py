@@ -73,6 +73,32 @@ def ramp(start: int, end: int, length: int, overlap: int) -> np.ndarray:
     return w
 
 
+class RampBlend:
+    """Windows of frames ``(F, h, w)`` blended into ``(F, H, W)`` with :func:`ramp` weights
+    (the module docstring): :meth:`add` each window, then :meth:`result`. ``sum`` (None
+    before the first window) and ``weight`` are the running weighted sum and summed weights."""
+
+    def __init__(self, height: int, width: int, overlap: int) -> None:
+        self.height, self.width, self.overlap = height, width, overlap
+        self.sum: np.ndarray | None = None
+        self.weight = np.zeros((height, width), np.float32)
+
+    def add(self, rows: tuple[int, int], cols: tuple[int, int], frames: np.ndarray) -> None:
+        """Blend ``frames`` (F, r1 - r0, c1 - c0) into the window ``rows`` x ``cols``."""
+        (r0, r1), (c0, c1) = rows, cols
+        wgt = (ramp(r0, r1, self.height, self.overlap)[:, None]
+               * ramp(c0, c1, self.width, self.overlap)[None, :])
+        if self.sum is None:
+            self.sum = np.zeros((frames.shape[0], self.height, self.width), np.float32)
+        self.sum[:, r0:r1, c0:c1] += frames * wgt
+        self.weight[r0:r1, c0:c1] += wgt
+
+    def result(self) -> np.ndarray:
+        """The blend (float32 (F, H, W)), computed in place of :attr:`sum`."""
+        self.sum /= self.weight
+        return self.sum
+
+
 def _same_order(pred: np.ndarray, blended: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``pred`` (F, h, w) in the temporal order, forward or reversed, that agrees better with
     the windows already blended where they overlap it (``blended`` / ``weight``): a blurred
@@ -97,21 +123,15 @@ def run_tiled(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray, tile: int =
     rows, cols = tile_spans(h, tile, overlap, align), tile_spans(w, tile, overlap, align)
     if len(rows) == 1 and len(cols) == 1:
         return fn(np.ascontiguousarray(y[None, None], dtype=np.float32))[0]
-    out: np.ndarray | None = None
-    weight = np.zeros((h, w), np.float32)
+    blend = RampBlend(h, w, overlap)
     for r0, r1 in rows:
-        wr = ramp(r0, r1, h, overlap)
         for c0, c1 in cols:
             window = np.ascontiguousarray(y[None, None, r0:r1, c0:c1], dtype=np.float32)
             pred = fn(window)[0]
-            if out is None:
-                out = np.zeros((pred.shape[0], h, w), np.float32)
-            else:
-                pred = _same_order(pred, out[:, r0:r1, c0:c1], weight[r0:r1, c0:c1])
-            wgt = wr[:, None] * ramp(c0, c1, w, overlap)[None, :]
-            out[:, r0:r1, c0:c1] += pred * wgt
-            weight[r0:r1, c0:c1] += wgt
+            if blend.sum is not None:
+                pred = _same_order(pred, blend.sum[:, r0:r1, c0:c1],
+                                   blend.weight[r0:r1, c0:c1])
+            blend.add((r0, r1), (c0, c1), pred)
             if progress is not None:
                 progress()
-    out /= weight
-    return out
+    return blend.result()

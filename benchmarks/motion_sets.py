@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import platform
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from still_photos import still_psnr  # noqa: E402
 
 from blurvid.color import from_linear  # noqa: E402
-from blurvid.lab.bench import bench_quality  # noqa: E402
+from blurvid.lab.bench import bench_quality, parse_size, time_runs  # noqa: E402
 from blurvid.lab.data.layouts import read_dataset  # noqa: E402
 from blurvid.lab.data.synth import list_images, load_photo  # noqa: E402
 from blurvid.motion import MotionRefiner  # noqa: E402
@@ -85,17 +84,10 @@ def main() -> None:
 
 
 def speed(methods: dict, size: str, repeats: int) -> None:
-    w, h = (int(v) for v in size.lower().split("x"))
+    w, h = parse_size(size)
     image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
-    times = {}
-    for name, ex in methods.items():
-        ex.extract(image)  # warm-up
-        runs = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            ex.extract(image)
-            runs.append(time.perf_counter() - t0)
-        times[name] = float(np.median(runs))
+    times = {name: float(np.median(time_runs(lambda: ex.extract(image), repeats)))
+             for name, ex in methods.items()}
     base = next(iter(times.values()))
     print(f"Speed ({w}x{h}, median of {repeats}):\n")
     print("| method | seconds | ratio |\n|---|---:|---:|")

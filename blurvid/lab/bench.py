@@ -223,6 +223,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def time_runs(run: Callable[[], object], repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` calls of ``run`` after one untimed warm-up call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def speed_worker(model: str | None, size: str, threads: int, repeats: int, engine: str,
                  projection: str, ensemble: int = 1) -> dict:
     """One measurement (runs inside the subprocess): see the module docstring."""
@@ -251,12 +262,7 @@ def speed_worker(model: str | None, size: str, threads: int, repeats: int, engin
 
         extractor.session.run = run_luma  # same pipeline around a PyTorch generator
     setup_s = time.perf_counter() - start
-    extractor.extract(image)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        extractor.extract(image)
-        times.append(time.perf_counter() - t0)
+    times = time_runs(lambda: extractor.extract(image), repeats)
     return {"engine": engine, "arch": meta.get("arch"), "median_s": statistics.median(times),
             "min_s": min(times), "setup_s": setup_s, "peak_rss_mb": _peak_rss_mb(),
             "model": str(extractor.session.model_path)}

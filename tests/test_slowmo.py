@@ -13,20 +13,14 @@ import pytest
 pytest.importorskip("onnxruntime")
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
-from blurvid.color import merge_y, rgb_to_y, rgb_to_ycbcr  # noqa: E402
+from blurvid.color import rgb_to_y  # noqa: E402
 from blurvid.ordering import frame_times, output_count, output_times  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
 from blurvid.slowmo import oriented_exposures, timeline_frames, video_frames  # noqa: E402
 from blurvid.video import write_mp4  # noqa: E402
+from tests.fakes import TruthExtractor, texture  # noqa: E402
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
-
-
-def texture(h, w, seed=0):
-    import cv2
-
-    noise = np.random.default_rng(seed).random((h // 4, w // 4, 3)).astype(np.float32)
-    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
 
 def blurry_sequence(n=8, h=64, w=96, shutter=0.5, seed=3, timeline=False):
@@ -39,28 +33,6 @@ def blurry_sequence(n=8, h=64, w=96, shutter=0.5, seed=3, timeline=False):
     items = list(render_sequence(texture(200, 300) ** 2.2, np.random.default_rng(seed), cfg,
                                  timeline=timeline))
     return (items[:-1], list(items[-1][1])) if timeline else items
-
-
-class TruthExtractor:
-    """Duck-types the Extractor methods the pipeline calls: its 'model' returns the true
-    frames of each input, flipped or not as ``flips`` says."""
-
-    def __init__(self, truths, flips):
-        self.truths, self.flips, self.calls = truths, flips, 0
-
-    def to_ycbcr(self, rgb):
-        return rgb_to_ycbcr(rgb)
-
-    def luma_frames(self, ycbcr):
-        frames = self.truths[self.calls]
-        frames = frames[::-1] if self.flips[self.calls] else frames
-        self.calls += 1
-        return np.stack([rgb_to_ycbcr(f)[..., 0] for f in frames]).astype(np.float32)
-
-    def merge_frame(self, luma, ycbcr, finish=None, out=None):
-        rgb = merge_y(luma, ycbcr)
-        out[...] = finish(slice(None), rgb) if finish else rgb
-        return out
 
 
 def test_exposures_come_back_in_true_order():

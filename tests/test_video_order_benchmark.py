@@ -13,45 +13,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from video_order import score_sequence, y_ssim  # noqa: E402
 
-from blurvid.color import merge_y, rgb_to_ycbcr  # noqa: E402
 from blurvid.lab.data.sequences import SequenceConfig, sequences_in, write_sequence  # noqa: E402
+from tests.fakes import TruthExtractor, texture  # noqa: E402
 
 
-class FlippedTruth:
-    """The Extractor methods the pipeline calls; its 'model' returns exposure ``t``'s true
-    frames, reversed where ``flips[t]``."""
-
-    def __init__(self, seq, flips):
-        self.seq, self.flips, self.calls = seq, flips, 0
-
-    def to_ycbcr(self, rgb):
-        return rgb_to_ycbcr(rgb)
-
-    def luma_frames(self, ycbcr):
-        frames = self.seq.truth_frames(self.calls)
-        frames = frames[::-1] if self.flips[self.calls] else frames
-        self.calls += 1
-        return np.stack([rgb_to_ycbcr(f)[..., 0] for f in frames]).astype(np.float32)
-
-    def merge_frame(self, luma, ycbcr, finish=None, out=None):
-        rgb = merge_y(luma, ycbcr)
-        out[...] = finish(slice(None), rgb) if finish else rgb
-        return out
-
-
-def texture(h, w, seed=0):
-    """Linear-light smooth noise (no period for the motion estimate to lock onto)."""
-    import cv2
-
-    noise = np.random.default_rng(seed).random((h // 4, w // 4, 3)).astype(np.float32)
-    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 1) ** 2.2
+def _truths(seq):
+    return [seq.truth_frames(t) for t in range(len(seq))]
 
 
 @pytest.fixture(scope="module")
 def sequence(tmp_path_factory):
     root = tmp_path_factory.mktemp("seq")
     cfg = SequenceConfig(size=(96, 64), exposures=5, blur_range=(6, 10), subframes_per_frame=1)
-    write_sequence(root, "seq_000", texture(200, 300), seed=3, cfg=cfg)
+    write_sequence(root, "seq_000", texture(200, 300) ** 2.2, seed=3, cfg=cfg)
     return sequences_in(root)[0]
 
 
@@ -64,7 +38,7 @@ def test_y_ssim_is_the_metrics_ssim_on_luma():
 
 def test_psnr_and_ssim_of_the_chosen_order_against_the_truth(sequence):
     flips = [True, False, True, True, False]
-    row = score_sequence(sequence, FlippedTruth(sequence, flips), lags=[2])
+    row = score_sequence(sequence, TruthExtractor(_truths(sequence), flips), lags=[2])
     scores = row["by_lag"][2]
     assert scores["right"].all()  # the true frames: the neighbours undo every flip
     # the true frames, 8-bit: near-perfect in the order chosen, so the oracle adds nothing
@@ -87,7 +61,7 @@ def test_a_wrong_order_scores_lower_than_the_oracle(sequence, monkeypatch):
             yield Exposure(e.index, e.frames[::-1].copy(), not e.reversed)
 
     monkeypatch.setattr(video_order, "oriented_exposures", wrong)
-    row = score_sequence(sequence, FlippedTruth(sequence, [False] * 5), lags=[0])
+    row = score_sequence(sequence, TruthExtractor(_truths(sequence), [False] * 5), lags=[0])
     scores = row["by_lag"][0]
     assert not scores["right"].any()
     assert (scores["chosen_ssim"] < scores["oracle_ssim"] - 0.05).all()

@@ -120,12 +120,10 @@ def open_session(path: Path, device: str = "auto", threads: int | None = None):
     Runtime's default); ``device`` in the result is what really runs (``cpu`` or ``cuda``),
     ``providers`` the active providers. The one place where blurvid builds inference sessions:
     the generator's and the motion-guided models'."""
-    if device not in DEVICES:
-        raise InputError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     ort = import_onnxruntime()
+    requested = providers_for(device)  # checks the device name
     _check_model_file(path)
     verified = verify_checksum(path)
-    requested = providers_for(device)
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

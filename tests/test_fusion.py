@@ -134,3 +134,12 @@ def test_onnx_export_matches_pytorch_at_any_size(tmp_path):
             want = model(*(torch.from_numpy(feeds[k]) for k in ("y", "gen", "sol", "sigma")))
         assert got.shape == (2, 7, h, w)
         np.testing.assert_allclose(got, want.numpy(), atol=1e-5)
+
+
+def test_per_sample_comparison_against_a_reference():
+    rows = [{"a": [1.0] * 7, "b": [0.5] * 7}, {"a": [2.0] * 7, "b": [3.0] * 7},
+            {"a": [1.0] * 7, "b": [0.0] * 7}]
+    d = fusion.against(rows, "a", "b")
+    assert d["mean"] == pytest.approx(0.167, abs=1e-3)
+    assert d["better"] == pytest.approx(2 / 3, abs=1e-3) and d["worst"] == -1.0
+    assert d["se"] == pytest.approx(np.std([0.5, -1.0, 1.0], ddof=1) / np.sqrt(3), abs=1e-3)

@@ -571,6 +571,9 @@ def summarize(rows: list[dict], times: dict | None = None) -> dict:
             entry["gains"][name] = [round(float(f.mean() - i.mean()), 3),
                                     round(float(f[MIDDLE] - i[MIDDLE]), 3)]
         out["by_blur_px"].append(entry)
+    refs = [r for r in ("generator", "generator, no projection") if r in names]
+    out["per_sample"] = {ref: {name: against(rows, name, ref) for name in names if name != ref}
+                         for ref in refs}
     if "est_rms" in rows[0]:
         out["estimator"] = {"rms_mean": round(float(np.mean([r["est_rms"] for r in rows])), 3),
                             "rms_median": round(float(np.median([r["est_rms"] for r in rows])),
@@ -578,6 +581,15 @@ def summarize(rows: list[dict], times: dict | None = None) -> dict:
                             "sigma_mean": round(float(np.mean([r["est_sigma"] for r in rows])),
                                                 3)}
     return out
+
+
+def against(rows: list[dict], name: str, ref: str) -> dict:
+    """Per sample, ``name``'s mean PSNR over the 7 frames minus ``ref``'s: the mean difference
+    (dB), its standard error, the share of samples where ``name`` is better, the worst."""
+    d = np.array([np.mean(r[name]) - np.mean(r[ref]) for r in rows])
+    return {"mean": round(float(d.mean()), 3),
+            "se": round(float(d.std(ddof=1) / np.sqrt(len(d))), 3) if len(d) > 1 else None,
+            "better": round(float(np.mean(d > 0)), 3), "worst": round(float(d.min()), 2)}
 
 
 def print_summary(result: dict) -> None:
@@ -609,6 +621,17 @@ def print_summary(result: dict) -> None:
         print()
         print(f"estimator: rms path error {e['rms_mean']:.2f} px mean, {e['rms_median']:.2f} "
               f"median; sigma used {e['sigma_mean']:.2f} px mean")
+    for ref, table in result.get("per_sample", {}).items():
+        print()
+        print(f"per sample against the {ref}: mean difference of the 7-frame mean (dB), "
+              "standard error, share better, worst sample")
+        print()
+        print("| method | difference | standard error | better | worst |")
+        print("|---|---:|---:|---:|---:|")
+        for name, d in table.items():
+            se = "" if d["se"] is None else f"{d['se']:.3f}"
+            print(f"| {name} | {d['mean']:+.3f} | {se} | {100 * d['better']:.0f} % | "
+                  f"{d['worst']:+.2f} |")
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -649,6 +672,8 @@ def main(argv=None) -> int:
     x = sub.add_parser("export", help="the network as ONNX")
     x.add_argument("--ckpt", default="runs/fusion/last.pt")
     x.add_argument("--out", default="runs/fusion/fusion.onnx")
+    sh = sub.add_parser("show", help="the table of an eval's --json file, again")
+    sh.add_argument("json")
     e = sub.add_parser("eval", help="the validation table")
     e.add_argument("--ckpt", default="runs/fusion/last.pt", help="'' for no fusion rows")
     e.add_argument("--images", default=str(home / "val"))
@@ -681,6 +706,8 @@ def main(argv=None) -> int:
               f"{state['seconds'] / 60:.1f} min")
     elif args.command == "export":
         print(export_onnx(load_model(args.ckpt), args.out))
+    elif args.command == "show":
+        print_summary(summarize(json.loads(Path(args.json).read_text())["rows"]))
     else:
         result = evaluate(args.ckpt or None, args.images, args.objects or None, args.count,
                           args.size, args.seed, [parse_sigma(s) for s in args.sigmas.split(",")],

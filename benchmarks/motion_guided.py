@@ -6,7 +6,7 @@ known_motion's CG yardstick, and the solver with a path from an estimator.
     python benchmarks/motion_guided.py --images ~/.cache/blurvid/photos/val --realistic \\
         [--objects ~/.cache/blurvid/photos/objects] -n 200 --size 256x256 --seed 1234 \\
         [--translation] [--set KEY=VALUE ...] [--estimator PATH.onnx] [--yardstick] \\
-        [--rgb] [--threads 1] [--json]
+        [--rgb] [--oracle] [--threads 1] [--json]
     python benchmarks/motion_guided.py --images ... --realistic --translation -n 48 --sweep
     python benchmarks/motion_guided.py --images ... --speed [--threads 2]
 
@@ -32,6 +32,11 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
   translation, rotation and zoom at its center (:func:`window_paths`; perspective, parallax
   and moving objects are not recorded by the synthesizer);
 * CG yardstick (``--yardstick``, slow): known_motion's solver (RGB, ``--yardstick-iters``);
+* told the exact formation (``--oracle``, slow): :mod:`layered_oracle`'s sparse solver given
+  every layer's exact motion and coverage (camera, parallax layer, cut-outs); the same given
+  only the camera's exact homographies (no layers); and given every layer's motion off by a
+  smooth error of ``--oracle-errors`` px rms (the coverage still exact): how accurate a
+  dense or layered motion estimate must be;
 * estimated path (``--estimator``): the ONNX estimator (input ``blur`` float32 (N, 1, 128, 128)
   gamma luma -> ``path`` (N, 7, 2) group centers in px, optional ``log_sigma`` (N,), its
   predicted rms error) on overlapping 128 px windows
@@ -41,10 +46,11 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
   centers after removing the mean, forward or reversed; path length error) is
   reported against the center's true path, by blur length.
 
-The later stages of the issue (path refinement, clean-up network) are not built yet and have no
-row. ``--sweep`` prints the table that sets ``weight_for``: gains with the true path perturbed
-by a smooth error of a given rms (px) against the smoothness weight. ``--speed`` times the
-solver on a 1280x720 photo.
+The clean-up network's rows (the generator's and the solver's frames merged) come from
+``python -m blurvid.lab.train.fusion eval`` on the same samples; path refinement was tried and
+dropped (docs/experiments.md). ``--sweep`` prints the table that sets ``weight_for``: gains
+with the true path perturbed by a smooth error of a given rms (px) against the smoothness
+weight. ``--speed`` times the solver on a 1280x720 photo.
 """
 
 from __future__ import annotations
@@ -73,6 +79,8 @@ TRANSLATION_ONLY = ("perspective_px=0", "p_layer=0", "max_objects=0", "max_rotat
                     "max_zoom_px=0")
 MIDDLE = NUM_FRAMES // 2
 SWEEP_RMS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
+ORACLE_WEIGHT = 0.03  # best of 0.003-0.1 for the exact formation (24 samples); 0.1 at 1 px
+# error, 0.3 at 2 px (16 samples): W = 0.03 (1 + rms)^2
 SWEEP_WEIGHTS = (0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -210,6 +218,27 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
 
         arms[f"CG yardstick (known_motion, RGB, W={args.yardstick_weight:g}, "
              f"{args.yardstick_iters} iters)"] = yardstick
+    if args.oracle:
+        from layered_oracle import perturb_scene, solve_frames
+
+        def oracle(rms: float, camera_only: bool = False):
+            w = ORACLE_WEIGHT * (1 + rms) ** 2
+
+            def run(blur, y, info):
+                scene = info["scene"]
+                if rms:  # one error per sample and size, the same for every run
+                    seed = int(1e6 * info["length"]) % 2**31
+                    scene = perturb_scene(scene, rms, np.random.default_rng(seed))
+                return solve_frames(y, scene, w, args.oracle_iters, camera_only)
+            return run
+
+        w0 = ORACLE_WEIGHT
+        arms[f"told the exact formation: every layer's motion and coverage, W={w0:g}"] = oracle(0)
+        arms[f"told the exact camera motion (rotation, zoom, perspective), no layers, "
+             f"W={w0:g}"] = oracle(0, camera_only=True)
+        for rms in args.oracle_errors:
+            arms[f"told every layer's motion to {rms:g} px rms (coverage exact), "
+                 f"W={w0 * (1 + rms) ** 2:g}"] = oracle(rms)
     session, cache = None, {}
     if args.estimator:
         import onnxruntime as ort
@@ -420,6 +449,12 @@ def main(argv=None) -> int:
     ap.add_argument("--yardstick", action="store_true", help="known_motion's CG solver (slow)")
     ap.add_argument("--yardstick-weight", type=float, default=0.1)
     ap.add_argument("--yardstick-iters", type=int, default=60)
+    ap.add_argument("--oracle", action="store_true",
+                    help="the solver told the exact formation (benchmarks/layered_oracle.py; "
+                         "about 2 s a sample per arm)")
+    ap.add_argument("--oracle-iters", type=int, default=200)
+    ap.add_argument("--oracle-errors", type=float, nargs="*", default=[1.0, 2.0],
+                    metavar="PX", help="also each layer's motion off by PX rms")
     ap.add_argument("--estimator", type=Path, help="a path estimator ONNX model")
     ap.add_argument("--est-tile", type=int, default=128)
     ap.add_argument("--est-overlap", type=int, default=64)
@@ -440,7 +475,7 @@ def main(argv=None) -> int:
         cfg = make_config(args)
         objects = [load_object(p) for p in list_images(args.objects)] if args.objects else None
         samples = render_samples(photos_in(args.images, "--images"), args.count, cfg,
-                                 args.seed, objects)
+                                 args.seed, objects, scene=args.oracle)
         if args.sweep:
             result = run_sweep(args, samples)
             print(json.dumps(result, indent=2)) if args.json else print_sweep(result)

@@ -218,7 +218,7 @@ def _perspective(mat: np.ndarray, g: float, h: float, center: np.ndarray) -> np.
 
 def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = SynthConfig(),
            subframes: bool = False, objects: list[np.ndarray] | None = None,
-           info: dict | None = None):
+           info: dict | None = None, scene: bool = False):
     """Render one (blur, frames) sample from a linear-light photo. See the module docstring.
 
     With ``subframes``, also return the M = 7k sub-frames in linear light (float32
@@ -228,6 +228,13 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
     ``log_zoom`` (M,), ``perspective`` ``(g, h)``: the pan/tilt terms at the end of the
     exposure (at time ``t`` the warp uses ``2 t (g, h)``; ``(0, 0)`` without perspective),
     ``objects`` [(M, 2) positions], ``parallax`` (or None), ``length``.
+
+    With ``scene`` (and ``info``), ``info["scene"]`` receives the exact image formation, for a
+    solver told everything (benchmarks/layered_oracle.py): a list of layers, back to front,
+    each ``{"texture": (th, tw, C) linear light (premultiplied for cut-outs), "maps": (M, 3, 3)
+    output pixel -> texture pixel homographies, "alpha": (M, h, w) coverage in the output or
+    None (the background), "premultiplied": bool}``; sub-frame ``j`` is the layers composited
+    "over" in that order. Recording draws no random numbers: the samples stay the same.
     """
     m = NUM_FRAMES * cfg.subframes_per_frame
     times = (np.arange(m) + 0.5) / m - 0.5
@@ -285,6 +292,19 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
                     parallax=None if layer is None else float(layer[2]),
                     objects=[start + np.outer(times, v) for _, _, start, v, _ in movers])
     sub = np.empty((m, out_h, out_w, 3), np.float32)
+    layers = None
+    if scene and info is not None:
+        layers = [{"texture": src, "maps": np.empty((m, 3, 3)), "alpha": None,
+                   "premultiplied": False}]
+        if layer is not None:
+            layers.append({"texture": layer[0], "maps": np.empty((m, 3, 3)),
+                           "alpha": np.empty((m, out_h, out_w), np.float32),
+                           "premultiplied": False})
+        for cut, *_ in movers:
+            layers.append({"texture": cut[..., :3], "maps": np.empty((m, 3, 3)),
+                           "alpha": np.empty((m, out_h, out_w), np.float32),
+                           "premultiplied": True})
+        info["scene"] = layers
     for j in range(m):
         c, s = np.cos(angle[j]), np.sin(angle[j])
         z = np.exp(log_zoom[j])
@@ -293,11 +313,12 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
         offset = np.array([cx, cy]) + path[j] - rot @ center
         mat = np.hstack([rot, offset[:, None]]).astype(np.float64)
         if persp != (0.0, 0.0):  # the perspective grows over the exposure, like the path
+            bg_map = _perspective(mat, persp[0] * times[j] * 2, persp[1] * times[j] * 2, center)
             frame = cv2.warpPerspective(
-                src, _perspective(mat, persp[0] * times[j] * 2, persp[1] * times[j] * 2, center),
-                (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                src, bg_map, (out_w, out_h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                 borderMode=cv2.BORDER_REFLECT101)
         else:
+            bg_map = np.vstack([mat, [0, 0, 1]])
             frame = cv2.warpAffine(src, mat, (out_w, out_h),
                                    flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REFLECT101)
@@ -311,7 +332,12 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
             frame = a * cv2.warpAffine(fg, fg_mat, (out_w, out_h),
                                        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                        borderMode=cv2.BORDER_REFLECT101) + (1 - a) * frame
-        for cut, f, start, velocity, spin in movers:  # later objects occlude earlier ones
+            if layers is not None:
+                layers[1]["maps"][j] = np.vstack([fg_mat, [0, 0, 1]])
+                layers[1]["alpha"][j] = a[..., 0]
+        if layers is not None:
+            layers[0]["maps"][j] = bg_map
+        for k, (cut, f, start, velocity, spin) in enumerate(movers):  # later objects occlude earlier ones
             pos = start + velocity * times[j]
             ang = spin * times[j]
             ca, sa = np.cos(ang) * f, np.sin(ang) * f
@@ -321,6 +347,10 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
             rgba = cv2.warpAffine(cut, obj_mat, (out_w, out_h), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             frame = rgba[..., :3] + (1 - rgba[..., 3:]) * frame  # premultiplied "over"
+            if layers is not None:  # obj_mat maps the cut-out to the output: inverted
+                entry = layers[len(layers) - len(movers) + k]
+                entry["maps"][j] = np.linalg.inv(np.vstack([obj_mat, [0, 0, 1]]))
+                entry["alpha"][j] = rgba[..., 3]
         sub[j] = frame
     groups = sub.reshape(NUM_FRAMES, cfg.subframes_per_frame, out_h, out_w, 3)
     frames_lin = groups.mean(axis=1)
@@ -347,12 +377,13 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
 
 
 def render_samples(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), seed: int = 1234,
-                   objects: list[np.ndarray] | None = None):
+                   objects: list[np.ndarray] | None = None, scene: bool = False):
     """Yield ``count`` samples ``(blur, frames, info)`` (``info``: :func:`render`'s motion
     record): photo ``i % len(photo_paths)`` for sample ``i``, one generator seeded with
     ``seed`` draws everything, so the same call gives the same samples. The one stream behind
     :func:`render_set`, :func:`synthesize_dataset` and the benchmarks that re-render a
-    ``blurvid synth`` folder with its motion."""
+    ``blurvid synth`` folder with its motion. ``scene``: ``info["scene"]`` also holds the
+    exact image formation (:func:`render`)."""
     paths = list(photo_paths)
     if not paths:
         raise ValueError("rendering samples needs at least one photo")
@@ -360,7 +391,8 @@ def render_samples(photo_paths, count: int, cfg: SynthConfig = SynthConfig(), se
     rng = np.random.default_rng(seed)
     for i in range(count):
         info: dict = {}
-        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects, info=info)
+        blur, frames = render(photos[i % len(photos)], rng, cfg, objects=objects, info=info,
+                              scene=scene)
         yield blur, frames, info
 
 

@@ -14,8 +14,8 @@ For each window of the photo (``WINDOW`` px, overlapping by ``OVERLAP``):
    as data), with a smoothness weight matched to sigma
    (:func:`blurvid.deconvolution.weight_for`): 7 frames computed, not learned.
 
-The solver's windows are blended with linear ramps. Then, over the whole photo (in bands of
-``BAND`` rows):
+The solver's windows are blended with linear ramps. Then, over the whole photo (in tiles of
+``FUSE_TILE`` px with ``FUSE_MARGIN`` px of context, so its memory is bounded at any size):
 
 3. **Clean-up**: a small U-Net (``blurvid.lab.train.fusion``) sees the photo, the generator's
    frames and the solver's frames (put in the generator's temporal order) and the windows'
@@ -46,8 +46,9 @@ WINDOW = 256  # px: one path per window (the windows the clean-up network was va
 OVERLAP = 64
 EST_TILE = 128  # the estimator's input side
 EST_STRIDE = 64
-BAND = 512  # rows of the clean-up network's bands (bounded memory at any size)
-BAND_MARGIN = 32  # rows of context above and below a band (the network's reach is ~20 px)
+FUSE_TILE = 512  # px: the clean-up network's tiles (bounded memory at any size; a band of 512
+# rows across a 6000 px photo took 5.7 GB in ONNX Runtime: docs/experiments.md)
+FUSE_MARGIN = 32  # px of context around a tile (the network's reach is ~20 px)
 MAX_SIGMA = 3.0  # px rms: the largest path uncertainty the clean-up network was trained on
 
 
@@ -108,7 +109,7 @@ class MotionRefiner:
             out = self._fusion.run(None, feeds)[0][0]
         except Exception as exc:  # out of memory, provider failure
             raise RuntimeUnavailableError(f"ONNX Runtime failed to run {self.fusion_path.name}"
-                                          f" on a {y.shape[1]}x{y.shape[0]} band: "
+                                          f" on a {y.shape[1]}x{y.shape[0]} tile: "
                                           f"{first_line(exc)}") from None
         return np.clip(out, 0.0, 1.0, out=out)
 
@@ -117,8 +118,9 @@ class MotionRefiner:
         (H, W) in [0, 1] and the generator's frames ``gen`` (7, H, W) (exactly projected, as
         the clean-up network was trained); ``gen`` is overwritten with them. The solver runs
         window by window (one path each, blended with linear ramps), the clean-up network in
-        bands of ``BAND`` rows told the windows' median sigma. ``progress`` is called after
-        each window. Memory: one more (7, H, W) array (the solver's frames) and a band's
+        tiles of ``FUSE_TILE`` px told the windows' median sigma. ``progress`` is called after
+        each window. Memory: one more (7, H, W) array (the solver's frames), a copy of a band
+        of ``FUSE_TILE`` rows of ``gen`` and one tile's
         worth."""
         y = np.ascontiguousarray(y, np.float32)
         if y.ndim != 2 or gen.shape != (NUM_FRAMES, *y.shape):
@@ -149,16 +151,21 @@ class MotionRefiner:
                 blend(job, work(job))
         sol = blended.result()
         sigma = float(np.median([s for _, s in self.paths]))
-        # the clean-up network in bands; each band sees BAND_MARGIN rows of context above and
-        # below, and gen is overwritten band by band (the rows above kept for the next band)
+        # the clean-up network tile by tile, each with FUSE_MARGIN px of context around it;
+        # gen is overwritten band by band (a band: a row of tiles), so each band works on a
+        # copy of its rows as they were, with the rows above as they were before the last band
         above = None
-        for r0 in range(0, h, BAND):
-            r1 = min(h, r0 + BAND)
-            top, bottom = max(0, r0 - BAND_MARGIN), min(h, r1 + BAND_MARGIN)
+        for r0 in range(0, h, FUSE_TILE):
+            r1 = min(h, r0 + FUSE_TILE)
+            top, bottom = max(0, r0 - FUSE_MARGIN), min(h, r1 + FUSE_MARGIN)
             gen_band = gen[:, top:bottom].copy()
             if above is not None:
                 gen_band[:, : r0 - top] = above
-            above = gen[:, max(r0, r1 - BAND_MARGIN):r1].copy()
-            out = self._fuse(y[top:bottom], gen_band, sol[:, top:bottom], sigma)
-            gen[:, r0:r1] = out[:, r0 - top:r1 - top]
+            above = gen[:, max(r0, r1 - FUSE_MARGIN):r1].copy()
+            for c0 in range(0, w, FUSE_TILE):
+                c1 = min(w, c0 + FUSE_TILE)
+                left, right = max(0, c0 - FUSE_MARGIN), min(w, c1 + FUSE_MARGIN)
+                out = self._fuse(y[top:bottom, left:right], gen_band[:, :, left:right],
+                                 sol[:, top:bottom, left:right], sigma)
+                gen[:, r0:r1, c0:c1] = out[:, r0 - top:r1 - top, c0 - left:c1 - left]
         return gen

@@ -1,4 +1,5 @@
-"""Motion-guided reconstruction in the product (blurvid.motion, ``--model motion``).
+"""Motion-guided reconstruction in the product (blurvid.motion, an experiment behind
+``Extractor(motion=...)``).
 
 The models are exported here from small random PyTorch networks (the product code does not
 depend on which weights ship); the bundled files, when present, are checked separately."""
@@ -27,8 +28,11 @@ def models(tmp_path_factory):
     path_training.export_onnx(est, folder / "path.onnx")
     net = fusion.FusionNet(width=4).eval()
     fusion.export_onnx(net, folder / "identity.onnx")  # zero head: returns gen
-    for p in net.head.parameters():
-        torch.nn.init.normal_(p, std=0.05)
+    for name, p in net.named_parameters():  # every ReLU alive: the output depends on
+        if name.startswith("head"):          # ~20 px around each pixel, as a trained one's
+            torch.nn.init.normal_(p, std=0.05)
+        elif name.endswith("bias"):
+            torch.nn.init.uniform_(p, 0.0, 0.1)
     fusion.export_onnx(net, folder / "fusion.onnx")
     return folder / "path.onnx", folder / "fusion.onnx", net, folder / "identity.onnx"
 
@@ -41,7 +45,7 @@ def _scene(h, w, seed=0):
 
 
 def test_one_window_is_the_lab_pipeline(models):
-    """At 256 px (one window, one band) the product's frames are the lab's: the estimator's
+    """At 256 px (one window, one tile) the product's frames are the lab's: the estimator's
     one path and median sigma, the solver with weight_for(sigma) in the generator's order, the
     network told min(sigma, 3)."""
     est_path, fus_path, net, _ = models
@@ -57,7 +61,7 @@ def test_one_window_is_the_lab_pipeline(models):
 
 def test_an_identity_network_returns_the_generator_at_any_size(models):
     """Windows and bands blend without seams: a network that returns ``gen`` gives ``gen``
-    back exactly, whatever the size (several windows, several bands)."""
+    back exactly, whatever the size (several windows, several tiles)."""
     est_path, _, _, identity = models
     refiner = motion.MotionRefiner(est_path, identity, device="cpu", threads=2)
     for h, w in ((37, 41), (300, 530), (600, 260)):
@@ -67,13 +71,17 @@ def test_an_identity_network_returns_the_generator_at_any_size(models):
         assert len(refiner.paths) == refiner.window_count(h, w)
 
 
-def test_bands_match_the_whole_image(models, monkeypatch):
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300), (250, 250)])
+def test_tiles_match_the_whole_image(models, monkeypatch, shape):
+    """The clean-up network tile by tile (rows and columns) gives its output on the whole."""
     est_path, fus_path, _, _ = models
     refiner = motion.MotionRefiner(est_path, fus_path, device="cpu", threads=2)
-    y, gen = _scene(300, 200, seed=3)
+    y, gen = _scene(*shape, seed=3)
     whole = refiner.refine(y, gen.copy())
-    monkeypatch.setattr(motion, "BAND", 96)
+    monkeypatch.setattr(motion, "FUSE_TILE", 96)
     np.testing.assert_allclose(refiner.refine(y, gen.copy()), whole, atol=1e-5)
+    monkeypatch.setattr(motion, "FUSE_MARGIN", 4)  # too little context shows at the seams
+    assert np.abs(refiner.refine(y, gen.copy()) - whole).max() > 1e-4
 
 
 def test_the_solver_windows_follow_the_generator_order(models):

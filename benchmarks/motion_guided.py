@@ -79,8 +79,8 @@ TRANSLATION_ONLY = ("perspective_px=0", "p_layer=0", "max_objects=0", "max_rotat
                     "max_zoom_px=0")
 MIDDLE = NUM_FRAMES // 2
 SWEEP_RMS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
-ORACLE_WEIGHT = 0.03  # best of 0.003-0.1 for the exact formation (24 samples); 0.1 at 1 px
-# error, 0.3 at 2 px (16 samples): W = 0.03 (1 + rms)^2
+ORACLE_WEIGHT = 0.03  # the exact formation's smoothness weight; W = 0.03 (1 + rms)^2 with an
+# error of rms px (the sweep: docs/experiments.md, "A solver told everything")
 SWEEP_WEIGHTS = (0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0)
 
 
@@ -221,8 +221,10 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
     if args.oracle:
         from layered_oracle import perturb_scene, solve_frames
 
+        w0 = args.oracle_weight
+
         def oracle(rms: float, camera_only: bool = False):
-            w = ORACLE_WEIGHT * (1 + rms) ** 2
+            w = w0 * (1 + rms) ** 2
 
             def run(blur, y, info):
                 scene = info["scene"]
@@ -232,7 +234,6 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
                 return solve_frames(y, scene, w, args.oracle_iters, camera_only)
             return run
 
-        w0 = ORACLE_WEIGHT
         arms[f"told the exact formation: every layer's motion and coverage, W={w0:g}"] = oracle(0)
         arms[f"told the exact camera motion (rotation, zoom, perspective), no layers, "
              f"W={w0:g}"] = oracle(0, camera_only=True)
@@ -453,6 +454,9 @@ def main(argv=None) -> int:
                     help="the solver told the exact formation (benchmarks/layered_oracle.py; "
                          "about 2 s a sample per arm)")
     ap.add_argument("--oracle-iters", type=int, default=200)
+    ap.add_argument("--oracle-weight", type=float, default=ORACLE_WEIGHT,
+                    help="smoothness weight with the exact formation (times (1 + rms)^2 "
+                         "with an error)")
     ap.add_argument("--oracle-errors", type=float, nargs="*", default=[1.0, 2.0],
                     metavar="PX", help="also each layer's motion off by PX rms")
     ap.add_argument("--estimator", type=Path, help="a path estimator ONNX model")

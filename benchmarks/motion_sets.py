@@ -45,7 +45,12 @@ def main() -> None:
     p.add_argument("--speed", metavar="WxH", help="also time one photo of this size (median of "
                    "--repeats runs after a warm-up, each method in turn)")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--memory", metavar="WxH", help="also the peak memory of one extract() of a "
+                   "smooth synthetic photo of this size, each method in a subprocess of its own")
+    p.add_argument("--memory-child", help=argparse.SUPPRESS)  # the method a subprocess measures
     args = p.parse_args()
+    if args.memory_child:
+        return memory_child(args)
     plain = Extractor(device="cpu", threads=args.threads)
     refiner = MotionRefiner(args.estimator, args.fusion, device="cpu", threads=args.threads)
     motion = Extractor(device="cpu", threads=args.threads, motion=refiner,
@@ -81,6 +86,8 @@ def main() -> None:
         print()
     if args.speed:
         speed(methods, args.speed, args.repeats)
+    if args.memory:
+        memory(list(methods), args)
 
 
 def speed(methods: dict, size: str, repeats: int) -> None:
@@ -93,6 +100,50 @@ def speed(methods: dict, size: str, repeats: int) -> None:
     print("| method | seconds | ratio |\n|---|---:|---:|")
     for name, t in times.items():
         print(f"| {name} | {t:.2f} | {t / base:.2f}x |")
+
+
+def smooth_photo(size: str) -> np.ndarray:
+    """A smooth random RGB photo (W x H): what a large photo costs, whatever its content."""
+    w, h = parse_size(size)
+    small = np.random.default_rng(0).random((max(2, h // 100), max(2, w // 100), 3))
+    big = cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.clip(cv2.GaussianBlur(big, (0, 0), 3), 0, 1).astype(np.float32)
+
+
+def memory_child(args) -> None:
+    """In a subprocess: one extract() by the method ``args.memory_child``; prints its peak RSS
+    (MiB) before and after, and the seconds it took."""
+    import json
+    import resource
+    import time
+
+    photo = smooth_photo(args.memory)
+    ex = Extractor(device="cpu", threads=args.threads)
+    if args.memory_child == "motion-guided":
+        ex = Extractor(device="cpu", threads=args.threads, session=ex.session,
+                       motion=MotionRefiner(args.estimator, args.fusion, device="cpu",
+                                            threads=args.threads))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    ex.extract(photo)
+    print(json.dumps({"before_mib": before, "seconds": time.perf_counter() - start,
+                      "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def memory(names: list[str], args) -> None:
+    import json
+    import subprocess
+
+    print(f"Peak memory ({args.memory}, one extract() through the API, which returns the 7 RGB "
+          "frames as float32; each method in its own process):\n")
+    print("| method | peak RSS | before extract() | seconds |\n|---|---:|---:|---:|")
+    for name in names:
+        cmd = [sys.executable, __file__, "--estimator", args.estimator, "--fusion", args.fusion,
+               "--threads", str(args.threads), "--memory", args.memory, "--memory-child", name]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"| {name} | {r['peak_mib'] / 1024:.2f} GiB | {r['before_mib'] / 1024:.2f} GiB | "
+              f"{r['seconds']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -129,7 +129,7 @@ def estimate_kernel(lin: np.ndarray, ksize: int = 45, rounds: int = 7,
         for r in range(rounds):
             sharp = latent(blur, kernel, latent_weight)
             sharp = cv2.bilateralFilter(sharp.astype(np.float32), 5, 0.5, 2.0)
-            keep = 0.08 * 0.8 ** r  # the strongest edges first, more of them later
+            keep = max(0.02, 0.08 * 0.8 ** r)  # the strongest edges first, then more
             kernel = kernel_from(shock(sharp), blur, size, keep, beta)
     return kernel
 

@@ -10,7 +10,9 @@ frame of group ``i`` is linear in the textures:
     F_i = (1/k) sum_{j in group i} sum_L  c_Lj * W_Lj x_L,   c_Lj = a_Lj * prod_{L' above L} (1 - a_L'j)
 
 (``W_Lj`` the bilinear warp, ``a`` the layer's coverage in the output, 1 for the background;
-cut-outs are solved un-premultiplied, on a grid at their on-screen scale.) The photo is
+cut-outs are solved un-premultiplied, on a grid at their on-screen scale: a cut-out drawn
+smaller than its file is rendered by sampling the full-resolution file, aliased, which that
+grid does not reproduce exactly, so for cut-outs the formation is close, not exact.) The photo is
 ``B = mean_i F_i`` (in linear light, before noise, quantization and JPEG). The solve:
 
     minimize  || mean_i F_i(x) - to_linear(Y) ||^2 + weight * sum_L || grad x_L ||^2
@@ -44,8 +46,10 @@ def _grid(layer: dict) -> tuple[tuple[int, int], np.ndarray]:
         return (th, tw), maps
     f = float(np.mean(1 / np.sqrt(np.abs(np.linalg.det(maps[:, :2, :2])))))
     f = min(f, 1.0)
-    scale = np.array([[f, 0, 0.5 * f - 0.5], [0, f, 0.5 * f - 0.5], [0, 0, 1]])
-    return (int(np.ceil(th * f)) + 1, int(np.ceil(tw * f)) + 1), scale @ maps
+    # texture pixel edges [-0.5, t - 0.5] -> grid [0.5, t f + 0.5]: one grid pixel of border
+    # on every side, so no texture pixel's bilinear weight falls off the grid
+    scale = np.array([[f, 0, 0.5 * f + 0.5], [0, f, 0.5 * f + 0.5], [0, 0, 1]])
+    return (int(np.ceil(th * f)) + 2, int(np.ceil(tw * f)) + 2), scale @ maps
 
 
 def _reflect101(i: np.ndarray, n: int) -> np.ndarray:

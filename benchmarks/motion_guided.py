@@ -30,7 +30,7 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
 * told path per window (realistic settings): the same per 128 px window (``--est-tile``,
   ``--est-overlap``; :func:`blurvid.deconvolution.deconvolve_tiled`), each told the camera's
   translation, rotation and zoom at its center (:func:`window_paths`; perspective, parallax
-  and moving objects are not recorded by the synthesizer);
+  and moving objects are left out: one path per window cannot hold them, ``--oracle`` does);
 * CG yardstick (``--yardstick``, slow): known_motion's solver (RGB, ``--yardstick-iters``);
 * told the exact formation (``--oracle``, slow): :mod:`layered_oracle`'s sparse solver given
   every layer's exact motion and coverage (camera, parallax layer, cut-outs); the same given
@@ -108,7 +108,7 @@ def window_paths(info: dict, shape: tuple[int, int], tile: int, overlap: int) ->
     """(R, C, 7, 2) true group centers at the center of each window of
     :func:`blurvid.deconvolution.tile_grid`: the camera's translation plus its rotation and
     zoom about the image center (the synthesizer's warp, ``info``); perspective, parallax
-    layers and moving objects are not in ``info`` and are left out."""
+    layers and moving objects are left out (one path per window cannot hold them)."""
     h, w = shape
     center = np.array([(w - 1) / 2, (h - 1) / 2])
     rows, cols = dc.tile_grid(shape, tile, overlap)

@@ -35,6 +35,7 @@ from scipy.sparse.linalg import LinearOperator, cg
 
 from blurvid.color import from_linear, to_linear
 from blurvid.consistency import NUM_FRAMES
+from blurvid.lab.data.synth import smooth_path_error
 
 
 def _grid(layer: dict) -> tuple[tuple[int, int], np.ndarray]:
@@ -154,17 +155,14 @@ def solve_frames(y: np.ndarray, scene: list[dict], weight: float, iters: int = 2
 
 
 def perturb_scene(scene: list[dict], rms: float, rng: np.random.Generator) -> list[dict]:
-    """``scene`` with every layer's motion off by its own smooth error in time (linear plus
-    quadratic, of ``rms`` px rms over the sub-frames after removing its mean, in output pixels):
-    a motion estimate of that accuracy, layer by layer. The coverage maps stay exact."""
+    """``scene`` with every layer's motion off by its own smooth error in time
+    (:func:`~blurvid.lab.data.synth.smooth_path_error` over the sub-frames, ``rms`` px rms, in
+    output pixels): a motion estimate of that accuracy, layer by layer. The coverage maps stay
+    exact."""
     out = []
     for layer in scene:
         m = len(layer["maps"])
-        t = np.linspace(-1, 1, m)[:, None]
-        c = rng.normal(size=(2, 2))
-        err = c[0] * t + c[1] * (t ** 2 - np.mean(t ** 2))
-        err -= err.mean(axis=0)
-        err *= rms / max(np.sqrt(np.mean(np.sum(err ** 2, axis=1))), 1e-12)
+        err = rms * smooth_path_error(rng, m)
         shift = np.tile(np.eye(3), (m, 1, 1))
         shift[:, :2, 2] = -err  # output p -> p - err: the layer's content moved by err
         out.append({**layer, "maps": np.asarray(layer["maps"]) @ shift})

@@ -71,12 +71,11 @@ from blurvid.color import rgb_to_y  # noqa: E402
 from blurvid.consistency import NUM_FRAMES  # noqa: E402
 from blurvid.io import list_images, photos_in  # noqa: E402
 from blurvid.lab.bench import blur_span, by_blur_length, parse_size  # noqa: E402
-from blurvid.lab.data.synth import (SynthConfig, load_object, load_photo,  # noqa: E402
-                                    parse_settings, render_samples)
+from blurvid.lab.data.synth import (TRANSLATION_ONLY, SynthConfig, load_object,  # noqa: E402
+                                    load_photo, parse_settings, render_samples,
+                                    smooth_path_error)
 from blurvid.metrics import frame_psnrs  # noqa: E402
 
-TRANSLATION_ONLY = ("perspective_px=0", "p_layer=0", "max_objects=0", "max_rotation_px=0",
-                    "max_zoom_px=0")
 MIDDLE = NUM_FRAMES // 2
 SWEEP_RMS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)
 ORACLE_WEIGHT = 0.03  # the exact formation's smoothness weight; W = 0.03 (1 + rms)^2 with an
@@ -93,15 +92,10 @@ SWEEP_WEIGHTS = (0.07, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0, 1.5, 2.0, 3.0)
 def smooth_error(groups: np.ndarray, rms: float, rng: np.random.Generator) -> np.ndarray:
     """``groups`` (7, 2) plus a random linear + quadratic error in time whose rms after
     removing the mean is exactly ``rms`` px (the error :func:`~blurvid.deconvolution.path_error`
-    measures)."""
+    measures; :func:`~blurvid.lab.data.synth.smooth_path_error`). No draw for ``rms`` 0."""
     if rms == 0:
         return groups.copy()
-    t = np.linspace(-1, 1, NUM_FRAMES)[:, None]
-    c = rng.normal(size=(2, 2))
-    err = c[0] * t + c[1] * (t ** 2 - np.mean(t ** 2))
-    err -= err.mean(axis=0)
-    err *= rms / np.sqrt(np.mean(np.sum(err ** 2, axis=1)))
-    return groups + err
+    return groups + rms * smooth_path_error(rng)
 
 
 def window_paths(info: dict, shape: tuple[int, int], tile: int, overlap: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,11 +35,9 @@ from blurvid import deconvolution as dc
 from blurvid.color import rgb_to_y, to_linear
 from blurvid.consistency import NUM_FRAMES
 from blurvid.io import photos_in
-from blurvid.lab.data.synth import SynthConfig, parse_settings, render_samples
+from blurvid.lab.data.synth import TRANSLATION_ONLY, SynthConfig, parse_settings, render_samples
 from blurvid.metrics import frame_psnrs
 
-TRANSLATION_ONLY = ["perspective_px=0", "p_layer=0", "max_objects=0", "max_rotation_px=0",
-                    "max_zoom_px=0"]
 
 
 def otf(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -77,10 +76,11 @@ def shock(img: np.ndarray, steps: int = 3, dt: float = 0.5) -> np.ndarray:
 CUT = 0.15  # kernel values under this share of the peak are cut (--cut; 0.05 lets noise in)
 
 
-def clean_kernel(k: np.ndarray) -> np.ndarray:
-    """Non-negative, small values cut, the connected part holding the peak kept, sum 1."""
+def clean_kernel(k: np.ndarray, cut: float = CUT) -> np.ndarray:
+    """Non-negative, values under ``cut`` of the peak cut, the connected part holding the peak
+    kept, sum 1."""
     k = np.maximum(k, 0)
-    k[k < k.max() * CUT] = 0
+    k[k < k.max() * cut] = 0
     count, labels = cv2.connectedComponents((k > 0).astype(np.uint8), connectivity=8)
     if count > 2:
         peak = np.unravel_index(np.argmax(k), k.shape)
@@ -89,7 +89,7 @@ def clean_kernel(k: np.ndarray) -> np.ndarray:
 
 
 def kernel_from(pred: np.ndarray, blur: np.ndarray, size: int, keep: float,
-                beta: float) -> np.ndarray:
+                beta: float, cut: float = CUT) -> np.ndarray:
     """The kernel (size, size) of ``blur`` given its predicted sharp image, from the ``keep``
     share of the strongest predicted gradients (least squares in the gradient domain)."""
     px, py = gradients(pred)
@@ -107,11 +107,12 @@ def kernel_from(pred: np.ndarray, blur: np.ndarray, size: int, keep: float,
         den += np.abs(fp) ** 2
     k = np.real(np.fft.ifft2(num / (den + beta * den.mean())))
     k = np.roll(k, (size // 2, size // 2), axis=(0, 1))[:size, :size]
-    return clean_kernel(k)
+    return clean_kernel(k, cut)
 
 
 def estimate_kernel(lin: np.ndarray, ksize: int = 45, rounds: int = 7,
-                    latent_weight: float = 0.003, beta: float = 0.01) -> np.ndarray:
+                    latent_weight: float = 0.003, beta: float = 0.01,
+                    cut: float = CUT) -> np.ndarray:
     """Cho & Lee's multi-scale alternation (the module docstring): a (ksize, ksize) kernel."""
     kernel = None
     for scale in (0.25, 0.5, 0.7071, 1.0):
@@ -125,12 +126,12 @@ def estimate_kernel(lin: np.ndarray, ksize: int = 45, rounds: int = 7,
             kernel /= kernel.sum()
         else:
             kernel = clean_kernel(cv2.resize(kernel, (size, size),
-                                             interpolation=cv2.INTER_LINEAR))
+                                             interpolation=cv2.INTER_LINEAR), cut)
         for r in range(rounds):
             sharp = latent(blur, kernel, latent_weight)
             sharp = cv2.bilateralFilter(sharp.astype(np.float32), 5, 0.5, 2.0)
             keep = max(0.02, 0.08 * 0.8 ** r)  # the strongest edges first, then more
-            kernel = kernel_from(shock(sharp), blur, size, keep, beta)
+            kernel = kernel_from(shock(sharp), blur, size, keep, beta, cut)
     return kernel
 
 
@@ -156,10 +157,8 @@ def kernel_to_groups(kernel: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    global CUT
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--images", default=str(__import__("pathlib").Path.home()
-                                            / ".cache/blurvid/photos/val"))
+    ap.add_argument("--images", default=str(Path.home() / ".cache/blurvid/photos/val"))
     ap.add_argument("--estimator", help="a path estimator ONNX model, scored on the same samples")
     ap.add_argument("-n", "--count", type=int, default=48)
     ap.add_argument("--size", type=int, default=256)
@@ -171,7 +170,6 @@ def main() -> int:
     ap.add_argument("--cut", type=float, default=CUT)
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
-    CUT = args.cut
     cv2.setNumThreads(1)
     cfg = SynthConfig.realistic(size=args.size, **parse_settings(TRANSLATION_ONLY))
     session = None
@@ -187,7 +185,7 @@ def main() -> int:
         y, ty = rgb_to_y(blur), rgb_to_y(truth)
         true = dc.group_centers(info["path"])
         kernel = estimate_kernel(to_linear(y).astype(np.float64), args.ksize, args.rounds,
-                                 args.latent_weight, args.beta)
+                                 args.latent_weight, args.beta, args.cut)
         est = {"kernel": kernel_to_groups(kernel)}
         if session is not None:
             est["estimator"] = dc.one_path(dc.estimate_paths(session, y)[0])

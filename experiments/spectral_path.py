@@ -16,7 +16,7 @@ import numpy as np
 from blurvid.color import rgb_to_y, to_linear
 from blurvid.deconvolution import _subframes, group_centers, path_error, path_length
 from blurvid.io import photos_in
-from blurvid.lab.data.synth import SynthConfig, parse_settings, render_samples
+from blurvid.lab.data.synth import TRANSLATION_ONLY, SynthConfig, parse_settings, render_samples
 
 N = 96  # spectrum grid (windows of N px)
 
@@ -119,8 +119,7 @@ def ang(g):
 
 if __name__ == "__main__":
     import os
-    SHIFTS = ["perspective_px=0", "p_layer=0", "max_objects=0", "max_rotation_px=0", "max_zoom_px=0"]
-    cfg = SynthConfig.realistic(size=(256, 256), **parse_settings(SHIFTS))
+    cfg = SynthConfig.realistic(size=(256, 256), **parse_settings(TRANSLATION_ONLY))
     eps = float(sys.argv[1]) if len(sys.argv) > 1 else 1e-2
     for blur, truth, info in render_samples(photos_in(os.path.expanduser("~/.cache/blurvid/photos/val"), "--images"), 12, cfg, 1234):
         g = group_centers(info["path"])

@@ -82,6 +82,12 @@ class SynthConfig:
         return cls(**values)
 
 
+# ``--set`` settings that switch off everything but one camera shift per sub-frame (perspective,
+# parallax layers, moving objects, rotation, zoom): the blur a single path models exactly.
+TRANSLATION_ONLY = ("perspective_px=0", "p_layer=0", "max_objects=0", "max_rotation_px=0",
+                    "max_zoom_px=0")
+
+
 def parse_settings(pairs: list[str]) -> dict:
     """``["KEY=VALUE", ...]`` -> SynthConfig overrides, each VALUE read as its field's type: a
     number, ``true``/``false``, or two comma-separated numbers for a range (``0,0.002``).
@@ -181,6 +187,18 @@ def _camera_path(rng: np.random.Generator, cfg: SynthConfig, times: np.ndarray):
     angle = times * rot_px / corner  # radians
     log_zoom = times * zoom_px / corner
     return path, angle, log_zoom, still
+
+
+def smooth_path_error(rng: np.random.Generator, count: int = NUM_FRAMES) -> np.ndarray:
+    """A random smooth error of a path of ``count`` positions, ``(count, 2)`` px: linear plus
+    quadratic in time, mean removed, rms exactly 1 px (the error
+    :func:`blurvid.deconvolution.path_error` measures); scale it to the rms wanted. The
+    stand-in for a motion estimate's error in the benchmarks and the clean-up network's data."""
+    t = np.linspace(-1, 1, count)[:, None]
+    c = rng.normal(size=(2, 2))
+    err = c[0] * t + c[1] * (t ** 2 - np.mean(t ** 2))
+    err -= err.mean(axis=0)
+    return err / np.sqrt(np.mean(np.sum(err ** 2, axis=1)))
 
 
 def load_object(path: str | Path, max_side: int = 512) -> np.ndarray:
@@ -337,7 +355,8 @@ def render(photo: np.ndarray, rng: np.random.Generator, cfg: SynthConfig = Synth
                 layers[1]["alpha"][j] = a[..., 0]
         if layers is not None:
             layers[0]["maps"][j] = bg_map
-        for k, (cut, f, start, velocity, spin) in enumerate(movers):  # later objects occlude earlier ones
+        # later objects occlude earlier ones
+        for k, (cut, f, start, velocity, spin) in enumerate(movers):
             pos = start + velocity * times[j]
             ang = spin * times[j]
             ca, sa = np.cos(ang) * f, np.sin(ang) * f

@@ -69,7 +69,8 @@ from blurvid.consistency import NUM_FRAMES, project
 from blurvid.ensemble import align_order
 from blurvid.io import list_images, photos_in, write_bytes_atomic
 from blurvid.lab.bench import BLUR_BINS, parse_size
-from blurvid.lab.data.synth import SynthConfig, load_object, parse_settings, render_samples
+from blurvid.lab.data.synth import (SynthConfig, load_object, parse_settings, render_samples,
+                                    smooth_path_error)
 from blurvid.lab.train import losses
 from blurvid.lab.train.models import pad_to_multiple
 from blurvid.metrics import frame_psnrs
@@ -83,20 +84,9 @@ IN_CHANNELS = 1 + NUM_FRAMES + NUM_FRAMES + 1  # y, gen - y, sol - gen, sigma
 # ------------------------------------------------------------------------------ paths
 
 
-def unit_smooth_error(rng: np.random.Generator) -> np.ndarray:
-    """(7, 2) random smooth path error, linear + quadratic in time, mean removed, rms exactly 1
-    px (the error :func:`blurvid.deconvolution.path_error` measures): the shape of
-    ``benchmarks/motion_guided.py``'s ``smooth_error``."""
-    t = np.linspace(-1, 1, NUM_FRAMES)[:, None]
-    c = rng.normal(size=(2, 2))
-    err = c[0] * t + c[1] * (t ** 2 - np.mean(t ** 2))
-    err -= err.mean(axis=0)
-    return err / np.sqrt(np.mean(np.sum(err ** 2, axis=1)))
-
-
 def smooth_error(groups: np.ndarray, rms: float, rng: np.random.Generator) -> np.ndarray:
     """``groups`` (7, 2) plus a random smooth error of exactly ``rms`` px rms."""
-    return np.asarray(groups, np.float64) + rms * unit_smooth_error(rng)
+    return np.asarray(groups, np.float64) + rms * smooth_path_error(rng)
 
 
 def solve(y: np.ndarray, groups: np.ndarray, sigma: float, gen: np.ndarray) -> np.ndarray:
@@ -471,7 +461,7 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
     """Per-sample order-invariant Y PSNRs of each method on the realistic validation samples
     (``render_samples`` of ``images`` with ``SynthConfig.realistic``, objects from
     ``objects``). The path error of each sample is one random smooth shape
-    (:func:`unit_smooth_error`, ``default_rng([seed, 7, k])``) scaled to each sigma: the sigmas
+    (:func:`~blurvid.lab.data.synth.smooth_path_error`, ``default_rng([seed, 7, k])``) scaled to each sigma: the sigmas
     are compared on the same errors. Returns the summary (:func:`summarize`)."""
 
     cv2.setNumThreads(1)
@@ -503,7 +493,7 @@ def evaluate(ckpt, images, objects=None, count: int = 200, size: str = "256x256"
         gen = extractor.luma_frames(extractor.to_ycbcr(blur))
         times["generator"] = times.get("generator", 0.0) + time.perf_counter() - t0
         groups = dc.group_centers(info["path"])
-        unit = unit_smooth_error(np.random.default_rng([seed, 7, k]))
+        unit = smooth_path_error(np.random.default_rng([seed, 7, k]))
         arms = []
         for spec in sigmas:  # error px, or (error px, the sigma the solver and fusion are told)
             err, told = (spec, spec) if np.ndim(spec) == 0 else spec

@@ -33,6 +33,21 @@ from blurvid.motion import MotionRefiner  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
 
 
+GENERATOR, MOTION = "generator (fast)", "motion-guided"
+
+
+def build_methods(args, motion: bool = True) -> dict:
+    """{name: Extractor}: the bundled generator, and (``motion``) the same generator session
+    refined by :class:`blurvid.motion.MotionRefiner` with ``--estimator`` and ``--fusion``."""
+    plain = Extractor(device="cpu", threads=args.threads)
+    methods = {GENERATOR: plain}
+    if motion:
+        refiner = MotionRefiner(args.estimator, args.fusion, device="cpu", threads=args.threads)
+        methods[MOTION] = Extractor(device="cpu", threads=args.threads, motion=refiner,
+                                    session=plain.session)
+    return methods
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--estimator", required=True)
@@ -51,11 +66,7 @@ def main() -> None:
     args = p.parse_args()
     if args.memory_child:
         return memory_child(args)
-    plain = Extractor(device="cpu", threads=args.threads)
-    refiner = MotionRefiner(args.estimator, args.fusion, device="cpu", threads=args.threads)
-    motion = Extractor(device="cpu", threads=args.threads, motion=refiner,
-                       session=plain.session)
-    methods = {"generator (fast)": plain, "motion-guided": motion}
+    methods = build_methods(args)
     print(f"`python benchmarks/motion_sets.py {' '.join(sys.argv[1:])}` on "
           f"{platform.machine()}\n")
     if args.photos:
@@ -118,11 +129,7 @@ def memory_child(args) -> None:
     import time
 
     photo = smooth_photo(args.memory)
-    ex = Extractor(device="cpu", threads=args.threads)
-    if args.memory_child == "motion-guided":
-        ex = Extractor(device="cpu", threads=args.threads, session=ex.session,
-                       motion=MotionRefiner(args.estimator, args.fusion, device="cpu",
-                                            threads=args.threads))
+    ex = build_methods(args, motion=args.memory_child == MOTION)[args.memory_child]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
     ex.extract(photo)

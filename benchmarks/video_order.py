@@ -9,7 +9,7 @@ Synthetic blurry videos with ground truth (blurvid.lab.data.sequences: one conti
 handheld-like camera path per sequence, consecutive exposures with a shutter gap, each with its
 7 true frames, and the true frames at the pipeline's output times) are written to ``--data``
 (default: a temporary folder; an existing folder of sequences is scored as it is) and run
-through the video pipeline (blurvid.slowmo), exactly as ``blurvid video`` runs.
+through the video pipeline (blurvid.video), exactly as ``blurvid video`` runs.
 
 Scores (PSNR and SSIM on Y, BT.601, mean over frames; SSIM is blurvid.metrics.ssim, the one
 ``blurvid bench`` reports):
@@ -47,7 +47,7 @@ from blurvid.lab.data.synth import list_images
 from blurvid.metrics import psnr, ssim
 from blurvid.ordering import frame_times, output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.slowmo import AHEAD, oriented_exposures, timeline_frames
+from blurvid.video import AHEAD, oriented_exposures, timeline_frames
 
 SHARP_BLUR_PX = 5.0
 
@@ -148,8 +148,8 @@ def speed(extractor_factory, frames_count: int, images: list[Path], threads: int
     from blurvid.footage import probe, read_frames
     from blurvid.lab.data.sequences import render_sequence
     from blurvid.lab.data.synth import load_photo
-    from blurvid.slowmo import X264_PRESET
-    from blurvid.video import write_mp4
+    from blurvid.video import X264_PRESET
+    from blurvid.clips import write_mp4
 
     cfg = SequenceConfig(size=(1280, 720), exposures=frames_count, blur_range=(15, 40),
                          subframes_per_frame=1, shutter=shutter, photo_scale=(1.0, 1.0))

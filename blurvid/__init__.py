@@ -10,7 +10,7 @@
 from blurvid._version import __version__
 from blurvid.errors import BlurvidError
 from blurvid.pipeline import Extractor, extract, interpolate, reblur_psnr
-from blurvid.slowmo import video_frames
+from blurvid.video import video_frames
 
 __all__ = ["__version__", "BlurvidError", "Extractor", "extract", "interpolate", "reblur_psnr",
            "video_frames"]

@@ -150,7 +150,7 @@ def _pixel_grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image: np.ndarray, flow: np.ndarray, scale: float) -> np.ndarray:
     """Backward warp: out(y) = image(y - scale * flow(y)), edges replicated (any dtype
-    OpenCV's remap takes: float frames here, uint8 ones in :mod:`blurvid.slowmo`)."""
+    OpenCV's remap takes: float frames here, uint8 ones in :mod:`blurvid.video`)."""
     gx, gy = _pixel_grid(*flow.shape[:2])
     return cv2.remap(image, gx - scale * flow[..., 0], gy - scale * flow[..., 1],
                      interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

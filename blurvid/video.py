@@ -1,305 +1,314 @@
-"""Writing a sequence of frames as a clip: MP4 (H.264), GIF, or a folder of PNG frames.
+"""The video pipeline: every frame of a blurry video -> its 7 sharp frames, in the right
+order, with the shutter gaps filled: a 7x slower (or 7x smoother) sharp video.
 
-Contract: ``frames`` float ``(N, H, W, 3)`` RGB in [0, 1] (clipped), N >= 1; ``fps`` > 0.
+Streaming, in constant memory whatever the length:
 
-* ``.mp4``: H.264 (libx264) in yuv420p with ``+faststart``, the format browsers play; odd
-  widths/heights are padded by one replicated row/column (yuv420p needs even sizes). Written by
-  the ffmpeg binary that imageio-ffmpeg ships. :func:`write_mp4` can add a part of another
-  file's audio track (:class:`AudioTrack`, AAC), muxed before the file is renamed into place.
-* ``.gif``: 8-bit palette, loops forever (Pillow).
-* a folder (a path without a suffix, or an existing folder): ``<stem>_01.png ...`` plus
-  ``<stem>_timeline.json`` (per frame: file name and timestamp within the exposure).
+1. input frames come one at a time (:mod:`blurvid.footage`, or any iterable of RGB arrays);
+2. the model extracts each one's 7 frames (:class:`blurvid.pipeline.Extractor`), kept as
+   8-bit RGB (the output is 8-bit), with small luma thumbnails of its first and last frame
+   and of the input;
+3. :mod:`blurvid.ordering` chooses forward or reversed per exposure by dynamic programming
+   over a sliding window: an exposure's order is frozen once ``lag`` later ones are in, so
+   at most ``lag + 2`` exposures' frames are held (:func:`oriented_exposures`);
+4. the output frames are evenly spaced in time, 7 per frame interval
+   (:func:`blurvid.ordering.output_times`): a time on one of the 7 frames is that frame,
+   others are interpolated with optical flow between the two sharp frames around them,
+   across the shutter gap too (the last frame of one exposure and the first of the next;
+   :func:`timeline_frames`).
 
-Every file is written atomically: a hidden temporary file in the target folder, renamed into
-place; a failure leaves nothing behind. Existing outputs are refused unless ``force``.
+Steps 1-3 run on a worker thread one exposure ahead of step 4 and the encoder
+(:func:`_ahead`, a bounded handoff): on two cores the model works on the next input frame
+while the gaps of the previous one are filled and its frames encoded. The frames are the same
+bit for bit either way (``timeline_frames(..., ahead=0)`` runs everything in turn).
+
+:func:`video_frames` is the public generator; ``blurvid video`` (:mod:`blurvid.cli.video`)
+writes the frames to an MP4 (:func:`blurvid.clips.write_mp4`) or a folder of PNGs with a timeline JSON.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+import cv2
 import numpy as np
-from PIL import Image
 
-from blurvid.errors import DependencyError, InputError, OutputError
-from blurvid.io import (atomic_output, check_outputs_free, frame_paths, named_output, to_uint,
-                        write_bytes_atomic, write_images)
+from blurvid.consistency import NUM_FRAMES
+from blurvid.errors import InputError
+from blurvid.footage import probe, read_frames
+from blurvid.interpolation import dis_flow, warp
+from blurvid.io import fit_max_side
+from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
+                              link_costs, link_gap, motion, output_count,
+                              probe_size, thumbnail, unary_costs)
+from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float
 
-VIDEO_SUFFIXES = (".mp4", ".gif")
-
-
-def clip_kind(path: str | os.PathLike) -> str:
-    """``mp4``, ``gif`` or ``frames`` (a folder) for an output path."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in VIDEO_SUFFIXES:
-        return suffix[1:]
-    if path.is_dir() or suffix == "":
-        return "frames"
-    raise InputError(f"cannot write a clip to {path}: use a .mp4 or .gif file, or a folder")
+DEFAULT_MAX_SIDE = 1280  # video frames are scaled down to this long side unless told
+TWEEN_FLOW_SIDE = 640  # the gap-filling flows are measured at this long side at most
+X264_PRESET = "veryfast"  # half the encoding time of the default, a little larger files
 
 
-class _Checked:
-    """``frames`` (an array ``(N, H, W, 3)``, or any sized iterable of ``(H, W, 3)`` frames)
-    checked as they pass: the same shape for every frame, float RGB; iterated once."""
+@dataclass
+class Exposure:
+    """One input frame's 7 sharp frames in their chosen order: ``frames`` uint8
+    ``(7, H, W, 3)``; ``reversed``: whether the model's order was flipped."""
 
-    def __init__(self, frames, fps: float) -> None:
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        if isinstance(frames, np.ndarray) and (frames.ndim != 4 or frames.shape[-1] != 3):
-            raise ValueError(f"expected frames of shape (N, H, W, 3), got {frames.shape}")
+    index: int
+    frames: np.ndarray
+    reversed: bool
+
+
+@dataclass
+class _Pending:
+    index: int
+    frames: np.ndarray  # uint8 (7, H, W, 3), the model's order
+    ends: tuple[np.ndarray, np.ndarray]  # thumbnails of its first and last frame
+    blur: np.ndarray  # thumbnail of the input
+
+
+def _to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
+    """:func:`blurvid.io.to_uint` (8 bits) in place on the temporary strip ``rgb`` (float32,
+    from ``merge_y``): the same values, without its four temporary copies."""
+    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    np.multiply(rgb, 255.0, out=rgb)
+    return np.rint(rgb, out=rgb)  # merge_frame writes it into the uint8 frame (a cast)
+
+
+def extract_exposure(extractor: Extractor, frame: np.ndarray, index: int) -> _Pending:
+    """The model on one input frame (uint8 RGB, or float in [0, 1]): its 7 frames as uint8
+    and the thumbnails the ordering needs."""
+    rgb = as_rgb_float(np.asarray(frame))
+    ycbcr = extractor.to_ycbcr(rgb)
+    del rgb
+    luma = extractor.luma_frames(ycbcr)
+    h, w = luma.shape[1:]
+    out = np.empty((NUM_FRAMES, h, w, 3), np.uint8)
+    for k in range(NUM_FRAMES):
+        extractor.merge_frame(luma[k], ycbcr, _to_u8, out=out[k])
+    size = probe_size(h, w)
+    return _Pending(index, out, (thumbnail(luma[0], size), thumbnail(luma[-1], size)),
+                    thumbnail(ycbcr[..., 0], size))
+
+
+def oriented_exposures(extractor: Extractor, frames: Iterable[np.ndarray],
+                       shutter: float = DEFAULT_SHUTTER, lag: int = DEFAULT_LAG,
+                       max_side: int | None = None, progress=None) -> Iterator[Exposure]:
+    """Each input frame's :class:`Exposure`, in input order, as soon as its order is frozen
+    (``lag`` exposures later, or at the end). ``progress`` is called after each model run."""
+    shutter = check_shutter(shutter)
+    order = FixedLagOrder(lag)
+    pending: deque[_Pending] = deque()
+    previous: _Pending | None = None
+    link = None  # link costs from the exposure before `previous` into it
+    flow = None  # motion from the input before `previous` to `previous`
+
+    def release(states):
+        for state in states:
+            item = pending.popleft()
+            # a reversed view, not a 20 MB copy at 720p (each frame stays contiguous)
+            yield Exposure(item.index, item.frames[::-1] if state else item.frames,
+                           bool(state))
+
+    for index, frame in enumerate(frames):
+        current = extract_exposure(extractor, fit_max_side(frame, max_side)[0], index)
+        if progress is not None:
+            progress()
+        if previous is not None and current.frames.shape != previous.frames.shape:
+            raise InputError(f"frame {index} is {current.frames.shape[2]}x"
+                             f"{current.frames.shape[1]}, the frames before it "
+                             f"{previous.frames.shape[2]}x{previous.frames.shape[1]}")
+        pending.append(current)
+        if previous is not None:
+            flow = motion(previous.blur, current.blur)
+            states = order.push(unary_costs(previous.ends, flow, shutter), link)
+            link = link_costs(previous.ends, current.ends, flow, shutter)
+            yield from release(states)
+        previous = current
+    if previous is not None:
+        yield from release(order.push(unary_costs(previous.ends, flow, shutter), link))
+        yield from release(order.finish())
+
+
+class _Tween:
+    """Frames between two uint8 RGB frames by optical flow (OpenCV DIS both ways, each side
+    warped toward the time, blended by distance); the flows of the last pair are kept."""
+
+    def __init__(self) -> None:
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._key: tuple | None = None
+        self._flows: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _pair(self, a: np.ndarray, b: np.ndarray, key) -> tuple[np.ndarray, np.ndarray]:
+        if self._key != key:
+            h, w = a.shape[:2]
+            scale = min(1.0, TWEEN_FLOW_SIDE / max(h, w))  # flows of large frames at a
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))  # smaller size
+            ga, gb = (cv2.resize(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), size,
+                                 interpolation=cv2.INTER_AREA) if scale < 1
+                      else cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (a, b))
+            flows = [dis_flow(self._dis, x, y) for x, y in ((ga, gb), (gb, ga))]
+            if scale < 1:
+                flows = [cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) / scale
+                         for f in flows]
+            self._flows = (flows[0], flows[1])
+            self._key = key
+        return self._flows
+
+    def between(self, a: np.ndarray, b: np.ndarray, alpha: float, key) -> np.ndarray:
+        """The frame at ``alpha`` (0: ``a``, 1: ``b``). ``key`` names the pair (e.g. the
+        exposure and the slot): the flows are computed once per pair, not once per frame
+        (``frames[k]`` is a new array object each time, so the arrays cannot be the key)."""
+        forward, backward = self._pair(a, b, key)
+        from_a = warp(a, forward, alpha)
+        from_b = warp(b, backward, 1.0 - alpha)
+        return cv2.addWeighted(from_a, 1.0 - alpha, from_b, alpha, 0.0)
+
+
+_ON_FRAME = 1e-6  # a time this close (in frame slots) to a sharp frame is that frame
+AHEAD = 1  # exposures made on a worker thread ahead of the frames being filled and encoded
+_END = object()
+
+
+def _ahead(items: Iterable, depth: int = AHEAD) -> Iterator:
+    """``items``, made on a worker thread at most ``depth`` items ahead of the consumer
+    (``depth`` 0: made here, in turn). The model runs on the next input frames while the
+    consumer fills the gaps and encodes: they overlap instead of taking turns. A worker's
+    error is raised here; when the consumer stops early (an error, Ctrl-C, enough frames),
+    the worker stops after its current item, closes ``items`` (e.g. the video reader) and
+    is joined before this returns."""
+    if depth < 1:
+        yield from items
+        return
+    handoff: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        source = iter(items)
         try:
-            self.count = len(frames)
-        except TypeError:
-            raise ValueError("frames must be an array or a sized iterable") from None
-        if self.count < 1:
-            raise ValueError("expected at least one frame, got none")
-        self.frames = frames
-        self.shape: tuple[int, ...] | None = None
+            for item in source:
+                if not put((item, None)):
+                    return
+                del item
+            put((_END, None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            put((_END, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()
 
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self):
-        for frame in self.frames:
-            frame = np.asarray(frame)
-            if self.shape is None:
-                if frame.ndim != 3 or frame.shape[-1] != 3 or min(frame.shape[:2]) < 1:
-                    raise ValueError(f"expected frames of shape (N, H, W, 3), got a frame of "
-                                     f"shape {frame.shape}")
-                self.shape = frame.shape
-            elif frame.shape != self.shape:
-                raise ValueError(f"frames differ in shape: {frame.shape} after {self.shape}")
-            yield frame
-
-
-def even_size(frames_u8: np.ndarray) -> np.ndarray:
-    """Pad (N, H, W, 3) (or one (H, W, 3) frame) to even H and W by replicating the last
-    row/column."""
-    h, w = frames_u8.shape[-3:-1]
-    pad = ((0, h % 2), (0, w % 2), (0, 0))
-    return np.pad(frames_u8, ((0, 0),) * (frames_u8.ndim - 3) + pad, mode="edge")
-
-
-@dataclass(frozen=True)
-class AudioTrack:
-    """The first audio stream of ``source`` from ``start`` seconds (from the start of the file,
-    as ffmpeg's ``-ss`` counts) for ``duration`` seconds, for :func:`write_mp4`."""
-
-    source: Path
-    start: float
-    duration: float
-
-
-AUDIO_BITRATE = "192k"  # AAC: any input codec fits an MP4 (PCM, Vorbis, ... do not)
-MUX_TIMEOUT_S = 600
-
-
-def _mux_audio(video: Path, audio: AudioTrack, out: Path, ffmpeg: str) -> None:
-    """``video``'s frames (copied) with ``audio`` (trimmed sample-accurately, AAC) -> ``out``."""
-    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(video),
-           "-ss", f"{max(0.0, audio.start):.6f}", "-t", f"{audio.duration:.6f}",
-           "-i", str(audio.source), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-           "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-movflags", "+faststart", "-f", "mp4",
-           str(out)]
+    worker = threading.Thread(target=work, name="blurvid-video", daemon=True)
+    worker.start()
     try:
-        done = subprocess.run(cmd, capture_output=True, timeout=MUX_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise OutputError(f"cannot add the audio of {audio.source}: {exc}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise OutputError(f"cannot add the audio of {audio.source}: "
-                          f"{lines[-1] if lines else 'ffmpeg failed'}")
-
-
-def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = None,
-              audio: AudioTrack | None = None) -> int:
-    """Stream ``frames`` (float RGB in [0, 1] or uint8 RGB, one at a time) to an H.264 MP4
-    (yuv420p, odd sizes padded by one replicated row/column, ``+faststart``), atomically;
-    ``preset``: x264's speed/size trade-off (None: its default, ``medium``); ``audio``: a
-    track to add (the frames are encoded first, then muxed with it into a second temporary
-    file, which is renamed into place). Returns the number of frames written; OutputError
-    when there are none."""
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
-    path = Path(path)
-    writer = None
-    written = 0
-    try:
-        with atomic_output(path) as tmp:
-            for frame in frames:
-                frame = np.asarray(frame)
-                pixels = even_size(_as_u8(frame))
-                if writer is None:
-                    h, w = pixels.shape[:2]
-                    writer = imageio_ffmpeg.write_frames(
-                        str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
-                        pix_fmt_out="yuv420p", quality=8, macro_block_size=1,
-                        ffmpeg_log_level="error",
-                        output_params=[*(["-preset", preset] if preset else []),
-                                       "-movflags", "+faststart"])
-                    writer.send(None)
-                writer.send(np.ascontiguousarray(pixels))
-                written += 1
-            if writer is None:
-                raise OutputError(f"cannot write {path}: no frames")
-            writer.close()
-            if audio is not None:
-                muxed = tmp.with_name(tmp.stem + ".av" + tmp.suffix)
-                try:
-                    _mux_audio(tmp, audio, muxed, imageio_ffmpeg.get_ffmpeg_exe())
-                    os.replace(muxed, tmp)
-                finally:
-                    muxed.unlink(missing_ok=True)
-    except OutputError:
-        raise
-    except (OSError, RuntimeError) as exc:
-        raise OutputError(f"cannot write {path}: ffmpeg failed: "
-                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
+        while True:
+            item, error = handoff.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
     finally:
-        if writer is not None:
-            writer.close()
-    return written
+        stop.set()
+        worker.join()
 
 
-def write_gif(path: Path, frames, fps: float) -> None:
-    """``frames`` as a looping GIF. One 256-color palette (median cut of the first frame) for
-    the whole clip, without dithering: each frame is mapped to it as it comes (15x faster
-    than Pillow's palette per frame: 3.5 s against 52 s for 42 frames of 720p, measured
-    2026-11-30 on the 2-core CI machine), colors do not flicker from frame to frame and
-    dithering noise does not crawl. A GIF of a moving scene stays large either way (20 MB for
-    those 42 frames): MP4 is the compact format."""
-    pixels = (np.asarray(f) for f in frames)
-    first = Image.fromarray(_as_u8(next(pixels)))
-    palette = first.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
-    images = (Image.fromarray(_as_u8(p)).quantize(palette=palette, dither=Image.Dither.NONE)
-              for p in pixels)
-    with atomic_output(path) as tmp:
-        first.quantize(palette=palette, dither=Image.Dither.NONE).save(
-            tmp, format="GIF", save_all=True, append_images=images,
-            duration=gif_delays(len(frames), fps), loop=0, optimize=False,
-            palette=bytes(palette.getpalette()))  # a global table only, no local ones
+def timeline_frames(exposures: Iterable[Exposure], count: int,
+                    shutter: float = DEFAULT_SHUTTER,
+                    ahead: int = AHEAD) -> Iterator[tuple[float, np.ndarray]]:
+    """``(time, frame)`` for the first ``count`` output times
+    (:func:`blurvid.ordering.output_times`; time in frame intervals, frame uint8 RGB) from
+    the oriented exposures, holding two at a time; ``exposures`` is iterated on a worker
+    thread up to ``ahead`` exposures ahead (:func:`_ahead`; 0: in this thread)."""
+    shutter = check_shutter(shutter)
+    source = _ahead(exposures, ahead)
+    try:
+        yield from _timeline(source, count, shutter)
+    finally:
+        source.close()  # stops and joins the worker when the consumer stops early
 
 
-def _as_u8(frame: np.ndarray) -> np.ndarray:
-    return frame if frame.dtype == np.uint8 else to_uint(frame, 8)
+def _timeline(source: Iterator[Exposure], count: int,
+              shutter: float) -> Iterator[tuple[float, np.ndarray]]:
+    tween = _Tween()
+    current = next(source, None)
+    following = next(source, None)
+    gap = link_gap(shutter)
+    for n in range(count):
+        time = shutter / (2 * NUM_FRAMES) + n / NUM_FRAMES  # output_times(), one at a time
+        while current is not None and following is not None and \
+                time >= following.index + shutter / (2 * NUM_FRAMES) - _ON_FRAME:
+            current, following = following, next(source, None)
+        if current is None:
+            return
+        slot = (time - current.index) / shutter * NUM_FRAMES - 0.5  # frame index units
+        nearest = int(round(slot))
+        if abs(slot - nearest) < _ON_FRAME and 0 <= nearest < NUM_FRAMES:
+            frame = current.frames[nearest]
+        elif slot < NUM_FRAMES - 1:
+            k = int(np.floor(slot))
+            frame = tween.between(current.frames[k], current.frames[k + 1], slot - k,
+                                  key=(current.index, k))
+        elif following is not None:  # the shutter gap
+            last_time = current.index + shutter * (2 * NUM_FRAMES - 1) / (2 * NUM_FRAMES)
+            alpha = (time - last_time) / gap
+            frame = tween.between(current.frames[-1], following.frames[0], alpha,
+                                  key=(current.index, "gap"))
+        else:  # after the last exposure's last frame: nothing to interpolate toward
+            return
+        yield float(time), frame
 
 
-def gif_delays(count: int, fps: float) -> list[int]:
-    """Per-frame delays in ms for ``count`` frames at ``fps``: GIF stores hundredths of a
-    second, so each delay is a multiple of 10 ms, chosen so that frame k starts at
-    ``round(k / fps)`` hundredths: the clip lasts ``count / fps`` (to 10 ms) instead of
-    drifting by the rounding of every frame. Delays under 20 ms, which browsers slow down to
-    100 ms, are avoided: above 50 fps every frame gets 20 ms (the clip plays slower)."""
-    starts = [round(100 * k / fps) for k in range(count + 1)]
-    delays = [10 * (b - a) for a, b in zip(starts[:-1], starts[1:])]
-    return delays if min(delays) >= 20 else [20] * count
+def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SHUTTER,
+                 start: float | None = None, end: float | None = None,
+                 max_side: int | None = DEFAULT_MAX_SIDE, model=None, device: str = "auto",
+                 threads: int | None = None, projection: str = DEFAULT_PROJECTION,
+                 ensemble: int = 1, lag: int = DEFAULT_LAG,
+                 extractor: Extractor | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """A blurry video -> its sharp slow-motion frames, one at a time: yields ``(time,
+    frame)``, ``time`` in seconds of the input (``start`` + ...), ``frame`` float32 RGB
+    ``(H, W, 3)`` in [0, 1], 7 per input frame interval, in the right order, shutter gaps
+    filled (see the module docstring).
 
-
-def frames_outputs(folder: Path, stem: str, count: int) -> tuple[list[Path], Path]:
-    """The PNG paths and the timeline JSON path for ``count`` frames in ``folder``."""
-    return frame_paths(folder, stem, "png", count), named_output(folder, stem, "timeline.json")
-
-
-def planned_outputs(path: str | os.PathLike, stem: str, count: int) -> list[Path]:
-    """Every file :func:`write_clip` would write (to check for clobbering first)."""
-    path = Path(path)
-    if clip_kind(path) == "frames":
-        pngs, timeline = frames_outputs(path, stem, count)
-        return [*pngs, timeline]
-    return [path]
-
-
-def write_clip(path: str | os.PathLike, frames, fps: float, times=None,
-               stem: str = "frame", force: bool = False, bit_depth: int = 8,
-               info: dict | None = None) -> list[Path]:
-    """Write ``frames`` to ``path`` (see the module docstring); return the files written.
-
-    ``frames``: an array ``(N, H, W, 3)`` or a sized iterable of ``(H, W, 3)`` frames (e.g.
-    a :class:`blurvid.interpolation.ClipStream`), consumed once, one frame at a time, so a
-    clip of any length is written in bounded memory (a GIF keeps every frame as 8-bit
-    palette pixels until it is written). ``times``: per-frame timestamps for the folder's
-    timeline JSON (None: not recorded); ``info``: extra fields for that JSON. Raises
-    :class:`OutputExistsError` before writing anything if an output exists and ``force`` is
-    false.
+    ``video``: a video file (anything ffmpeg reads; ``start``/``end`` in seconds pick a part)
+    or an iterable of RGB frames (uint8, or float in [0, 1]; ``fps`` gives their rate, else
+    times are in frame intervals). ``shutter``: the exposed share of the frame interval.
+    ``max_side``: frames are scaled down to this long side first (None or 0: full size).
+    ``model``/``device``/``threads``/``projection``/``ensemble`` as for
+    :class:`blurvid.pipeline.Extractor` (or pass one as ``extractor``); ``lag``: exposures
+    of lookahead before an order is frozen.
     """
-    path = Path(path)
-    frames = _Checked(frames, fps)
-    kind = clip_kind(path)
-    targets = planned_outputs(path, stem, len(frames))
-    check_outputs_free(targets, force)
-    if kind == "frames":
-        pngs, timeline = targets[:-1], targets[-1]
-        write_images(pngs, frames, bit_depth=bit_depth)
-        record = {**(info or {}), "fps": fps, "frames": [
-            {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
-            for p, t in zip(pngs, times if times is not None else [None] * len(pngs))]}
-        try:
-            write_bytes_atomic(timeline, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
-        except BaseException:
-            for p in pngs:
-                p.unlink(missing_ok=True)
-            raise
-        return targets
-    if kind == "mp4":
-        write_mp4(path, frames, fps)
+    shutter = check_shutter(shutter)
+    offset = 0.0
+    if isinstance(video, (str, os.PathLike)):
+        info = probe(video)
+        first, total = info.select(start, end)
+        frames: Iterable[np.ndarray] = read_frames(info, start, end)
+        rate = info.fps if fps is None else fps
+        offset = float(info.times[first])
     else:
-        write_gif(path, frames, fps)
-    return [path]
-
-
-def sequence(frames, times: np.ndarray, boomerang: bool = False,
-             loops: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """The play order of ``frames`` (anything with a length): forward, or forward then back
-    (``boomerang``, ends not repeated), repeated ``loops`` times. Returns (frame indices,
-    timestamps)."""
-    if loops < 1:
-        raise InputError(f"loop count must be at least 1, got {loops}")
-    order = list(range(len(frames)))
-    if boomerang and len(order) > 2:
-        order = order + order[-2:0:-1]
-    order = order * loops
-    return np.array(order), np.asarray(times)[order]
-
-
-class Sized:
-    """An iterator with a known length (what :func:`write_clip` takes)."""
-
-    def __init__(self, frames, count: int) -> None:
-        self.frames, self.count = frames, count
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __iter__(self):
-        return iter(self.frames)
-
-
-class Played:
-    """``clip`` (anything with ``frame(n)``, e.g. a ClipStream) in the play ``order``: a sized
-    iterable of frames for :func:`write_clip`, each made when it is written; ``progress`` is
-    called after each frame is handed on."""
-
-    def __init__(self, clip, order: np.ndarray, progress=None) -> None:
-        self.clip, self.order, self.progress = clip, order, progress
-
-    def __len__(self) -> int:
-        return len(self.order)
-
-    def __iter__(self):
-        for n in self.order:
-            yield self.clip.frame(int(n))
-            if self.progress is not None:
-                self.progress()
-
-
-def default_fps(count: int) -> float:
-    """A frame rate that makes ``count`` frames last about 2 seconds, between 4 and 30 fps."""
-    return float(min(30, max(4, round(count / 2))))
-
+        frames, rate, total = video, (fps or 1.0), None
+        try:
+            total = len(video)
+        except TypeError:
+            pass
+    if extractor is None:
+        extractor = Extractor(model, device=device, threads=threads, projection=projection,
+                              ensemble=ensemble)
+    exposures = oriented_exposures(extractor, frames, shutter, lag, max_side)
+    count = output_count(total, shutter) if total is not None else 2**62
+    for time, frame in timeline_frames(exposures, count, shutter):
+        yield offset + time / rate, frame.astype(np.float32) / 255.0

@@ -54,7 +54,7 @@ def test_psnr_and_ssim_of_the_chosen_order_against_the_truth(sequence):
 def test_a_wrong_order_scores_lower_than_the_oracle(sequence, monkeypatch):
     import video_order
 
-    from blurvid.slowmo import Exposure, oriented_exposures
+    from blurvid.video import Exposure, oriented_exposures
 
     def wrong(*args, **kwargs):  # every exposure's order flipped after the choice
         for e in oriented_exposures(*args, **kwargs):

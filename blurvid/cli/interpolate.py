@@ -17,7 +17,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.interpolation import METHODS, check_clip_memory, frame_count, model_runs
 from blurvid.io import check_outputs_free, check_writable, fit_max_side, read_image
 from blurvid.pipeline import Extractor
-from blurvid.video import Played, clip_kind, default_fps, planned_outputs, sequence, write_clip
+from blurvid.clips import Played, clip_kind, default_fps, planned_outputs, sequence, write_clip
 
 # The choices of --method are the library's (blurvid.interpolation.METHODS).
 Method = Enum("Method", {name: name for name in METHODS}, type=str)

@@ -18,8 +18,8 @@ from blurvid.footage import probe, read_frames
 from blurvid.io import check_outputs_free, check_writable, fitted_size
 from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.slowmo import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
-from blurvid.video import (AudioTrack, Sized, clip_kind, planned_outputs, write_clip,
+from blurvid.video import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
+from blurvid.clips import (AudioTrack, Sized, clip_kind, planned_outputs, write_clip,
                            write_mp4)
 
 

@@ -1,0 +1,158 @@
+"""Tests of blurvid.clips: play order, output kinds, MP4 / GIF / PNG folder, atomic writes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from blurvid.errors import InputError, OutputError, OutputExistsError
+from blurvid.io import atomic_output
+from blurvid.clips import clip_kind, default_fps, even_size, planned_outputs, sequence, write_clip
+
+
+def test_sequence_boomerang_and_loops():
+    frames, times = np.zeros((4, 1, 1, 3)), np.array([0.1, 0.2, 0.3, 0.4])
+    order, t = sequence(frames, times, boomerang=True)
+    assert order.tolist() == [0, 1, 2, 3, 2, 1]
+    np.testing.assert_allclose(t, [0.1, 0.2, 0.3, 0.4, 0.3, 0.2])
+    assert sequence(frames, times, loops=2)[0].tolist() == [0, 1, 2, 3] * 2
+    with pytest.raises(InputError):
+        sequence(frames, times, loops=0)
+    assert default_fps(7) == 4 and default_fps(42) == 21 and default_fps(252) == 30
+
+
+def test_clip_kind(tmp_path):
+    assert clip_kind(tmp_path / "a.mp4") == "mp4" and clip_kind(tmp_path / "a.GIF") == "gif"
+    assert clip_kind(tmp_path / "frames") == "frames" and clip_kind(tmp_path) == "frames"
+    with pytest.raises(InputError, match=r"\.mp4"):
+        clip_kind(tmp_path / "a.avi")
+
+
+def _frames(n=5, h=17, w=23):
+    rng = np.random.default_rng(0)
+    return rng.random((n, h, w, 3)).astype(np.float32)
+
+
+def test_write_mp4_h264_yuv420p_odd_size(tmp_path):
+    import imageio_ffmpeg
+
+    path = tmp_path / "clip.mp4"
+    assert write_clip(path, _frames(), fps=10) == [path]
+    count, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    meta = next(imageio_ffmpeg.read_frames(str(path)))
+    assert count == 5 and meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
+    assert meta["size"] == (24, 18)  # padded to even
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    with pytest.raises(OutputExistsError):
+        write_clip(path, _frames(), fps=10)
+    write_clip(path, _frames(n=3), fps=10, force=True)
+    assert imageio_ffmpeg.count_frames_and_secs(str(path))[0] == 3
+
+
+def test_write_gif(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "clip.gif"
+    write_clip(path, _frames(n=4), fps=8)
+    with Image.open(path) as im:
+        assert im.n_frames == 4 and im.info.get("loop") == 0
+
+
+def test_write_frames_folder_with_timeline(tmp_path):
+    out = tmp_path / "frames"
+    written = write_clip(out, _frames(n=3), fps=5, times=[0.1, 0.5, 0.9], stem="shot",
+                         info={"levels": 2})
+    assert [p.name for p in written] == ["shot_01.png", "shot_02.png", "shot_03.png",
+                                         "shot_timeline.json"]
+    record = json.loads((out / "shot_timeline.json").read_text())
+    assert record["levels"] == 2 and record["fps"] == 5
+    assert record["frames"] == [{"file": "shot_01.png", "time": 0.1},
+                                {"file": "shot_02.png", "time": 0.5},
+                                {"file": "shot_03.png", "time": 0.9}]
+    with pytest.raises(OutputExistsError, match="shot_01.png"):
+        write_clip(out, _frames(n=3), fps=5, stem="shot")
+
+
+
+def test_planned_outputs_name_every_file_write_clip_writes(tmp_path):
+    assert planned_outputs(tmp_path / "c.mp4", "x", 3) == [tmp_path / "c.mp4"]
+    folder = planned_outputs(tmp_path / "f", "x", 2)
+    assert [p.name for p in folder] == ["x_01.png", "x_02.png", "x_timeline.json"]
+    written = write_clip(tmp_path / "f", _frames(n=2), fps=4, stem="x")
+    assert written == folder
+
+
+def test_even_size_replicates_the_last_row_and_column():
+    pixels = np.arange(2 * 3 * 5 * 3, dtype=np.uint8).reshape(2, 3, 5, 3)
+    out = even_size(pixels)
+    assert out.shape == (2, 4, 6, 3)
+    np.testing.assert_array_equal(out[:, 3, :5], pixels[:, 2])
+    np.testing.assert_array_equal(out[:, :3, 5], pixels[:, :, 4])
+    assert even_size(out).shape == out.shape
+
+
+def test_bad_frames_and_fps_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="shape"):
+        write_clip(tmp_path / "a.gif", np.zeros((3, 4, 4)), fps=5)
+    with pytest.raises(ValueError, match="fps"):
+        write_clip(tmp_path / "a.gif", _frames(n=2), fps=0)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failed_encoder_leaves_nothing_behind(tmp_path):
+    """atomic_output: the temporary file is gone and the target untouched after an error."""
+    target = tmp_path / "clip.gif"
+    target.write_bytes(b"mine")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            assert tmp.parent == tmp_path and tmp.suffix == ".gif" and tmp.name.startswith(".")
+            tmp.write_bytes(b"half")
+            raise RuntimeError("encoder died")
+    assert target.read_bytes() == b"mine"
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.gif"]
+
+
+def test_a_folder_where_the_clip_goes_is_an_error(tmp_path):
+    (tmp_path / "clip.mp4").mkdir()
+    with pytest.raises(OutputError, match="folder"):
+        write_clip(tmp_path / "clip.mp4", _frames(n=2), fps=5, force=True)
+
+
+@pytest.mark.parametrize("count, fps", [(42, 21), (7, 4), (252, 30), (10, 3)])
+def test_gif_delays_add_up_to_the_requested_duration(count, fps):
+    from blurvid.clips import gif_delays
+
+    delays = gif_delays(count, fps)
+    assert len(delays) == count and all(d % 10 == 0 and d >= 20 for d in delays)
+    assert abs(sum(delays) - 1000 * count / fps) <= 10
+
+
+def test_a_gif_plays_for_as_long_as_asked(tmp_path):
+    from PIL import Image
+
+    write_clip(tmp_path / "c.gif", _frames(n=42), fps=21)
+    total = 0
+    with Image.open(tmp_path / "c.gif") as im:
+        for k in range(im.n_frames):
+            im.seek(k)
+            total += im.info["duration"]
+    assert abs(total - 2000) <= 10  # was 42 x 40 ms = 1680 ms
+
+
+def test_a_gif_has_one_palette_for_all_its_frames(tmp_path, monkeypatch):
+    from PIL import GifImagePlugin, Image
+
+    frames = _frames(n=3, h=20, w=30)
+    frames[2] = frames[2][..., ::-1]  # other colors later on: still the first frame's palette
+    write_clip(tmp_path / "c.gif", frames, fps=10)
+    # Pillow keeps a frame in palette mode only while the palette does not change
+    monkeypatch.setattr(GifImagePlugin, "LOADING_STRATEGY",
+                        GifImagePlugin.LoadingStrategy.RGB_AFTER_DIFFERENT_PALETTE_ONLY)
+    with Image.open(tmp_path / "c.gif") as im:
+        modes = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            modes.append(im.mode)
+    assert modes == ["P", "P", "P"]

@@ -6,7 +6,10 @@ Contract: ``frames`` float ``(N, H, W, 3)`` RGB in [0, 1] (clipped), N >= 1; ``f
   widths/heights are padded by one replicated row/column (yuv420p needs even sizes). Written by
   the ffmpeg binary that imageio-ffmpeg ships. :func:`write_mp4` can add a part of another
   file's audio track (:class:`AudioTrack`, AAC), muxed before the file is renamed into place.
-* ``.gif``: 8-bit palette, loops forever (Pillow).
+* ``.gif``: 8-bit palette, loops forever (Pillow). GIF delays are whole hundredths of a
+  second and browsers slow delays under 2 down to 10: a GIF plays at most 50 fps. The
+  commands keep every n-th frame of a faster clip (:func:`gif_step`), so it lasts as long as
+  asked; :func:`write_clip` itself writes every frame it is given.
 * a folder (a path without a suffix, or an existing folder): ``<stem>_01.png ...`` plus
   ``<stem>_timeline.json`` (per frame: file name and timestamp within the exposure).
 
@@ -17,6 +20,7 @@ place; a failure leaves nothing behind. Existing outputs are refused unless ``fo
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 from dataclasses import dataclass
@@ -30,6 +34,11 @@ from blurvid.io import (atomic_output, check_outputs_free, frame_paths, named_ou
                         write_bytes_atomic, write_images)
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
+# --fps bounds of the commands: 480 fps is 7x a 60 fps input (what --smooth makes of it) and
+# twice the fastest common displays; above it a player drops most frames, and a clip of a few
+# hundred frames would last a fraction of a second. 0.1 fps: one frame every 10 s.
+MIN_FPS, MAX_FPS = 0.1, 480.0
+GIF_MAX_FPS = 50.0  # 2 hundredths of a second per frame, the shortest delay browsers honour
 
 
 def clip_kind(path: str | os.PathLike) -> str:
@@ -75,6 +84,42 @@ class _Checked:
             elif frame.shape != self.shape:
                 raise ValueError(f"frames differ in shape: {frame.shape} after {self.shape}")
             yield frame
+
+
+def clip_size(kind: str, width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` a clip of ``kind`` (:func:`clip_kind`) is written at: an MP4's odd
+    sides grow by one (:func:`even_size`); GIF and PNG frames keep the size."""
+    if kind == "mp4":
+        return width + width % 2, height + height % 2
+    return width, height
+
+
+def padding_note(kind: str, width: int, height: int) -> str | None:
+    """What :func:`clip_size` changes, as a note for the user (None: nothing)."""
+    out_w, out_h = clip_size(kind, width, height)
+    if (out_w, out_h) == (width, height):
+        return None
+    grown = " and ".join(side for side, odd in (("row", out_h > height),
+                                                 ("column", out_w > width)) if odd)
+    return (f"padded from {width}x{height} to {out_w}x{out_h} (H.264 in yuv420p, the format "
+            f"players take, needs even sizes: the last {grown} repeated)")
+
+
+def gif_step(fps: float) -> int:
+    """Keep every ``gif_step(fps)``-th frame of a clip at ``fps`` for a GIF: at most
+    :data:`GIF_MAX_FPS` (a GIF cannot play faster), lasting as long (1 up to 50 fps)."""
+    return max(1, math.ceil(fps / GIF_MAX_FPS - 1e-9))
+
+
+def gif_note(count: int, fps: float, step: int) -> str:
+    """A note saying what :func:`gif_step` kept of ``count`` frames at ``fps``."""
+    kept = len(range(0, count, step))
+    nth = {2: "2nd", 3: "3rd"}.get(step, f"{step}th")
+    return (f"a GIF plays at most {GIF_MAX_FPS:g} fps (its delays are whole hundredths of a "
+            f"second; browsers slow shorter ones down): every {nth} of the {count} frames at "
+            f"{fps:g} fps is kept, {kept} frames at {fps / step:g} fps lasting "
+            f"{kept * step / fps:.2f} s ({count / fps:.2f} s with every frame, as an MP4 "
+            "keeps them)")
 
 
 def even_size(frames_u8: np.ndarray) -> np.ndarray:

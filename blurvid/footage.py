@@ -9,7 +9,8 @@ codec it reads works (mp4, mov, mkv, avi, webm, ...).
   rotation itself and whether there is audio. Refused, each with a one-line
   :class:`~blurvid.errors.InputError` naming the file: a missing file or a folder, a file ffmpeg
   cannot read, a file without a video stream, a video without frames, and a **variable frame
-  rate** (the video pipeline times every exposure on a constant frame interval).
+  rate** (the video pipeline times every exposure on a constant frame interval). A still
+  image (PNG, JPEG, one-frame GIF, ...) probes as a one-frame video whose ``still`` is true.
 * :func:`read_frames` decodes the frames as uint8 RGB ``(H, W, 3)`` arrays, upright (ffmpeg
   applies the rotation metadata), one at a time: memory holds one frame whatever the length.
   ``start``/``end`` (seconds) pick the frames whose presentation time lies in ``[start, end)``.
@@ -52,7 +53,8 @@ class VideoInfo:
     ``fps``, ``frame_count``, ``duration`` (s, frame count / fps), ``times`` (each frame's
     presentation time in seconds from the first frame, increasing), ``has_audio``,
     ``codec``, ``start`` (the first frame's time in seconds from the start of the file, the
-    reference of ffmpeg's ``-ss``: where the other streams, e.g. the audio, line up)."""
+    reference of ffmpeg's ``-ss``: where the other streams, e.g. the audio, line up),
+    ``container`` (ffmpeg's name of the demuxer: ``mov,mp4,...``, ``png_pipe``, ...)."""
 
     path: Path
     width: int
@@ -65,6 +67,15 @@ class VideoInfo:
     codec: str
     times: np.ndarray
     start: float = 0.0
+    container: str = ""
+
+    @property
+    def still(self) -> bool:
+        """One frame in an image format (PNG, JPEG, WebP, TIFF, BMP, a one-frame GIF...), not
+        a video: ffmpeg reads images through its image demuxers."""
+        image = (self.container == "image2" or self.container.endswith("_pipe")
+                 or self.container in ("gif", "apng"))
+        return image and self.frame_count == 1
 
     def select(self, start: float | None = None, end: float | None = None) -> tuple[int, int]:
         """(first frame index, frame count) of the frames whose time lies in ``[start, end)``
@@ -72,8 +83,8 @@ class VideoInfo:
         start = 0.0 if start is None else float(start)
         stop = np.inf if end is None else float(end)
         if start < 0 or (end is not None and stop <= start):
-            raise InputError(f"the time range {start:g} s to {end} s is empty; --start must be "
-                             f">= 0 and --end after --start")
+            raise InputError(f"the time range {start:g} s to {stop:g} s is empty; --start must "
+                             f"be >= 0 and --end after --start")
         eps = 0.25 / self.fps
         chosen = np.flatnonzero((self.times >= start - eps) & (self.times < stop - eps))
         if not len(chosen):
@@ -119,6 +130,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if video is None:
         raise InputError(f"{path} has no video stream")
     line = video.group(0)
+    container = re.search(r"Input #0, (.+?), from ", head)
     tb_match = re.search(rb"#tb 0: (\d+)/(\d+)", done.stdout)
     pts = []
     for row in done.stdout.splitlines():
@@ -153,7 +165,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     return VideoInfo(path=path, width=width, height=height, fps=fps, frame_count=count,
                      duration=count / fps, rotation=rotation,
                      has_audio=bool(re.search(r"Stream #0:\d+.*?: Audio: ", head)),
-                     codec=video.group(1).rstrip(","), times=times, start=start)
+                     codec=video.group(1).rstrip(","), times=times, start=start,
+                     container=container.group(1) if container else "")
 
 
 def _first_time(pts: list[int], tb_match) -> float:

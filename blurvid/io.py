@@ -87,8 +87,34 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+# ISO base media brands of still images (HEIF, AVIF): an "ftyp" box is not always a video.
+_IMAGE_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif",
+                           b"avis"})
+
+
+def video_container(head: bytes) -> str | None:
+    """The container a file starting with ``head`` (its first 512 bytes or more) is, when it
+    is a video: ``MP4/MOV``, ``Matroska/WebM``, ``AVI``, ``MPEG``, ``MPEG-TS``, ``FLV``;
+    None for anything else."""
+    if (head[4:8] == b"ftyp" and head[8:12] not in _IMAGE_BRANDS) or \
+            head[4:8] in (b"moov", b"mdat", b"wide"):
+        return "MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return "AVI"
+    if head[:4] in (b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3"):
+        return "MPEG"
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47 and head[:3] != b"GIF":
+        return "MPEG-TS"
+    if head[:3] == b"FLV":
+        return "FLV"
+    return None
+
+
 def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, or an InputError for a missing / non-regular / empty / unreadable one."""
+    """The file's bytes, or an InputError for a missing / non-regular / empty / unreadable one,
+    or a video (told from its first bytes, before the whole file is read)."""
     if not path.exists():
         if path.is_symlink():
             raise InputError(f"{path} is a broken symbolic link")
@@ -99,7 +125,12 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"{path} is not a regular file")
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            head = f.read(512)
+            video = video_container(head)
+            if video is not None:
+                raise InputError(f"{path} is a video ({video}), not a photo; "
+                                 "`blurvid video` turns a video into sharp slow motion")
+            data = head + f.read()
     except PermissionError:
         raise InputError(f"cannot read {path}: permission denied") from None
     except OSError as exc:
@@ -348,6 +379,30 @@ def check_outputs_free(paths: Iterable[str | os.PathLike], force: bool) -> None:
             raise OutputExistsError(f"{p} already exists; use --force to overwrite it")
 
 
+def check_not_inputs(paths: Iterable[str | os.PathLike],
+                     inputs: Iterable[str | os.PathLike]) -> None:
+    """Refuse to write over an input, even with --force: OutputError for the first output
+    path that is one of ``inputs`` (the same file: the same path, a hard link to it, or a
+    symbolic link to it)."""
+    sources = {}
+    for source in map(Path, inputs):
+        try:
+            st = source.stat()
+        except OSError:
+            continue
+        sources.setdefault((st.st_dev, st.st_ino), source)
+    for p in map(Path, paths):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        source = sources.get((st.st_dev, st.st_ino))
+        if source is not None:
+            same = "" if p == source else f" (the same file as the input {source})"
+            raise OutputError(f"{p} is an input{same}; blurvid never writes over its input, "
+                              "even with --force: choose another output")
+
+
 @dataclass(frozen=True)
 class FramePlan:
     """Where one input's frames (and optional contact sheet) go."""
@@ -362,20 +417,24 @@ def plan_frame_outputs(inputs: Iterable[str | os.PathLike], output: str | os.Pat
                        force: bool = False) -> list[FramePlan]:
     """Plan every output of a batch before any work: ``output/<stem>_01..07.<fmt>`` (and
     ``<stem>_sheet.<fmt>``) per input. Refuses an ``output`` that is a file, two inputs that
-    would write the same files (same stem) and, unless ``force``, any existing output."""
+    would write the same files (same stem), an output that is one of the inputs (even with
+    ``force``) and, unless ``force``, any existing output."""
+    inputs = list(map(Path, inputs))
     output = Path(output)
     if output.exists() and not output.is_dir():
         raise InputError(f"output {output} exists and is not a folder")
     plans: list[FramePlan] = []
     owners: dict[Path, Path] = {}
-    for source in map(Path, inputs):
+    for source in inputs:
         frames = frame_paths(output, source.stem, fmt)
         target_sheet = sheet_path(output, source.stem, fmt) if sheet else None
         if frames[0] in owners:
             raise InputError(f"{source} and {owners[frames[0]]} would both write {frames[0]}; "
                              "rename one or process them separately")
         owners[frames[0]] = source
-        check_outputs_free([*frames, *([target_sheet] if target_sheet else [])], force)
+        targets = [*frames, *([target_sheet] if target_sheet else [])]
+        check_not_inputs(targets, inputs)
+        check_outputs_free(targets, force)
         plans.append(FramePlan(source, frames, target_sheet))
     if plans:
         check_writable(output)

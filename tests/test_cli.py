@@ -149,8 +149,7 @@ def test_ensemble_option(tmp_path):
     second = [cv2.imread(str(p)) for p in _frames(tmp_path / "e", "a")]
     assert any((a != b).any() for a, b in zip(first, second))
     bad = extract(src, "-o", tmp_path / "bad", "--ensemble", "3")
-    assert bad.exit_code == 1
-    _one_error_line(bad, "ensemble must be one of 1, 2, 4, 8")
+    assert bad.exit_code == 2  # a usage error (the one line: test_usage_errors_...)
     assert not (tmp_path / "bad").exists()
 
 
@@ -466,12 +465,83 @@ def test_interpolate_bad_input(tmp_path):
     src = _photo(tmp_path / "a.png")
     assert interpolate(src, "-o", tmp_path / "c.mp4", "--levels", 9).exit_code == 2
     result = interpolate(src, "-o", tmp_path / "c.avi")
-    assert result.exit_code == 1
-    _one_error_line(result, "c.avi", ".mp4")
+    assert result.exit_code == 2  # a usage error (the one line: test_usage_errors_...)
     result = interpolate(tmp_path / "missing.png", "-o", tmp_path / "c.mp4")
     assert result.exit_code == 1
     _one_error_line(result, "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_interpolate_gives_the_size_written_and_says_why_it_was_padded(tmp_path):
+    src = _photo(tmp_path / "odd.png", h=33, w=45)
+    result = interpolate(src, "--levels", 1, "-o", tmp_path / "c.mp4", "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    import imageio_ffmpeg
+
+    meta = next(imageio_ffmpeg.read_frames(str(tmp_path / "c.mp4")))
+    assert (summary["width"], summary["height"]) == tuple(meta["size"]) == (46, 34)
+    assert "padded from 45x33 to 46x34" in result.stderr and "even sizes" in result.stderr
+    result = interpolate(src, "--levels", 1, "-o", tmp_path / "c.gif", "--json")
+    assert result.exit_code == 0 and "padded" not in result.stderr
+    assert (json.loads(result.stdout)["width"], json.loads(result.stdout)["height"]) == (45, 33)
+
+
+def test_interpolate_to_a_gif_above_50_fps_keeps_its_duration(tmp_path):
+    from PIL import Image
+
+    src = _photo(tmp_path / "a.png", h=20, w=24)
+    result = interpolate(src, "-o", tmp_path / "c.gif", "--fps", 120, "--json")  # 42 frames
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["fps"] == 40 and summary["frames"] == 14  # every 3rd frame
+    with Image.open(tmp_path / "c.gif") as im:
+        delays = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            delays.append(im.info["duration"])
+    assert len(delays) == 14 and min(delays) >= 20  # was 42 x 20 ms: 0.84 s, not 0.35 s
+    assert abs(sum(delays) - 1000 * 42 / 120) <= 10
+    assert "a GIF plays at most 50 fps" in result.stderr
+
+
+def test_interpolate_never_writes_over_its_input(tmp_path):
+    photo = tmp_path / "a.gif"
+    photo.write_bytes(_photo(tmp_path / "a.png").read_bytes())  # a PNG named .gif: a photo
+    (tmp_path / "link.gif").symlink_to(photo)
+    before = photo.read_bytes()
+    for out in (photo, tmp_path / "link.gif"):
+        result = interpolate(photo, "-o", out, "--force", "--levels", 1)
+        assert result.exit_code == 1
+        _one_error_line(result, str(out), "never writes over its input")
+    assert photo.read_bytes() == before and (tmp_path / "link.gif").is_symlink()
+
+
+def test_extract_never_writes_over_an_input(tmp_path):
+    """`extract a.png out/a_01.png -o out --force`: a's first frame would replace the second
+    input; refused before any work, even with --force."""
+    src = _photo(tmp_path / "a.png")
+    other = _photo(tmp_path / "out" / "a_01.png")
+    before = other.read_bytes()
+    result = extract(src, other, "-o", tmp_path / "out", "--force")
+    assert result.exit_code == 1
+    _one_error_line(result, str(other), "never writes over its input")
+    assert other.read_bytes() == before and sorted(p.name for p in other.parent.iterdir()) == [
+        "a_01.png"]
+
+
+def test_extract_of_a_video_points_to_blurvid_video(tmp_path):
+    import imageio_ffmpeg
+
+    clip = tmp_path / "clip.mp4"
+    writer = imageio_ffmpeg.write_frames(str(clip), (32, 24), fps=10, ffmpeg_log_level="error")
+    writer.send(None)
+    for _ in range(3):
+        writer.send(np.zeros((24, 32, 3), np.uint8))
+    writer.close()
+    result = extract(clip, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    _one_error_line(result, str(clip), "is a video", "blurvid video")
 
 
 def test_train_and_export_without_torch_say_which_pip_install(tmp_path, monkeypatch):
@@ -498,6 +568,13 @@ def _script(*args, cwd=None, stdin=None):
     (["extract", "x.png"], "Missing option '-o'"),
     (["extract", "x.png", "-o", "out", "--nope"], "No such option: --nope"),
     (["interpolate", "x.png", "-o", "c.mp4", "--levels", "9"], "--levels"),
+    (["interpolate", "x.png", "-o", "c.avi"], "use a .mp4 or .gif file"),
+    (["interpolate", "x.png", "-o", "c.mp4", "--max-side", "8"], "at least 32, got 8"),
+    (["extract", "x.png", "-o", "out", "--ensemble", "3"], "must be one of 1, 2, 4, 8"),
+    (["video", "x.mp4", "-o", "c.mp4", "--start", "2", "--end", "1.0"],
+     "--end 1 is not after --start 2"),
+    (["video", "x.mp4", "-o", "c.mp4", "--fps", "100000"], "--fps"),
+    (["video", "x.mp4", "-o", "c.mp4", "--start", "-1"], "--start"),
 ])
 def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, args, needle):
     out = _script(*args, cwd=tmp_path)

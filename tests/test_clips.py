@@ -156,3 +156,24 @@ def test_a_gif_has_one_palette_for_all_its_frames(tmp_path, monkeypatch):
             im.seek(k)
             modes.append(im.mode)
     assert modes == ["P", "P", "P"]
+
+
+@pytest.mark.parametrize("fps, step", [(25, 1), (50, 1), (50.5, 2), (100, 2), (175, 4),
+                                       (210, 5), (480, 10)])
+def test_gif_step_keeps_a_gif_at_50_fps_at_most(fps, step):
+    from blurvid.clips import gif_delays, gif_step
+
+    assert gif_step(fps) == step
+    kept = len(range(0, 300, step))
+    delays = gif_delays(kept, fps / step)
+    assert min(delays) >= 20 and abs(sum(delays) - 1000 * 300 / fps) <= 1000 * step / fps + 10
+
+
+def test_clip_size_is_what_the_file_holds():
+    from blurvid.clips import clip_size, padding_note
+
+    assert clip_size("mp4", 63, 45) == (64, 46) and clip_size("mp4", 64, 45) == (64, 46)
+    assert clip_size("gif", 63, 45) == (63, 45) == clip_size("frames", 63, 45)
+    assert padding_note("mp4", 64, 48) is None and padding_note("gif", 63, 45) is None
+    assert "padded from 720x405 to 720x406" in padding_note("mp4", 720, 405)
+    assert "the last row repeated" in padding_note("mp4", 720, 405)

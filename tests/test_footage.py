@@ -56,6 +56,24 @@ def test_time_range_picks_frames(tmp_path):
         info.select(0.3, 0.1)
 
 
+def test_an_empty_time_range_gives_both_ends_in_one_format(tmp_path):
+    info = probe(make_video(tmp_path / "a.mp4", ramp(3)))
+    with pytest.raises(InputError, match=r"the time range 2 s to 1 s is empty"):  # was 1.0 s
+        info.select(2, 1.0)
+
+
+def test_a_still_image_is_told_from_a_video(tmp_path):
+    import cv2
+
+    frame = ramp(1, 30, 40)[0]
+    for name in ("a.png", "a.jpg"):
+        cv2.imwrite(str(tmp_path / name), frame)
+        info = probe(tmp_path / name)
+        assert info.frame_count == 1 and info.still, (name, info.container)
+    one = probe(make_video(tmp_path / "one.mp4", ramp(1)))
+    assert one.frame_count == 1 and not one.still and "mp4" in one.container
+
+
 def test_rotation_metadata_is_applied(tmp_path):
     video = make_video(tmp_path / "a.mp4", ramp(4))
     ffmpeg("-display_rotation", "90", "-i", video, "-c", "copy", tmp_path / "r.mp4")

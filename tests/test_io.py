@@ -681,3 +681,16 @@ def test_grey_in_grey_out_and_an_animation_is_noted(tmp_path):
     frames = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (10, 200)]
     frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
     assert any("2 frames: the first one is used" in n for n in read_image(tmp_path / "a.gif").notes)
+
+
+def test_a_video_is_told_from_its_first_bytes():
+    from blurvid.io import video_container
+
+    assert video_container(b"\x00\x00\x00\x20ftypisom" + bytes(500)) == "MP4/MOV"
+    assert video_container(b"\x00\x00\x00\x18ftypheic" + bytes(500)) is None  # a HEIF photo
+    assert video_container(b"\x1a\x45\xdf\xa3" + bytes(500)) == "Matroska/WebM"
+    assert video_container(b"RIFF\x00\x00\x00\x00AVI " + bytes(500)) == "AVI"
+    gif = bytearray(b"GIF89a" + bytes(500))
+    gif[188] = gif[376] = 0x47
+    assert video_container(bytes(gif)) is None  # a GIF starts with 0x47 too
+    assert video_container(b"\x89PNG\r\n\x1a\n" + bytes(500)) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -23,8 +24,9 @@ TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
 def make_video(path, n=6, h=48, w=64, fps=25, audio=False):
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (h, w + 4 * n, 3), dtype=np.uint8)
+    odd = {"pix_fmt_out": "yuv444p"} if h % 2 or w % 2 else {}  # yuv420p needs even sizes
     writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1,
-                                         ffmpeg_log_level="error")
+                                         ffmpeg_log_level="error", **odd)
     writer.send(None)
     for i in range(n):  # a pan, 4 px per frame
         writer.send(np.ascontiguousarray(base[:, 4 * i:4 * i + w]))
@@ -173,3 +175,86 @@ def test_time_range_outside_the_video(tmp_path):
     video = make_video(tmp_path / "clip.mp4", n=2)
     result = run(video, "-o", tmp_path / "o.mp4", "--start", "9")
     assert result.exit_code == 1 and "no frame between" in result.stderr
+
+
+def gif_delays_of(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        delays = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            delays.append(im.info["duration"])
+    return delays
+
+
+def test_a_smooth_gif_plays_at_50_fps_at_most_and_keeps_its_duration(tmp_path):
+    """--smooth makes 175 fps; a GIF cannot play faster than 50 (delays of 2 hundredths):
+    every 4th frame is kept, and the summary, --json and the file agree."""
+    video = make_video(tmp_path / "clip.mp4")
+    result = run(video, "-o", tmp_path / "o.gif", "--smooth", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    made = output_count(6, 0.5)  # 39 frames at 175 fps: 0.223 s
+    assert summary["fps"] == 175 / 4 and summary["frames"] == len(range(0, made, 4)) == 10
+    delays = gif_delays_of(tmp_path / "o.gif")
+    assert len(delays) == summary["frames"] and min(delays) >= 20  # was 39 x 20 ms: 0.78 s
+    assert abs(sum(delays) - 1000 * summary["frames"] / summary["fps"]) <= 10
+    assert abs(sum(delays) - 1000 * made / 175) <= 1000 * 4 / 175
+    assert "a GIF plays at most 50 fps" in result.stderr and "every 4th" in result.stderr
+
+
+def test_an_odd_sized_video_is_padded_for_mp4_and_says_so(tmp_path):
+    video = make_video(tmp_path / "odd.mp4", n=2, h=45, w=63)
+    result = run(video, "-o", tmp_path / "o.mp4", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    info = probe(tmp_path / "o.mp4")
+    assert (summary["width"], summary["height"]) == (info.width, info.height) == (64, 46)
+    assert "padded from 63x45 to 64x46" in result.stderr and "even sizes" in result.stderr
+    result = run(video, "-o", tmp_path / "frames", "--json")  # PNG frames keep the size
+    assert result.exit_code == 0, result.output
+    assert (json.loads(result.stdout)["width"], json.loads(result.stdout)["height"]) == (63, 45)
+    assert "padded" not in result.stderr
+
+
+@pytest.mark.parametrize("link", ["same", "hard", "symbolic"])
+def test_the_input_is_never_written_over_even_with_force(tmp_path, link):
+    video = make_video(tmp_path / "clip.mp4", n=2)
+    before = video.read_bytes()
+    out = video if link == "same" else tmp_path / "o.mp4"
+    if link == "hard":
+        os.link(video, out)
+    elif link == "symbolic":
+        out.symlink_to(video)
+    result = run(video, "-o", out, "--force")
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("blurvid: error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "never writes over its input" in errors[0]
+    assert video.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["photo.png", "photo.jpg"])
+def test_a_still_image_is_refused_pointing_to_extract(tmp_path, name):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / name), np.full((30, 40, 3), 128, np.uint8))
+    result = run(tmp_path / name, "-o", tmp_path / "o.mp4")  # was a 4-frame 0.16 s MP4
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("blurvid: error:")]
+    assert result.exit_code == 1 and len(errors) == 1, result.output
+    assert "still image" in errors[0] and "blurvid extract" in errors[0]
+    assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--max-side", "1"], ["--max-side", "31"], ["--fps", "100000"], ["--fps", "0"],
+    ["--start", "2", "--end", "1"], ["--end", "0"], ["--ensemble", "3"], ["-o", "x.avi"],
+    ["--start", "-1"],
+])
+def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_path, args):
+    """Exit code 2 for a command line that is wrong by itself: the input is not even read
+    (it does not exist here: that would be exit code 1)."""
+    out = ["-o", tmp_path / "o.mp4"] if "-o" not in args else []
+    result = run(tmp_path / "missing.mp4", *out, *args)
+    assert result.exit_code == 2, result.output
+    assert not list(tmp_path.iterdir())

@@ -14,7 +14,7 @@ import typer
 
 from blurvid import __version__
 from blurvid.cli.bench import bench
-from blurvid.cli.common import LAB_PANEL, USER_PANEL, say
+from blurvid.cli.common import LAB_PANEL, USER_PANEL, click_exceptions, say
 from blurvid.cli.export import export
 from blurvid.cli.extract import extract
 from blurvid.cli.info import info
@@ -53,19 +53,10 @@ for command in (bench, synth, train, export, quantize):
     app.command(rich_help_panel=LAB_PANEL)(command)
 
 
-def _click_exceptions():
-    """The exceptions module of the click that Typer runs on (vendored in recent Typer)."""
-    try:
-        from typer._click import exceptions
-    except ImportError:  # older Typer: the click package
-        from click import exceptions
-    return exceptions
-
-
 def main() -> None:
     """The console script: usage errors too become one line (``blurvid: error: ...``, exit
     code 2) instead of click's box; a closed pipe on stdout ends the run quietly."""
-    errors = _click_exceptions()
+    errors = click_exceptions()
     try:
         code = app(prog_name="blurvid", standalone_mode=False)
     except errors.NoArgsIsHelpError as exc:  # no arguments: Typer has printed the help

@@ -3,6 +3,13 @@
 Library code raises :class:`blurvid.errors.BlurvidError`; :func:`reports_errors` turns each
 into one line on stderr and exit code 1 (``BLURVID_DEBUG=1`` shows the traceback). Stdout
 carries only results (``--json``); progress and notes go to stderr.
+
+Exit codes, one rule: **2** for a command line that is wrong by itself (a missing or unknown
+option, a value of the wrong type or outside its documented range, options that contradict
+each other, an output suffix no writer takes), found before any file is read
+(:func:`usage_error`, option callbacks, click's own checks); **1** for everything found in the
+files (an unreadable input, a time range without frames in this video, an existing output,
+an output that is the input, ...).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.text import Text
 
 from blurvid.consistency import PROJECTIONS
+from blurvid.ensemble import ENSEMBLE_SIZES
 from blurvid.errors import BlurvidError, DependencyError
 from blurvid.pipeline import DEFAULT_PROJECTION
 
@@ -53,12 +61,52 @@ PROJECTION_HELP = ("Make the frames average back to the photo: exact (the defaul
 ENSEMBLE_HELP = ("Combine the model's answers on 1, 2, 4 or 8 rotated/mirrored copies of the "
                  "photo: better frames, that many times the model's time.")
 
+MIN_MAX_SIDE = 32  # --max-side: 0 (full size) or at least this many pixels
+
+
+def click_exceptions():
+    """The exceptions module of the click that Typer runs on (vendored in recent Typer)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older Typer: the click package
+        from click import exceptions
+    return exceptions
+
+
+def usage_error(message: str, option: str) -> Exception:
+    """A usage error about ``option`` (exit code 2, ``Invalid value for '--end': ...``): for
+    checks of the command line that need more than one option, made before any file is read."""
+    return typer.BadParameter(message, param_hint=f"'{option}'")
+
+
+def _check_ensemble(value: int) -> int:
+    if value not in ENSEMBLE_SIZES:
+        raise typer.BadParameter(f"must be one of {', '.join(map(str, ENSEMBLE_SIZES))}, "
+                                 f"got {value}")
+    return value
+
+
+def _check_max_side(value: int) -> int:
+    if 0 < value < MIN_MAX_SIDE:
+        raise typer.BadParameter(f"must be 0 (full size) or at least {MIN_MAX_SIDE}, "
+                                 f"got {value}")
+    return value
+
+
+def max_side_option(help: str) -> object:
+    """``--max-side``: 0 (full size) or at least :data:`MIN_MAX_SIDE` pixels."""
+    return Annotated[int, typer.Option("--max-side", min=0, callback=_check_max_side,
+                                       help=f"{help} (0: full size; else at least "
+                                            f"{MIN_MAX_SIDE}).")]
+
+
 # Options shared by several commands, defined once (same name, type, choices and help).
 ModelOption = Annotated[Optional[str], typer.Option("--model", help=MODEL_HELP)]
 DeviceOption = Annotated[Device, typer.Option("--device", help="Where ONNX Runtime runs.")]
 ThreadsOption = Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads.")]
 ProjectionOption = Annotated[Projection, typer.Option("--projection", help=PROJECTION_HELP)]
-EnsembleOption = Annotated[int, typer.Option("--ensemble", help=ENSEMBLE_HELP)]
+EnsembleOption = Annotated[int, typer.Option("--ensemble", help=ENSEMBLE_HELP,
+                                              callback=_check_ensemble)]
 ForceOption = Annotated[bool, typer.Option("--force", metavar="",
                                            help="Overwrite existing output files.")]
 JsonOption = Annotated[bool, typer.Option("--json", metavar="",
@@ -121,14 +169,15 @@ def train_extra(what: str) -> None:
 
 def reports_errors(command):
     """Map library errors to one line on stderr and exit code 1 (tracebacks with
-    BLURVID_DEBUG=1)."""
+    BLURVID_DEBUG=1); usage errors (:func:`usage_error`) go on to click (exit code 2)."""
+    usage = click_exceptions().UsageError
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         debug = os.environ.get("BLURVID_DEBUG", "") not in ("", "0")
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, BrokenPipeError):  # a closed pipe: Typer ends the run quietly
+        except (typer.Exit, BrokenPipeError, usage):  # a closed pipe: Typer ends quietly
             raise
         except BlurvidError as exc:
             if debug:
@@ -149,5 +198,6 @@ def reports_errors(command):
 
 __all__ = ["DEFAULT_PROJECTION", "Device", "ImageFormat", "Projection", "ModelOption",
            "DeviceOption", "ThreadsOption", "ProjectionOption", "EnsembleOption", "ForceOption",
-           "JsonOption", "output_option", "say", "fail", "progress_bar", "needs", "train_extra",
+           "JsonOption", "MIN_MAX_SIDE", "max_side_option", "usage_error", "click_exceptions",
+           "output_option", "say", "fail", "progress_bar", "needs", "train_extra",
            "reports_errors", "stderr", "USER_PANEL", "LAB_PANEL"]

@@ -12,12 +12,16 @@ import typer
 
 from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
                                 ForceOption, JsonOption, ModelOption, ProjectionOption,
-                                ThreadsOption, output_option, progress_bar, reports_errors, say)
+                                ThreadsOption, max_side_option, output_option, progress_bar,
+                                reports_errors, say, usage_error)
 from blurvid.consistency import NUM_FRAMES
 from blurvid.interpolation import METHODS, check_clip_memory, frame_count, model_runs
-from blurvid.io import check_outputs_free, check_writable, fit_max_side, read_image
+from blurvid.errors import InputError
+from blurvid.io import (check_not_inputs, check_outputs_free, check_writable, fit_max_side,
+                        read_image)
 from blurvid.pipeline import Extractor
-from blurvid.clips import Played, clip_kind, default_fps, planned_outputs, sequence, write_clip
+from blurvid.clips import (MAX_FPS, MIN_FPS, Played, clip_kind, clip_size, default_fps, gif_note,
+                           gif_step, padding_note, planned_outputs, sequence, write_clip)
 
 # The choices of --method are the library's (blurvid.interpolation.METHODS).
 Method = Enum("Method", {name: name for name in METHODS}, type=str)
@@ -34,7 +38,7 @@ def interpolate(
     method: Annotated[Method, typer.Option("--method",
                                            help="flow (optical flow; measures best), recursive "
                                                 "(the paper's) or blend.")] = Method.flow,
-    fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
+    fps: Annotated[Optional[float], typer.Option("--fps", min=MIN_FPS, max=MAX_FPS,
                                                  help="Frame rate (default: the clip lasts "
                                                       "~2 s).")] = None,
     boomerang: Annotated[bool, typer.Option("--boomerang", metavar="",
@@ -42,9 +46,7 @@ def interpolate(
     = False,
     loop: Annotated[int, typer.Option("--loop", min=1,
                                       help="Play the sequence this many times.")] = 1,
-    max_side: Annotated[int, typer.Option("--max-side", min=0,
-                                          help="Scale the photo down to this long side first "
-                                               "(0: full size).")] = 1920,
+    max_side: max_side_option("Scale the photo down to this long side first") = 1920,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
@@ -54,6 +56,10 @@ def interpolate(
     as_json: JsonOption = False,
 ) -> None:
     """Turn one photo into a clip of 7 * 6^(levels-1) frames (MP4, GIF or PNG frames)."""
+    try:
+        kind = clip_kind(output)
+    except InputError as exc:
+        raise usage_error(str(exc), "-o") from None
     count = frame_count(levels)
     image = read_image(image_path)
     for note in image.notes:
@@ -62,14 +68,23 @@ def interpolate(
     if scaled:
         say(f"blurvid: note: {image_path}: {scaled} for the clip (--max-side 0 keeps the "
             "full size)")
+    h, w = rgb.shape[:2]
+    padded = padding_note(kind, w, h)
+    if padded:
+        say(f"blurvid: note: {output}: {padded}")
     plays = count * loop if not boomerang else (2 * count - 2) * loop
-    # Refuse to clobber, to fail on an unwritable folder or to run out of memory before any
-    # work (the model runs can take a while).
+    rate = fps or default_fps(plays)
+    step = gif_step(rate) if kind == "gif" else 1
+    if step > 1:
+        say(f"blurvid: note: {output}: {gif_note(plays, rate, step)}")
+    # Refuse to clobber (or to write over the input), to fail on an unwritable folder or to
+    # run out of memory before any work (the model runs can take a while).
     targets = planned_outputs(output, image_path.stem, plays)
+    check_not_inputs(targets, [image_path])
     check_outputs_free(targets, force)
     check_writable(targets[0].parent)
-    h, w = rgb.shape[:2]
-    check_clip_memory(h, w, levels, method.value, plays if clip_kind(output) == "gif" else 0)
+    check_clip_memory(h, w, levels, method.value,
+                      len(range(0, plays, step)) if kind == "gif" else 0)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     runs = model_runs(levels, method.value)
@@ -80,7 +95,7 @@ def interpolate(
         clip = extractor.stream(rgb, levels, method.value,
                                 progress=lambda: progress.advance(task))
     order, times = sequence(clip, clip.times, boomerang=boomerang, loops=loop)
-    rate = fps or default_fps(len(order))
+    order, times, rate = order[::step], times[::step], rate / step  # a GIF: <= 50 fps
     progress = progress_bar(show=len(order) > NUM_FRAMES)
     with progress:
         task = progress.add_task("writing frames", total=len(order))
@@ -93,6 +108,7 @@ def interpolate(
     summary = {"input": str(image_path), "output": str(output), "files": len(written),
                "levels": levels, "method": method.value, "frames": int(len(order)),
                "distinct_frames": count, "fps": rate, "model_runs": runs,
+               "width": clip_size(kind, w, h)[0], "height": clip_size(kind, w, h)[1],
                "device": extractor.session.device, "projection": extractor.projection,
                "ensemble": extractor.ensemble, "seconds": round(seconds, 3)}
     if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,16 +12,17 @@ import typer
 
 from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
                                 ForceOption, JsonOption, ModelOption, ProjectionOption,
-                                ThreadsOption, output_option, progress_bar, reports_errors, say)
+                                ThreadsOption, max_side_option, output_option, progress_bar,
+                                reports_errors, say, usage_error)
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
-from blurvid.io import check_outputs_free, check_writable, fitted_size
+from blurvid.io import check_not_inputs, check_outputs_free, check_writable, fitted_size
 from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.video import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
-from blurvid.clips import (AudioTrack, Sized, clip_kind, planned_outputs, write_clip,
-                           write_mp4)
+from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
+                           gif_step, padding_note, planned_outputs, write_clip, write_mp4)
 
 
 @reports_errors
@@ -34,7 +36,7 @@ def video(
                                               "longer (the audio is dropped); --smooth: 7x "
                                               "the frame rate, the same duration (an MP4 "
                                               "keeps the audio).")] = True,
-    fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
+    fps: Annotated[Optional[float], typer.Option("--fps", min=MIN_FPS, max=MAX_FPS,
                                                  help="Output frame rate (overrides "
                                                       "--slowmo/--smooth).")] = None,
     start: Annotated[Optional[float], typer.Option("--start", min=0.0,
@@ -43,9 +45,8 @@ def video(
     end: Annotated[Optional[float], typer.Option("--end", min=0.0,
                                                  help="Second of the input to stop at.")]
     = None,
-    max_side: Annotated[int, typer.Option("--max-side", min=0,
-                                          help="Scale the frames down to this long side "
-                                               "first (0: full size).")] = DEFAULT_MAX_SIDE,
+    max_side: max_side_option("Scale the frames down to this long side first")
+    = DEFAULT_MAX_SIDE,
     shutter: Annotated[float, typer.Option("--shutter", min=0.01, max=1.0,
                                            help="Share of the frame interval each frame was "
                                                 "exposed (0.5: a 180-degree shutter; 1: no "
@@ -59,11 +60,20 @@ def video(
     as_json: JsonOption = False,
 ) -> None:
     """Turn a blurry video into a sharp one with 7 frames per input frame, in the right order."""
+    if end is not None and end <= (start or 0.0):
+        raise usage_error(f"--end {end:g} is not after --start {start or 0.0:g}: the time "
+                          "range is empty", "--end")
+    try:
+        kind = clip_kind(output)
+    except InputError as exc:
+        raise usage_error(str(exc), "-o") from None
     info = probe(video_path)
+    if info.still:
+        raise InputError(f"{video_path} is a still image, not a video: `blurvid extract` "
+                         "gives its 7 sharp frames, `blurvid interpolate` a clip of them")
     first, inputs = info.select(start, end)
     count = output_count(inputs, shutter)
     rate = fps or (info.fps if slowmo else info.fps * NUM_FRAMES)
-    kind = clip_kind(output)
     real_time = abs(rate - info.fps * NUM_FRAMES) <= 1e-6 * rate  # --smooth: same duration
     keep_audio = info.has_audio and real_time and kind == "mp4"
     if info.has_audio and not keep_audio:
@@ -71,12 +81,20 @@ def video(
                if real_time else "the output's timing differs; --smooth keeps it")
         say(f"blurvid: note: {video_path}: the audio is dropped ({why})")
     h, w = info.height, info.width
-    out_w, out_h = fitted_size(h, w, max_side)
-    if (out_w, out_h) != (w, h):
+    fit_w, fit_h = fitted_size(h, w, max_side)
+    if (fit_w, fit_h) != (w, h):
         say(f"blurvid: note: {video_path}: frames scaled from {w}x{h} to "
-            f"{out_w}x{out_h} (--max-side 0 keeps "
+            f"{fit_w}x{fit_h} (--max-side 0 keeps "
             "the full size)")
+    padded = padding_note(kind, fit_w, fit_h)
+    if padded:
+        say(f"blurvid: note: {output}: {padded}")
+    out_w, out_h = clip_size(kind, fit_w, fit_h)  # the size written
+    step = gif_step(rate) if kind == "gif" else 1
+    if step > 1:
+        say(f"blurvid: note: {output}: {gif_note(count, rate, step)}")
     targets = planned_outputs(output, video_path.stem, count)
+    check_not_inputs(targets, [video_path])
     check_outputs_free(targets, force)
     check_writable(targets[0].parent)
     extractor = Extractor(model, device=device.value, threads=threads,
@@ -106,8 +124,9 @@ def video(
             written = [output]
         else:
             if kind == "gif":
-                frames = (f.astype("float32") / 255.0 for f in frames)
-            written = write_clip(output, Sized(frames, count), rate, times=seconds_of,
+                frames = (f.astype("float32") / 255.0 for f in islice(frames, 0, None, step))
+            written = write_clip(output, Sized(frames, len(range(0, count, step))), rate / step,
+                                 times=seconds_of,
                                  stem=video_path.stem, force=force,
                                  info={"input": str(video_path), "input_fps": info.fps,
                                        "shutter": shutter, "time_unit": "seconds of the input"})
@@ -115,6 +134,7 @@ def video(
     if written_frames != count:
         raise InputError(f"{video_path}: made {written_frames} frames, {count} expected")
     seconds = time.perf_counter() - started
+    count, rate = len(range(0, count, step)), rate / step  # what the file holds
     summary = {"input": str(video_path), "output": str(output), "files": len(written),
                "input_frames": inputs, "input_fps": round(info.fps, 6),
                "start": round(offset, 6), "frames": count, "fps": round(rate, 6),

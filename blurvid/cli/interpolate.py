@@ -35,8 +35,10 @@ def interpolate(
                                            help="flow (optical flow; measures best), recursive "
                                                 "(the paper's) or blend.")] = Method.flow,
     fps: Annotated[Optional[float], typer.Option("--fps", min=0.1,
-                                                 help="Frame rate (default: the clip lasts "
-                                                      "~2 s).")] = None,
+                                                 help="Frame rate (default: played frames / 2 "
+                                                      "within 4-30 fps: about 2 s up to 60 "
+                                                      "frames, frames / 30 s beyond).")]
+    = None,
     boomerang: Annotated[bool, typer.Option("--boomerang", metavar="",
                                             help="Play forward, then back.")]
     = False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -505,6 +506,29 @@ def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, args, needle):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("blurvid: error: ") and needle in lines[0]
     assert "╭" not in out.stderr and not out.stdout
+
+
+def test_the_command_list_shows_each_command_in_one_whole_sentence():
+    """``blurvid --help`` lists each command with the first paragraph of its help: it must be
+    one sentence on one line, whole on its row of an 80-column terminal (not cut or broken
+    mid-sentence; details go in a later paragraph, shown by ``blurvid COMMAND --help``)."""
+    import inspect
+
+    import typer.main
+
+    out = run("--help", env={"COLUMNS": "80"})
+    assert out.exit_code == 0
+    lines = out.stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    commands = typer.main.get_command(app).commands
+    assert len(commands) == 9
+    for name, command in commands.items():
+        first = inspect.cleandoc(command.help).split("\n\n")[0]
+        assert "\n" not in first and first.endswith(".") and ". " not in first, (name, first)
+        row = [ln for ln in lines if ln.startswith(f"│ {name} ")]
+        assert len(row) == 1 and first in row[0], (name, row)
+        after = lines[lines.index(row[0]) + 1]
+        assert after.startswith("╰") or re.match(r"│ [a-z]", after), (name, after)  # not wrapped
 
 
 def test_a_reader_closing_the_pipe_ends_quietly():

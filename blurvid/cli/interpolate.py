@@ -55,7 +55,9 @@ def interpolate(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn one photo into a clip of 7 * 6^(levels-1) frames (MP4, GIF or PNG frames)."""
+    """Turn one photo into a clip: MP4, GIF or PNG frames.
+
+    The clip has 7 * 6^(levels-1) frames."""
     count = frame_count(levels)
     image = read_image(image_path)
     for note in image.notes:

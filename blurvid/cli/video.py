@@ -58,7 +58,9 @@ def video(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn a blurry video into a sharp one with 7 frames per input frame, in the right order."""
+    """Turn a blurry video into a sharp one: 7 frames per input frame.
+
+    The 7 frames of each input frame are put in the right temporal order."""
     info = probe(video_path)
     first, inputs = info.select(start, end)
     count = output_count(inputs, shutter)

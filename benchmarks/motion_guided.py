@@ -40,7 +40,7 @@ Rows (Y PSNR per frame, order-invariant like ``blurvid bench``; gains over INPUT
 * estimated path (``--estimator``): the ONNX estimator (input ``blur`` float32 (N, 1, 128, 128)
   gamma luma -> ``path`` (N, 7, 2) group centers in px, optional ``log_sigma`` (N,), its
   predicted rms error) on overlapping 128 px windows
-  (:func:`blurvid.deconvolution.estimate_paths`); the solver per window
+  (:func:`blurvid.lab.motion.estimate_paths`); the solver per window
   (:func:`blurvid.deconvolution.deconvolve_tiled`, weight from each window's ``log_sigma``),
   and with one path for the photo (the windows' mean). Its accuracy (rms error of the group
   centers after removing the mean, forward or reversed; path length error) is
@@ -74,6 +74,7 @@ from blurvid.lab.bench import blur_span, by_blur_length, parse_size  # noqa: E40
 from blurvid.lab.data.synth import (TRANSLATION_ONLY, SynthConfig, load_object,  # noqa: E402
                                     load_photo, parse_settings, render_samples,
                                     smooth_path_error)
+from blurvid.lab.motion import estimate_paths  # noqa: E402
 from blurvid.metrics import frame_psnrs  # noqa: E402
 
 MIDDLE = NUM_FRAMES // 2
@@ -246,7 +247,7 @@ def run_table(args, cfg: SynthConfig, samples) -> dict:
         stride = args.est_tile - args.est_overlap
 
         def estimated(blur, y, info):  # runs first: the estimate is kept for the next arm
-            paths, sigma = dc.estimate_paths(session, y, args.est_tile, stride)
+            paths, sigma = estimate_paths(session, y, args.est_tile, stride)
             cache["paths"], cache["sigma"] = paths, sigma
             w = np.vectorize(dc.weight_for)(sigma) if sigma is not None \
                 else np.full(paths.shape[:2], args.est_weight)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Motion-guided reconstruction (blurvid.motion, an experiment) against the bundled generator on
-still photos and real footage, through the product's pipeline, in one run.
+"""Motion-guided reconstruction (blurvid.lab.motion, an experiment) against the bundled
+generator on still photos and real footage, through the product's pipeline, in one run.
 
     python benchmarks/motion_sets.py --estimator runs/fusion/path-estimator-snapshot.onnx \\
         --fusion runs/fusion/fusion.onnx --photos ~/.cache/blurvid/photos/val \\
@@ -29,7 +29,7 @@ from blurvid.color import from_linear  # noqa: E402
 from blurvid.lab.bench import bench_quality, parse_size, time_runs  # noqa: E402
 from blurvid.lab.data.layouts import read_dataset  # noqa: E402
 from blurvid.lab.data.synth import list_images, load_photo  # noqa: E402
-from blurvid.motion import MotionRefiner  # noqa: E402
+from blurvid.lab.motion import MotionExtractor, MotionRefiner  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
 
 
@@ -38,13 +38,13 @@ GENERATOR, MOTION = "generator (fast)", "motion-guided"
 
 def build_methods(args, motion: bool = True) -> dict:
     """{name: Extractor}: the bundled generator, and (``motion``) the same generator session
-    refined by :class:`blurvid.motion.MotionRefiner` with ``--estimator`` and ``--fusion``."""
+    refined by :class:`blurvid.lab.motion.MotionRefiner` with ``--estimator`` and ``--fusion``."""
     plain = Extractor(device="cpu", threads=args.threads)
     methods = {GENERATOR: plain}
     if motion:
         refiner = MotionRefiner(args.estimator, args.fusion, device="cpu", threads=args.threads)
-        methods[MOTION] = Extractor(device="cpu", threads=args.threads, motion=refiner,
-                                    session=plain.session)
+        methods[MOTION] = MotionExtractor(device="cpu", threads=args.threads, motion=refiner,
+                                          session=plain.session)
     return methods
 
 

@@ -345,6 +345,8 @@ class Played:
 
 
 def default_fps(count: int) -> float:
-    """A frame rate that makes ``count`` frames last about 2 seconds, between 4 and 30 fps."""
+    """The frame rate for ``count`` played frames: ``count / 2`` rounded, kept within 4-30 fps.
+    Clips of 8 to 60 frames last about 2 s; shorter ones play at 4 fps (7 frames: 1.75 s),
+    longer ones at 30 fps and last ``count / 30`` s (252 frames: 8.4 s)."""
     return float(min(30, max(4, round(count / 2))))
 

@@ -697,35 +697,6 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     return from_linear(np.clip(out, 0.0, 1.0, out=out), out=out)
 
 
-# ---------------------------------------------------------------- the path estimator's windows
-
-
-def estimate_paths(session, y: np.ndarray, tile: int = 128, stride: int = 64):
-    """Run a path estimator (an ONNX Runtime session: input ``blur`` float32 ``(N, 1, tile,
-    tile)`` gamma luma -> ``path`` ``(N, 7, 2)`` group centers in px, optional ``log_sigma``
-    ``(N,)``) on overlapping ``tile`` px windows of the luma ``y`` (H, W):
-    the windows of :func:`tile_grid` with overlap ``tile - stride``
-    (a window shorter than ``tile``, in a photo smaller than it, is reflected up to it).
-    Returns ``(paths (R, C, 7, 2), sigma (R, C) or None)``: the group centers (px) and, when
-    the model has a ``log_sigma`` output, its predicted rms error (px)."""
-    rows, cols = tile_grid(y.shape, tile, tile - stride)
-    batch = np.empty((len(rows) * len(cols), 1, tile, tile), np.float32)
-    k = 0
-    for r0, r1 in rows:
-        for c0, c1 in cols:
-            window = y[r0:r1, c0:c1]
-            batch[k, 0] = np.pad(window, ((0, tile - window.shape[0]),
-                                          (0, tile - window.shape[1])), mode="symmetric")
-            k += 1
-    names = [o.name for o in session.get_outputs()]
-    out = dict(zip(names, session.run(None, {"blur": batch})))
-    paths = np.asarray(out["path"], np.float64).reshape(len(rows), len(cols), NUM_FRAMES, 2)
-    sigma = None
-    if "log_sigma" in out:
-        sigma = np.exp(np.asarray(out["log_sigma"], np.float64)).reshape(len(rows), len(cols))
-    return paths, sigma
-
-
 def one_path(paths: np.ndarray) -> np.ndarray:
     """The windows' paths (R, C, 7, 2) put in one direction and averaged (mean removed)."""
     oriented = orient_paths(paths)

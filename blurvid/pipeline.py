@@ -87,9 +87,6 @@ class Extractor:
     ``tile``: window side for tiled inference (:mod:`blurvid.tiling`): None = automatic (tiles
     of 1024 px above 4 megapixels; above 1.1 for the full-resolution ``paper`` model), 0 =
     never, N = always tiles of N px (N >= 64).
-    ``motion``: a :class:`blurvid.motion.MotionRefiner` that refines the generator's frames
-    (a path estimate, an exact deconvolution, a clean-up network) before the projection; an
-    experiment, not shipped (docs/experiments.md): None (the default) runs the generator alone.
     ``projection``: make the frames average back to the photo (:mod:`blurvid.consistency`):
     ``exact`` (the default), ``lowpass`` or ``none``. ``ensemble``: combine the generator's answers on
     1 (the default), 2, 4 or 8 rotated/mirrored copies of the photo (:mod:`blurvid.ensemble`;
@@ -103,7 +100,6 @@ class Extractor:
     projection: str = DEFAULT_PROJECTION
     ensemble: int = 1
     session: GeneratorSession | None = field(default=None, repr=False)  # None: built here
-    motion: object | None = field(default=None, repr=False)  # a blurvid.motion.MotionRefiner
     _pool: ThreadPoolExecutor | None = field(init=False, repr=False, default=None)
 
     def __post_init__(self) -> None:
@@ -126,31 +122,31 @@ class Extractor:
 
     def window_count(self, height: int, width: int) -> int:
         """How many windows the generator runs on for a ``height x width`` photo (1 when it
-        is not tiled), plus the motion refiner's windows: the number of ``progress`` calls of
-        :meth:`luma_frames`."""
+        is not tiled): the number of ``progress`` calls of :meth:`luma_frames`."""
         tile, overlap = self._tiling(height, width)
-        runs = 1 if not tile else (len(tile_spans(height, tile, overlap, ALIGN))
+        return 1 if not tile else (len(tile_spans(height, tile, overlap, ALIGN))
                                    * len(tile_spans(width, tile, overlap, ALIGN)))
-        if self.motion is not None:
-            runs += self.motion.window_count(height, width)
-        return runs
+
+    def generator_frames(self, y: np.ndarray, progress=None) -> np.ndarray:
+        """The generator (and its ensemble) on the luma ``y`` (H, W): float32 ``(7, H, W)``,
+        neither clipped nor projected, tiled as :attr:`tile` says. ``progress`` is called
+        after each window."""
+        h, w = y.shape
+        tile, overlap = self._tiling(h, w)
+        run = ensemble_run(self.session.run, self.ensemble)
+        if tile:
+            return run_tiled(run, y, tile, overlap, progress=progress)
+        luma = run(y)
+        if progress is not None:
+            progress()
+        return luma
 
     def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
         """The generator on the Y of ``ycbcr`` (H, W, 3): float32 ``(7, H, W)`` in [0, 1],
-        tiled as :attr:`tile` says. ``progress`` is called after each window."""
-        h, w = ycbcr.shape[:2]
-        tile, overlap = self._tiling(h, w)
+        tiled as :attr:`tile` says and projected as :attr:`projection` says. ``progress`` is
+        called after each window."""
         y = np.ascontiguousarray(ycbcr[..., 0])
-        run = ensemble_run(self.session.run, self.ensemble)
-        if tile:
-            luma = run_tiled(run, y, tile, overlap, progress=progress)
-        else:
-            luma = run(y)
-            if progress is not None:
-                progress()
-        if self.motion is not None:  # the clean-up network was trained on projected frames
-            self._finish_in_strips(luma, y, "exact")
-            luma = self.motion.refine(y, luma, progress=progress)
+        luma = self.generator_frames(y, progress)
         self._finish_in_strips(luma, y)
         return luma
 

@@ -36,6 +36,7 @@ from blurvid.color import rgb_to_y, to_linear
 from blurvid.consistency import NUM_FRAMES
 from blurvid.io import photos_in
 from blurvid.lab.data.synth import TRANSLATION_ONLY, SynthConfig, parse_settings, render_samples
+from blurvid.lab.motion import estimate_paths
 from blurvid.metrics import frame_psnrs
 
 
@@ -188,7 +189,7 @@ def main() -> int:
                                  args.latent_weight, args.beta, args.cut)
         est = {"kernel": kernel_to_groups(kernel)}
         if session is not None:
-            est["estimator"] = dc.one_path(dc.estimate_paths(session, y)[0])
+            est["estimator"] = dc.one_path(estimate_paths(session, y)[0])
         row = {"length": info["length"], "input": np.mean(frame_psnrs(y, ty)[0])}
         for name, g in est.items():
             row[name] = dc.path_error(g, true)[0]

@@ -14,6 +14,7 @@ import onnxruntime as ort
 from blurvid import deconvolution as dc
 from blurvid.color import rgb_to_y
 from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
+from blurvid.lab.motion import estimate_paths
 from blurvid.io import list_images
 from blurvid.pipeline import Extractor
 from pathlib import Path
@@ -45,7 +46,7 @@ for k, (blur, truth, info) in enumerate(render_samples(list_images(P/"val"), n, 
         f = dis.calc(u8[3], u8[i], None)
         fl.append(np.median(f.reshape(-1, 2), axis=0))
     fl = np.array(fl)
-    paths, sig = dc.estimate_paths(sess, y)
+    paths, sig = estimate_paths(sess, y)
     est = dc.one_path(paths)
     L = dc.path_length(g)
     r = dict(L=L, est=dc.path_error(est, g)[0], zero=dc.path_error(np.zeros((7,2)), g)[0])

@@ -14,7 +14,7 @@ from blurvid.color import rgb_to_y
 from blurvid.lab.data.synth import SynthConfig, load_object, render_samples
 from blurvid.io import list_images
 from blurvid import deconvolution as dc
-from blurvid.motion import window_path
+from blurvid.lab.motion import window_path
 from blurvid.runtime import open_session
 P = Path.home()/".cache/blurvid/photos"
 estimator, n = sys.argv[1], int(sys.argv[2]); sets = dict(a.split("=") for a in sys.argv[3:]); sets = {k: float(v) for k, v in sets.items()}

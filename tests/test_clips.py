@@ -21,6 +21,9 @@ def test_sequence_boomerang_and_loops():
     with pytest.raises(InputError):
         sequence(frames, times, loops=0)
     assert default_fps(7) == 4 and default_fps(42) == 21 and default_fps(252) == 30
+    # the lengths README.md and docs/interpolation.md state: 1.75 s, 2 s, then the 30 fps cap
+    lengths = {n: n / default_fps(n) for n in (7, 42, 60, 82, 252, 1512)}
+    assert lengths == {7: 1.75, 42: 2.0, 60: 2.0, 82: 82 / 30, 252: 8.4, 1512: 50.4}
 
 
 def test_clip_kind(tmp_path):

@@ -222,6 +222,8 @@ def test_benchmark_table_runs(tmp_path, capsys):
 
 
 def test_estimate_paths_on_overlapping_windows():
+    from blurvid.lab.motion import estimate_paths
+
     mg = _motion_guided()
     seen = []
 
@@ -241,12 +243,12 @@ def test_estimate_paths_on_overlapping_windows():
             return [path, np.zeros(n, np.float32)]
 
     y = np.random.default_rng(0).random((256, 200)).astype(np.float32)
-    paths, sigma = dc.estimate_paths(Session(), y, tile=128, stride=64)
+    paths, sigma = estimate_paths(Session(), y, tile=128, stride=64)
     rows, cols = dc.tile_grid(y.shape, 128, 64)
     assert paths.shape == (len(rows), len(cols), NUM_FRAMES, 2) == (3, 3, NUM_FRAMES, 2)
     assert seen == [(9, 1, 128, 128)] and np.allclose(sigma, 1.0)
     assert paths[1, 0, 0, 0] == 3  # windows in raster order
-    small, _ = dc.estimate_paths(Session(), y[:90, :70], tile=128, stride=64)
+    small, _ = estimate_paths(Session(), y[:90, :70], tile=128, stride=64)
     assert small.shape == (1, 1, NUM_FRAMES, 2)  # reflected up to the model's 128 px
     groups = np.stack([np.linspace(-5, 5, NUM_FRAMES), np.zeros(NUM_FRAMES)], 1)
     both = np.stack([np.stack([groups, groups[::-1] + 3])])

@@ -7,6 +7,7 @@ train, export, quantize) load :mod:`blurvid.lab` only when they run. Errors: see
 
 from __future__ import annotations
 
+import errno
 import sys
 from typing import Annotated
 
@@ -14,7 +15,8 @@ import typer
 
 from blurvid import __version__
 from blurvid.cli.bench import bench
-from blurvid.cli.common import LAB_PANEL, USER_PANEL, click_exceptions, say
+from blurvid.cli.common import (CLOSED_PIPE_EXIT, LAB_PANEL, USER_PANEL, click_module,
+                                click_exceptions, say, silence_closed_pipe)
 from blurvid.cli.export import export
 from blurvid.cli.extract import extract
 from blurvid.cli.info import info
@@ -53,22 +55,46 @@ for command in (bench, synth, train, export, quantize):
     app.command(rich_help_panel=LAB_PANEL)(command)
 
 
+def _rich_closed_pipe(console) -> None:
+    """rich's ``Console.on_broken_pipe`` for the console script: rich would exit 1 on its own;
+    a ``BrokenPipeError`` instead reaches the one handling of a closed pipe (exit 0)."""
+    console.quiet = True  # nothing more from this console
+    raise BrokenPipeError(errno.EPIPE, "the reader closed the pipe")
+
+
 def main() -> None:
     """The console script: usage errors too become one line (``blurvid: error: ...``, exit
-    code 2) instead of click's box; a closed pipe on stdout ends the run quietly."""
+    code 2) instead of click's box; a reader closing the pipe ends the run quietly with exit
+    code ``CLOSED_PIPE_EXIT`` (0), every time (:func:`blurvid.cli.common.silence_closed_pipe`)."""
+    from rich.console import Console
+
+    Console.on_broken_pipe = _rich_closed_pipe  # the help, bench's tables, progress, errors
     errors = click_exceptions()
+    pacified = click_module("utils").PacifyFlushWrapper
     try:
-        code = app(prog_name="blurvid", standalone_mode=False)
-    except errors.NoArgsIsHelpError as exc:  # no arguments: Typer has printed the help
-        sys.exit(exc.exit_code)
-    except errors.UsageError as exc:
-        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        say(f"blurvid: error: {exc.format_message()}{where}")
-        sys.exit(exc.exit_code)
-    except errors.ClickException as exc:
-        say(f"blurvid: error: {exc.format_message()}")
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        say("blurvid: error: interrupted")
-        sys.exit(130)
+        try:
+            code = app(prog_name="blurvid", standalone_mode=False)
+        except errors.NoArgsIsHelpError as exc:  # no arguments: Typer has printed the help
+            sys.exit(exc.exit_code)
+        except errors.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            say(f"blurvid: error: {exc.format_message()}{where}")
+            sys.exit(exc.exit_code)
+        except errors.ClickException as exc:
+            say(f"blurvid: error: {exc.format_message()}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            say("blurvid: error: interrupted")
+            sys.exit(130)
+        sys.stdout.flush()  # what is still buffered meets a closed pipe here, not at exit
+    except BrokenPipeError:
+        silence_closed_pipe()
+        sys.exit(CLOSED_PIPE_EXIT)
+    except SystemExit:
+        # click met the closed pipe outside a command (e.g. printing --help): it wrapped the
+        # streams and exits 1; the run ends as any other whose reader left
+        if isinstance(sys.stdout, pacified) or isinstance(sys.stderr, pacified):
+            silence_closed_pipe()
+            sys.exit(CLOSED_PIPE_EXIT)
+        raise
     sys.exit(code or 0)

@@ -66,7 +66,7 @@ def bench(
                                            help="Print the quality tables as Markdown (Y, "
                                                 "then RGB).")] = False,
 ) -> None:
-    """Quality against ground truth (--data DIR) or speed and memory (--speed)."""
+    """Score quality (--data DIR) or speed and memory (--speed)."""
     from blurvid.lab import bench as benchmarks  # the lab loads only when a lab command runs
     from blurvid.lab.data.layouts import count_samples, read_dataset
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -64,13 +65,19 @@ ENSEMBLE_HELP = ("Combine the model's answers on 1, 2, 4 or 8 rotated/mirrored c
 MIN_MAX_SIDE = 32  # --max-side: 0 (full size) or at least this many pixels
 
 
-def click_exceptions():
-    """The exceptions module of the click that Typer runs on (vendored in recent Typer)."""
+def click_module(name: str):
+    """A module of the click that Typer runs on (vendored in recent Typer)."""
+    import importlib
+
     try:
-        from typer._click import exceptions
+        return importlib.import_module(f"typer._click.{name}")
     except ImportError:  # older Typer: the click package
-        from click import exceptions
-    return exceptions
+        return importlib.import_module(f"click.{name}")
+
+
+def click_exceptions():
+    """The exceptions module of the click that Typer runs on."""
+    return click_module("exceptions")
 
 
 def usage_error(message: str, option: str) -> Exception:
@@ -167,9 +174,32 @@ def train_extra(what: str) -> None:
     needs(what, ("onnx", "torch", "yaml"), "PyTorch and onnx", "torch==2.13.0 'blurvid[train]'")
 
 
+CLOSED_PIPE_EXIT = 0  # the exit code of a run whose reader closed the pipe (docs/robustness.md)
+
+
+def silence_closed_pipe() -> None:
+    """The reader closed the pipe (``blurvid info | head -1``): it took what it wanted, so the
+    run ends quietly with :data:`CLOSED_PIPE_EXIT`. That code is 0 because the other outcome
+    of the same command is 0: whether a write meets the closed pipe or all the output reached
+    the pipe before the reader left is a race, and only 0 makes both the same. Stdout and
+    stderr are pointed at the null device, so what is still buffered neither fails nor prints
+    when the interpreter flushes it at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+            pass
+    os.close(devnull)
+
+
 def reports_errors(command):
     """Map library errors to one line on stderr and exit code 1 (tracebacks with
-    BLURVID_DEBUG=1); usage errors (:func:`usage_error`) go on to click (exit code 2)."""
+    BLURVID_DEBUG=1); a closed pipe ends the run quietly (:func:`silence_closed_pipe`); usage errors
+    (:func:`usage_error`) go on to click (exit code 2)."""
     usage = click_exceptions().UsageError
 
     @functools.wraps(command)
@@ -177,8 +207,11 @@ def reports_errors(command):
         debug = os.environ.get("BLURVID_DEBUG", "") not in ("", "0")
         try:
             return command(*args, **kwargs)
-        except (typer.Exit, BrokenPipeError, usage):  # a closed pipe: Typer ends quietly
+        except (typer.Exit, usage):
             raise
+        except BrokenPipeError:  # the reader closed the pipe (click would exit 1 on it)
+            silence_closed_pipe()
+            raise typer.Exit(CLOSED_PIPE_EXIT) from None
         except BlurvidError as exc:
             if debug:
                 raise
@@ -199,5 +232,6 @@ def reports_errors(command):
 __all__ = ["DEFAULT_PROJECTION", "Device", "ImageFormat", "Projection", "ModelOption",
            "DeviceOption", "ThreadsOption", "ProjectionOption", "EnsembleOption", "ForceOption",
            "JsonOption", "MIN_MAX_SIDE", "max_side_option", "usage_error", "click_exceptions",
-           "output_option", "say", "fail", "progress_bar", "needs", "train_extra",
-           "reports_errors", "stderr", "USER_PANEL", "LAB_PANEL"]
+           "click_module", "output_option", "say", "fail", "progress_bar", "needs", "train_extra",
+           "reports_errors", "silence_closed_pipe", "CLOSED_PIPE_EXIT", "stderr", "USER_PANEL",
+           "LAB_PANEL"]

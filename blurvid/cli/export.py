@@ -19,7 +19,9 @@ def export(
     output: output_option("The ONNX file to write."),
     force: ForceOption = False,
 ) -> None:
-    """Export a training checkpoint to an ONNX generator (needs the 'train' extra)."""
+    """Export a training checkpoint to an ONNX generator.
+
+    Needs the 'train' extra."""
     train_extra("export")
     from blurvid.lab.export import export_checkpoint  # needs PyTorch: imported once checked
 

@@ -39,7 +39,9 @@ def extract(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Write OUTDIR/<stem>_01 ... <stem>_07 (temporal order) for every input photo."""
+    """Write the 7 sharp frames of each photo, in temporal order.
+
+    The files are OUTDIR/<stem>_01 ... <stem>_07 for every input photo."""
     files, notes = collect_inputs(inputs)
     for note in notes:
         say(f"blurvid: note: {note}")

@@ -17,8 +17,9 @@ from blurvid.runtime import GeneratorSession, import_onnxruntime
 
 @reports_errors
 def info(as_json: JsonOption = False, model: ModelOption = None) -> None:
-    """Versions, ONNX Runtime providers and a model's metadata (the default model's unless
-    --model)."""
+    """Show versions, ONNX Runtime providers and a model's metadata.
+
+    The model is the default one unless --model names another."""
     facts: dict = {
         "blurvid": __version__,
         "python": platform.python_version(),

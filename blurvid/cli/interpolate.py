@@ -39,8 +39,10 @@ def interpolate(
                                            help="flow (optical flow; measures best), recursive "
                                                 "(the paper's) or blend.")] = Method.flow,
     fps: Annotated[Optional[float], typer.Option("--fps", min=MIN_FPS, max=MAX_FPS,
-                                                 help="Frame rate (default: the clip lasts "
-                                                      "~2 s).")] = None,
+                                                 help="Frame rate (default: played frames / 2 "
+                                                      "within 4-30 fps: about 2 s up to 60 "
+                                                      "frames, frames / 30 s beyond).")]
+    = None,
     boomerang: Annotated[bool, typer.Option("--boomerang", metavar="",
                                             help="Play forward, then back.")]
     = False,
@@ -55,7 +57,9 @@ def interpolate(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn one photo into a clip of 7 * 6^(levels-1) frames (MP4, GIF or PNG frames)."""
+    """Turn one photo into a clip: MP4, GIF or PNG frames.
+
+    The clip has 7 * 6^(levels-1) frames."""
     try:
         kind = clip_kind(output)
     except InputError as exc:

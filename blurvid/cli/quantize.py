@@ -28,8 +28,9 @@ def quantize(
     = "percentile",
     force: ForceOption = False,
 ) -> None:
-    """Quantize a generator to int8 with ONNX Runtime; measure it with `blurvid bench`
-    before using it."""
+    """Quantize a generator to int8 with ONNX Runtime.
+
+    Measure it with `blurvid bench` before using it."""
     needs("quantization", ("onnx", "onnxruntime"), "onnx and ONNX Runtime",
           "onnx 'blurvid[cpu]'")
     from blurvid.lab.quantize import quantize_model  # needs onnx: imported once checked

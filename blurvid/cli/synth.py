@@ -35,7 +35,9 @@ def synth(
                                                     "names: docs/data.md.")] = [],
     force: ForceOption = False,
 ) -> None:
-    """Write synthetic blur samples in the blurvid layout (blur/, gt/, preview.png)."""
+    """Write synthetic blur samples in the blurvid layout.
+
+    The layout: blur/, gt/ and preview.png."""
     from blurvid.lab.bench import parse_size  # the lab loads only when a lab command runs
     from blurvid.lab.data.synth import (SynthConfig, load_object, parse_settings,
                                         synthesize_dataset)

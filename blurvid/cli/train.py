@@ -85,7 +85,9 @@ def train(
     no_export: Annotated[bool, typer.Option("--no-export", metavar="",
                                             help="Skip the ONNX export at the end.")] = False,
 ) -> None:
-    """Train a generator (needs the 'train' extra): stage 1 content, stage 2 + GAN + CBL."""
+    """Train a generator (needs the 'train' extra).
+
+    Stage 1: content loss; stage 2: + GAN + CBL."""
     train_extra("training")
     # needs PyTorch: imported once checked
     from blurvid.lab.train.config import load_config

@@ -59,7 +59,9 @@ def video(
     force: ForceOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn a blurry video into a sharp one with 7 frames per input frame, in the right order."""
+    """Turn a blurry video into a sharp one: 7 frames per input frame.
+
+    The 7 frames of each input frame are put in the right temporal order."""
     if end is not None and end <= (start or 0.0):
         raise usage_error(f"--end {end:g} is not after --start {start or 0.0:g}: the time "
                           "range is empty", "--end")

@@ -71,6 +71,7 @@ from blurvid.io import list_images, photos_in, write_bytes_atomic
 from blurvid.lab.bench import BLUR_BINS, parse_size
 from blurvid.lab.data.synth import (SynthConfig, load_object, parse_settings, render_samples,
                                     smooth_path_error)
+from blurvid.lab.motion import estimate_paths
 from blurvid.lab.train import losses
 from blurvid.lab.train.models import pad_to_multiple
 from blurvid.metrics import frame_psnrs
@@ -415,7 +416,7 @@ def export_onnx(model: FusionNet, out, opset: int = 17) -> Path:
     """Write ``model`` as ONNX (atomically): inputs ``y`` float32 (N, 1, H, W), ``gen`` and
     ``sol`` (N, 7, H, W) in the same temporal order, ``sigma`` (N,) px; output ``frames``
     (N, 7, H, W), not clipped; any N, H, W (traced at 64x64, edge-padded to a multiple of 4
-    inside). Run by :class:`blurvid.motion.MotionRefiner`; not bundled (docs/experiments.md)."""
+    inside). Run by :class:`blurvid.lab.motion.MotionRefiner`; not bundled (docs/experiments.md)."""
 
     out = Path(out)
     dims = {0: "N", 2: "H", 3: "W"}
@@ -451,7 +452,7 @@ def _estimator_path(session, y: np.ndarray, tile: int = 128, stride: int = 64):
     :func:`blurvid.deconvolution.one_path`) and the median predicted sigma (None without a
     ``log_sigma`` output)."""
 
-    paths, sigma = dc.estimate_paths(session, y, tile, stride)
+    paths, sigma = estimate_paths(session, y, tile, stride)
     return dc.one_path(paths), (float(np.median(sigma)) if sigma is not None else None)
 
 

@@ -1,5 +1,5 @@
-"""Motion-guided reconstruction in the product (blurvid.motion, an experiment behind
-``Extractor(motion=...)``).
+"""Motion-guided reconstruction in the lab (blurvid.lab.motion, an experiment run through the
+product's pipeline as ``MotionExtractor(motion=...)``).
 
 The models are exported here from small random PyTorch networks (the product code does not
 depend on which weights ship); the bundled files, when present, are checked separately."""
@@ -11,9 +11,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from blurvid import deconvolution as dc  # noqa: E402
-from blurvid import motion  # noqa: E402
 from blurvid.consistency import NUM_FRAMES  # noqa: E402
 from blurvid.errors import ModelError  # noqa: E402
+from blurvid.lab import motion  # noqa: E402
 from blurvid.lab.train import fusion, path_training  # noqa: E402
 from blurvid.lab.train.path_estimator import PathEstimator  # noqa: E402
 from tests.photos import wave_photo  # noqa: E402
@@ -45,7 +45,7 @@ def _scene(h, w, seed=0):
 
 
 def test_one_window_is_the_lab_pipeline(models):
-    """At 256 px (one window, one tile) the product's frames are the lab's: the estimator's
+    """At 256 px (one window, one tile) the refiner's frames are the lab's: the estimator's
     one path and median sigma, the solver with weight_for(sigma) in the generator's order, the
     network told min(sigma, 3)."""
     est_path, fus_path, net, _ = models
@@ -114,8 +114,9 @@ def test_refine_checks_shapes(models):
 
 
 def test_extractor_refines_the_projected_frames_then_projects(models):
-    """Extractor(motion=...): the refiner sees the generator's exactly projected frames and
-    its output is projected as the extractor says (the frames average back to the photo)."""
+    """MotionExtractor(motion=...): the refiner sees the generator's exactly projected frames
+    and its output is projected as the extractor says (the frames average back to the
+    photo); without a refiner it is the product's Extractor, which has no motion option."""
     from blurvid.consistency import project, reblur_psnr
     from blurvid.pipeline import Extractor
 
@@ -132,7 +133,8 @@ def test_extractor_refines_the_projected_frames_then_projects(models):
             seen["gen"] = gen.copy()
             return refiner.refine(y, gen, progress)
 
-    refined = Extractor(device="cpu", threads=1, motion=Spy())
+    refined = motion.MotionExtractor(device="cpu", threads=1, motion=Spy(),
+                                     session=plain.session)
     rgb = np.clip(wave_photo(1, 96) + 0.1, 0, 1)
     ycbcr = plain.to_ycbcr(rgb)
     y = ycbcr[..., 0]
@@ -143,6 +145,11 @@ def test_extractor_refines_the_projected_frames_then_projects(models):
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert reblur_psnr(got, y) > 50
     assert refined.window_count(96, 96) == 1 + 1
+    alone = motion.MotionExtractor(device="cpu", threads=1, session=plain.session)
+    np.testing.assert_array_equal(alone.luma_frames(ycbcr), projected_gen)
+    assert alone.window_count(96, 96) == plain.window_count(96, 96) == 1
+    with pytest.raises(TypeError):
+        Extractor(device="cpu", threads=1, motion=refiner, session=plain.session)
 
 
 def test_deconvolve_region_is_deconvolve_tiled_window():

@@ -1,14 +1,17 @@
 """Motion-guided reconstruction (issue 19): the generator's 7 frames refined with the physics
-of the exposure. An experiment run through the product's own pipeline
-(``Extractor(motion=MotionRefiner(estimator, fusion))``), not shipped: its models have not yet
-beaten the generator alone on validation (docs/experiments.md, 2026-11-30).
+of the exposure. A lab experiment run through the product's own pipeline
+(``MotionExtractor(motion=MotionRefiner(estimator, fusion))``: a
+:class:`blurvid.pipeline.Extractor` whose generator frames are refined before the
+projection), not shipped: its models have not yet beaten the generator alone on validation
+(docs/experiments.md, 2026-11-30).
 
 For each window of the photo (``WINDOW`` px, overlapping by ``OVERLAP``):
 
 1. **Path estimate**: a small network (``blurvid.lab.train.path_estimator``) predicts the
    camera path (the 7 sub-frame group centers, px) and its own uncertainty ``sigma`` (px
-   rms) on 128 px tiles (stride 64) of the window; the tiles' paths are put in one temporal
-   direction and averaged (:func:`blurvid.deconvolution.one_path`), sigma is their median.
+   rms) on 128 px tiles (stride 64) of the window (:func:`estimate_paths`); the tiles'
+   paths are put in one temporal direction and averaged
+   (:func:`blurvid.deconvolution.one_path`), sigma is their median.
 2. **Exact deconvolution**: :func:`blurvid.deconvolution.deconvolve_region` solves the scene
    told that path (FFT closed form plus conjugate-gradient steps, the photo around the window
    as data), with a smoothness weight matched to sigma
@@ -23,13 +26,14 @@ The solver's windows are blended with linear ramps. Then, over the whole photo (
    to take the solver where it helps and keep the generator where the single-path model does
    not fit (moving objects, perspective, a wrong path, a still camera).
 
-The caller then projects the frames to the photo (:mod:`blurvid.consistency`). Only numpy,
-OpenCV and ONNX Runtime.
+The caller (:class:`MotionExtractor`) then projects the frames to the photo
+(:mod:`blurvid.consistency`). Only numpy, OpenCV and ONNX Runtime (no PyTorch).
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,7 @@ from blurvid.color import to_linear
 from blurvid.consistency import NUM_FRAMES
 from blurvid.ensemble import align_order
 from blurvid.errors import ModelError, RuntimeUnavailableError, first_line
+from blurvid.pipeline import Extractor
 from blurvid.runtime import open_session
 from blurvid.tiling import RampBlend, tile_spans
 
@@ -52,10 +57,36 @@ FUSE_MARGIN = 32  # px of context around a tile (the network's reach is ~20 px)
 MAX_SIGMA = 3.0  # px rms: the largest path uncertainty the clean-up network was trained on
 
 
+def estimate_paths(session, y: np.ndarray, tile: int = 128, stride: int = 64):
+    """Run a path estimator (an ONNX Runtime session: input ``blur`` float32 ``(N, 1, tile,
+    tile)`` gamma luma -> ``path`` ``(N, 7, 2)`` group centers in px, optional ``log_sigma``
+    ``(N,)``) on overlapping ``tile`` px windows of the luma ``y`` (H, W):
+    the windows of :func:`blurvid.deconvolution.tile_grid` with overlap ``tile - stride``
+    (a window shorter than ``tile``, in a photo smaller than it, is reflected up to it).
+    Returns ``(paths (R, C, 7, 2), sigma (R, C) or None)``: the group centers (px) and, when
+    the model has a ``log_sigma`` output, its predicted rms error (px)."""
+    rows, cols = dc.tile_grid(y.shape, tile, tile - stride)
+    batch = np.empty((len(rows) * len(cols), 1, tile, tile), np.float32)
+    k = 0
+    for r0, r1 in rows:
+        for c0, c1 in cols:
+            window = y[r0:r1, c0:c1]
+            batch[k, 0] = np.pad(window, ((0, tile - window.shape[0]),
+                                          (0, tile - window.shape[1])), mode="symmetric")
+            k += 1
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, session.run(None, {"blur": batch})))
+    paths = np.asarray(out["path"], np.float64).reshape(len(rows), len(cols), NUM_FRAMES, 2)
+    sigma = None
+    if "log_sigma" in out:
+        sigma = np.exp(np.asarray(out["log_sigma"], np.float64)).reshape(len(rows), len(cols))
+    return paths, sigma
+
+
 def window_path(session, y_window: np.ndarray) -> tuple[np.ndarray, float]:
     """``(groups (7, 2) px, sigma px)``: the estimator's one path for a window of luma
     ``y_window`` (h, w) and its median predicted uncertainty."""
-    paths, sigma = dc.estimate_paths(session, y_window, EST_TILE, EST_STRIDE)
+    paths, sigma = estimate_paths(session, y_window, EST_TILE, EST_STRIDE)
     if sigma is None:
         raise ModelError("the path estimator has no log_sigma output")
     return dc.one_path(paths), float(np.median(sigma))
@@ -169,3 +200,31 @@ class MotionRefiner:
                                  sol[:, top:bottom, left:right], sigma)
                 gen[:, r0:r1, c0:c1] = out[:, r0 - top:r1 - top, c0 - left:c1 - left]
         return gen
+
+
+@dataclass
+class MotionExtractor(Extractor):
+    """An :class:`blurvid.pipeline.Extractor` whose generator frames are exactly projected,
+    refined by ``motion`` (a :class:`MotionRefiner`; None: the plain extractor) and then
+    projected as :attr:`projection` says. Everything else (color, tiling, files) is the
+    product's."""
+
+    motion: MotionRefiner | None = field(default=None, repr=False)
+
+    def window_count(self, height: int, width: int) -> int:
+        """The generator's windows plus the refiner's: the ``progress`` calls of
+        :meth:`luma_frames`."""
+        runs = super().window_count(height, width)
+        if self.motion is not None:
+            runs += self.motion.window_count(height, width)
+        return runs
+
+    def luma_frames(self, ycbcr: np.ndarray, progress=None) -> np.ndarray:
+        if self.motion is None:
+            return super().luma_frames(ycbcr, progress)
+        y = np.ascontiguousarray(ycbcr[..., 0])
+        luma = self.generator_frames(y, progress)
+        self._finish_in_strips(luma, y, "exact")  # the clean-up network was trained on these
+        luma = self.motion.refine(y, luma, progress=progress)
+        self._finish_in_strips(luma, y)
+        return luma

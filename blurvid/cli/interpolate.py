@@ -67,7 +67,7 @@ def interpolate(
     # work (the model runs can take a while).
     targets = planned_outputs(output, image_path.stem, plays)
     check_outputs_free(targets, force)
-    check_writable(targets[0].parent)
+    check_writable(targets[0].parent, output)
     h, w = rgb.shape[:2]
     check_clip_memory(h, w, levels, method.value, plays if clip_kind(output) == "gif" else 0)
     extractor = Extractor(model, device=device.value, threads=threads,

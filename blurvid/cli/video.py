@@ -78,7 +78,7 @@ def video(
             "the full size)")
     targets = planned_outputs(output, video_path.stem, count)
     check_outputs_free(targets, force)
-    check_writable(targets[0].parent)
+    check_writable(targets[0].parent, output)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     offset = float(info.times[first])

@@ -14,7 +14,8 @@ Contract: ``frames`` float ``(N, H, W, 3)`` RGB in [0, 1] (clipped), N >= 1; ``f
   ``<stem>_timeline.json`` (per frame: file name and timestamp within the exposure).
 
 Every file is written atomically: a hidden temporary file in the target folder, renamed into
-place; a failure leaves nothing behind. Existing outputs are refused unless ``force``.
+place; a failure or Ctrl-C leaves nothing behind, not even the folder it made. Existing outputs
+are refused unless ``force``.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ import json
 import math
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from blurvid.errors import DependencyError, InputError, OutputError
-from blurvid.io import (atomic_output, check_outputs_free, frame_paths, named_output, to_uint,
-                        write_bytes_atomic, write_images)
+from blurvid.errors import DependencyError, InputError, OutputError, first_line
+from blurvid.footage import ffmpeg_reason
+from blurvid.io import (atomic_output, check_outputs_free, frame_paths, named_output,
+                        new_folders_removed_on_failure, to_uint, write_bytes_atomic, write_images)
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 # --fps bounds of the commands: 480 fps is 7x a 60 fps input (what --smooth makes of it) and
@@ -161,6 +165,86 @@ def _mux_audio(video: Path, audio: AudioTrack, out: Path, ffmpeg: str) -> None:
                           f"{lines[-1] if lines else 'ffmpeg failed'}")
 
 
+def _own_process_group() -> dict:
+    """Popen arguments that start a child in a process group of its own: Ctrl-C in a terminal
+    (SIGINT to the foreground group) reaches blurvid only, which then ends the child itself
+    and removes what it was writing, instead of the child writing a file's end, or its error
+    lines, while blurvid cleans up."""
+    if os.name == "nt":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+class _Encoder:
+    """The ffmpeg binary encoding raw RGB frames from a pipe into the H.264 MP4 ``tmp``,
+    started by the first frame (its size): in a process group of its own
+    (:func:`_own_process_group`), its messages captured in a temporary file and only
+    summarised, naming ``path`` (the user's file, not ``tmp``), in an :class:`OutputError`
+    when it fails."""
+
+    def __init__(self, ffmpeg: str, tmp: Path, path: Path, fps: float,
+                 preset: str | None) -> None:
+        self.ffmpeg, self.tmp, self.path, self.fps, self.preset = ffmpeg, tmp, path, fps, preset
+        self.process: subprocess.Popen | None = None
+        self.log = tempfile.TemporaryFile()
+
+    def _start(self, width: int, height: int) -> None:
+        rate = Fraction(float(self.fps)).limit_denominator()
+        # what imageio_ffmpeg.write_frames ran (quality 8 -> crf 10), without its stderr
+        cmd = [self.ffmpeg, "-y", "-f", "rawvideo", "-vcodec", "rawvideo",
+               "-s", f"{width}x{height}", "-pix_fmt", "rgb24", "-r", str(rate), "-i", "-",
+               "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-crf", "10", "-v", "error",
+               *(["-preset", self.preset] if self.preset else []), "-movflags", "+faststart",
+               str(self.tmp)]
+        try:
+            self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                            stdout=subprocess.DEVNULL, stderr=self.log,
+                                            **_own_process_group())
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: cannot run ffmpeg: "
+                              f"{exc.strerror or exc}") from None
+
+    def send(self, pixels: np.ndarray) -> None:
+        """One uint8 RGB frame (the first one starts ffmpeg)."""
+        if self.process is None:
+            self._start(pixels.shape[1], pixels.shape[0])
+        try:
+            self.process.stdin.write(np.ascontiguousarray(pixels))
+        except OSError:  # ffmpeg has stopped (a full disk, ...): its reason
+            self.finish()
+            raise OutputError(f"cannot write {self.path}: ffmpeg stopped") from None
+
+    def finish(self) -> None:
+        """End of the frames: wait for ffmpeg to write the file; OutputError if it fails."""
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass  # it has stopped: its exit status and messages tell why
+        code = self.process.wait()
+        if code != 0:
+            reason = self._reason() or f"exit status {code}"
+            raise OutputError(f"cannot write {self.path}: ffmpeg failed: {reason}")
+        self.log.close()
+
+    def abort(self) -> None:
+        """Stop ffmpeg at once (an error or Ctrl-C here): killed and waited for, so that it
+        writes nothing more (the temporary file is then removed) and says nothing."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        self.log.close()
+
+    def _reason(self) -> str:
+        self.log.seek(0)
+        text = self.log.read()[-65536:].decode("utf-8", "replace")
+        return ffmpeg_reason(text.replace(str(self.tmp), str(self.path)), first=True)
+
+
 def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = None,
               audio: AudioTrack | None = None) -> int:
     """Stream ``frames`` (float RGB in [0, 1] or uint8 RGB, one at a time) to an H.264 MP4
@@ -168,48 +252,41 @@ def write_mp4(path: str | os.PathLike, frames, fps: float, preset: str | None = 
     ``preset``: x264's speed/size trade-off (None: its default, ``medium``); ``audio``: a
     track to add (the frames are encoded first, then muxed with it into a second temporary
     file, which is renamed into place). Returns the number of frames written; OutputError
-    when there are none."""
+    when there are none.
+
+    ffmpeg runs in a process group of its own with its messages captured: on an error or
+    Ctrl-C (a ``KeyboardInterrupt`` here) it is killed before the temporary file is removed,
+    so nothing is left and none of its lines reach the terminal; when ffmpeg itself fails,
+    its reason ends the :class:`OutputError`'s message."""
     try:
         import imageio_ffmpeg
     except ImportError:
         raise DependencyError("writing MP4 needs imageio-ffmpeg: pip install imageio-ffmpeg") from None
     path = Path(path)
-    writer = None
     written = 0
     try:
-        with atomic_output(path) as tmp:
+        ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise OutputError(f"cannot write {path}: ffmpeg failed: {first_line(exc)}") from None
+    with atomic_output(path) as tmp:
+        encoder = _Encoder(ffmpeg, tmp, path, fps, preset)
+        try:
             for frame in frames:
-                frame = np.asarray(frame)
-                pixels = even_size(_as_u8(frame))
-                if writer is None:
-                    h, w = pixels.shape[:2]
-                    writer = imageio_ffmpeg.write_frames(
-                        str(tmp), (w, h), fps=float(fps), codec="libx264", pix_fmt_in="rgb24",
-                        pix_fmt_out="yuv420p", quality=8, macro_block_size=1,
-                        ffmpeg_log_level="error",
-                        output_params=[*(["-preset", preset] if preset else []),
-                                       "-movflags", "+faststart"])
-                    writer.send(None)
-                writer.send(np.ascontiguousarray(pixels))
+                encoder.send(even_size(_as_u8(np.asarray(frame))))
                 written += 1
-            if writer is None:
+            if not written:
                 raise OutputError(f"cannot write {path}: no frames")
-            writer.close()
-            if audio is not None:
-                muxed = tmp.with_name(tmp.stem + ".av" + tmp.suffix)
-                try:
-                    _mux_audio(tmp, audio, muxed, imageio_ffmpeg.get_ffmpeg_exe())
-                    os.replace(muxed, tmp)
-                finally:
-                    muxed.unlink(missing_ok=True)
-    except OutputError:
-        raise
-    except (OSError, RuntimeError) as exc:
-        raise OutputError(f"cannot write {path}: ffmpeg failed: "
-                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from None
-    finally:
-        if writer is not None:
-            writer.close()
+            encoder.finish()
+        except BaseException:
+            encoder.abort()
+            raise
+        if audio is not None:
+            muxed = tmp.with_name(tmp.stem + ".av" + tmp.suffix)
+            try:
+                _mux_audio(tmp, audio, muxed, ffmpeg)
+                os.replace(muxed, tmp)
+            finally:
+                muxed.unlink(missing_ok=True)
     return written
 
 
@@ -281,16 +358,18 @@ def write_clip(path: str | os.PathLike, frames, fps: float, times=None,
     check_outputs_free(targets, force)
     if kind == "frames":
         pngs, timeline = targets[:-1], targets[-1]
-        write_images(pngs, frames, bit_depth=bit_depth)
-        record = {**(info or {}), "fps": fps, "frames": [
-            {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
-            for p, t in zip(pngs, times if times is not None else [None] * len(pngs))]}
-        try:
-            write_bytes_atomic(timeline, (json.dumps(record, indent=2) + "\n").encode("utf-8"))
-        except BaseException:
-            for p in pngs:
-                p.unlink(missing_ok=True)
-            raise
+        with new_folders_removed_on_failure(path):
+            write_images(pngs, frames, bit_depth=bit_depth)
+            record = {**(info or {}), "fps": fps, "frames": [
+                {"file": p.name, **({"time": round(float(t), 6)} if times is not None else {})}
+                for p, t in zip(pngs, times if times is not None else [None] * len(pngs))]}
+            try:
+                write_bytes_atomic(timeline,
+                                   (json.dumps(record, indent=2) + "\n").encode("utf-8"))
+            except BaseException:
+                for p in pngs:
+                    p.unlink(missing_ok=True)
+                raise
         return targets
     if kind == "mp4":
         write_mp4(path, frames, fps)

@@ -94,13 +94,21 @@ class VideoInfo:
         return int(chosen[0]), int(len(chosen))
 
 
-def _first_error(text: str) -> str:
-    """The most telling line of ffmpeg's stderr."""
+def ffmpeg_reason(text: str, first: bool = False) -> str:
+    """The most telling line of ffmpeg's messages, its ``[demuxer @ 0x...]`` prefixes dropped
+    ("" when there are none): the last error line, or the ``first`` one (where one failure
+    sets off others: an encoder that will not open, then every stage after it)."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    for line in reversed(lines):
-        if re.search(r"error|invalid|no such|denied|does not contain|not found", line, re.I):
-            return re.sub(r"^\[[^\]]*\]\s*", "", line)
-    return lines[-1] if lines else "ffmpeg could not read it"
+    errors = [line for line in lines
+              if re.search(r"error|invalid|no such|denied|does not contain|not found|"
+                           r"read-only|no space|quota", line, re.I)]
+    line = (errors[0] if first else errors[-1]) if errors else (lines[-1] if lines else "")
+    return re.sub(r"^(\[[^\]]*\]\s*)+", "", line)
+
+
+def _first_error(text: str) -> str:
+    """:func:`ffmpeg_reason`, for a file that could not be read."""
+    return ffmpeg_reason(text) or "ffmpeg could not read it"
 
 
 def _check_file(path: Path) -> None:

@@ -441,22 +441,83 @@ def plan_frame_outputs(inputs: Iterable[str | os.PathLike], output: str | os.Pat
     return plans
 
 
-def check_writable(folder: str | os.PathLike) -> None:
+def check_writable(folder: str | os.PathLike, output: str | os.PathLike | None = None) -> None:
     """Fail before any work if files cannot be written into ``folder`` (:class:`OutputError`
-    naming the reason), creating nothing: an existing folder gets a temporary file made and
-    removed; for a folder still to be made, its nearest existing ancestor must be a folder
-    this process may write into."""
+    naming ``output``, the path the user gave: a file in ``folder`` or ``folder`` itself, its
+    default; and the file system's reason: read-only file system, permission denied, ...),
+    leaving nothing behind: a hidden temporary file is made and removed in ``folder``, or, for
+    a folder still to be made, in its nearest existing ancestor."""
     folder = Path(folder)
+    output = folder if output is None else Path(output)
     probe = folder
     while not probe.exists() and probe.parent != probe:
         probe = probe.parent
     if not probe.is_dir():
-        raise OutputError(f"cannot write {folder}: {probe} is not a folder")
-    if probe == folder:
-        _write_temp(folder / ".blurvid-write-check", b"").unlink(missing_ok=True)
-    elif not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write {folder}: cannot create a folder in {probe}: "
-                          "permission denied")
+        raise OutputError(f"cannot write {output}: {probe} is not a folder")
+    reason = _cannot_create_in(probe)
+    if reason is None:
+        return
+    if probe != folder:
+        raise OutputError(f"cannot write {output}: cannot create a folder in {probe}: {reason}")
+    if output != folder:
+        raise OutputError(f"cannot write {output}: cannot create files in {folder}: {reason}")
+    raise OutputError(f"cannot write {folder}: {reason}")
+
+
+def _cannot_create_in(folder: Path) -> str | None:
+    """Why a file cannot be created in the existing ``folder`` (``strerror``), or None when
+    one can (a hidden file is made and removed to find out)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        candidate = folder / f".blurvid-write-check.{secrets.token_hex(4)}"
+        try:
+            fd = os.open(candidate, flags, 0o600)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            return _os_reason(exc)
+        os.close(fd)
+        try:
+            os.unlink(candidate)
+        except OSError:
+            pass
+        return None
+    return None  # a hundred names taken: the folder takes files
+
+
+class NewFolders:
+    """The folders among ``folders`` (and their ancestors) that do not exist yet, taken when
+    made; :meth:`remove` removes again those the run made that are still empty, so that a
+    failed or interrupted run leaves no empty folder behind. A folder that existed before, or
+    that holds anything (a user's file), is never removed."""
+
+    def __init__(self, folders: Iterable[str | os.PathLike]) -> None:
+        missing: set[Path] = set()
+        for folder in folders:
+            probe = Path(folder)
+            while not (probe.exists() or probe.is_symlink()) and probe.parent != probe:
+                missing.add(probe)
+                probe = probe.parent
+        self.missing = sorted(missing, key=lambda p: len(p.parts), reverse=True)
+
+    def remove(self) -> None:
+        """Remove those that exist now and are empty, deepest first."""
+        for made in self.missing:
+            try:
+                made.rmdir()  # only ever removes an empty folder
+            except OSError:
+                pass  # never made, removed already, or not empty
+
+
+@contextmanager
+def new_folders_removed_on_failure(*folders: str | os.PathLike) -> Iterator[None]:
+    """The block's :class:`NewFolders` removed again if it raises (an error, Ctrl-C)."""
+    new = NewFolders(folders)
+    try:
+        yield
+    except BaseException:
+        new.remove()
+        raise
 
 
 def fitted_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
@@ -565,10 +626,10 @@ def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95,
     1`` decoded images are held at a time) and written to a hidden temporary file beside its
     target (fsynced); only when every file is on disk are they renamed into place. An encoding
     error, a full disk, a permission error or Ctrl-C before that removes the temporary files
-    and leaves the targets untouched, so an interrupted group never leaves some frames of a
-    photo behind. ``workers`` > 1 encodes and writes that many images at once on threads (the
-    encoders release the GIL) while the next image is made. Failures are
-    :class:`OutputError` (bad arrays: ``ValueError``).
+    and leaves the targets untouched (and removes a folder it made, now empty), so an
+    interrupted group never leaves some frames of a photo behind. ``workers`` > 1 encodes and
+    writes that many images at once on threads (the encoders release the GIL) while the next
+    image is made. Failures are :class:`OutputError` (bad arrays: ``ValueError``).
     """
     paths = [Path(p) for p in paths]
     if bit_depth not in (8, 16):
@@ -578,9 +639,12 @@ def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95,
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a whole number >= 1, got {workers!r}")
 
-    def store(path: Path, image) -> Path:
-        return _write_temp(path, _encode(path, image, bit_depth, jpeg_quality))
+    made: list[Path] = []  # every temporary file, named before it is made
 
+    def store(path: Path, image) -> Path:
+        return _write_temp(path, _encode(path, image, bit_depth, jpeg_quality), made)
+
+    new = NewFolders({p.parent for p in paths})
     temps: list[Path] = []
     committed: list[Path] = []
     pending: deque[Future] = deque()  # in path order
@@ -611,14 +675,15 @@ def write_images(paths, images, bit_depth: int = 8, jpeg_quality: int = 95,
     except BaseException:
         for future in pending:  # let the writes in flight end, then remove what they wrote
             try:
-                temps.append(future.result())
+                future.result()
             except BaseException:
                 pass
-        for leftover in temps[len(committed):] + committed:
+        for leftover in made + committed:  # renamed temporary files are gone already
             try:
                 leftover.unlink()
             except OSError:
                 pass
+        new.remove()
         raise
     finally:
         if pool is not None:
@@ -632,15 +697,14 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     permissions from the umask), then a rename. :class:`OutputError` on failure, and nothing
     left behind."""
     path = Path(path)
-    tmp = _write_temp(path, data)
+    made: list[Path] = []
     try:
-        os.replace(tmp, path)
+        os.replace(_write_temp(path, data, made), path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    finally:
+        for tmp in made:  # gone when renamed; there after an error or Ctrl-C
+            tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
 
 
@@ -683,23 +747,32 @@ def _make_parent(path: Path) -> Path:
 def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
     """For writers that need a file name (encoders, ffmpeg): yields a hidden temporary path
     beside ``path`` with the same suffix; when the block ends without an error it is renamed
-    to ``path`` (atomically), otherwise removed. The folder is created if missing;
-    :class:`OutputError` when the rename fails."""
+    to ``path`` (atomically), otherwise removed. The folder is created if missing (and removed
+    again, if the block fails, when it is empty: :class:`NewFolders`); :class:`OutputError`
+    when the rename fails."""
     path = Path(path)
-    parent = _make_parent(path)
-    tmp = parent / f".{path.stem[:80]}.{secrets.token_hex(4)}.tmp{path.suffix}"
+    new = NewFolders([path.parent])
     try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        parent = _make_parent(path)
+        tmp = parent / f".{path.stem[:80]}.{secrets.token_hex(4)}.tmp{path.suffix}"
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {_os_reason(exc)}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    except BaseException:
+        new.remove()
+        raise
     _fsync_dir(parent)
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
-    """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced)."""
+def _write_temp(path: Path, data: bytes, made: list[Path] | None = None) -> Path:
+    """``data`` in a new hidden ``.<name>.<random>.tmp`` file beside ``path`` (fsynced).
+    ``made``: the file's name is added to it before the file is created, so that a caller
+    interrupted at any point (Ctrl-C between the creation and the return) knows every file
+    to remove."""
     parent = _make_parent(path)
 
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -707,9 +780,13 @@ def _write_temp(path: Path, data: bytes) -> Path:
     try:
         for _ in range(100):
             candidate = parent / f".{path.name[:100]}.{secrets.token_hex(4)}.tmp"
+            if made is not None:
+                made.append(candidate)
             try:
                 fd = os.open(candidate, flags, 0o666)  # 0o666 & ~umask, like a plain open()
             except FileExistsError:
+                if made is not None:
+                    made.remove(candidate)  # another's file
                 continue
             tmp = candidate
             break

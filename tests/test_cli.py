@@ -3,6 +3,7 @@ stream separation of the real console script matter). Uses tests/data/tiny-fast.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -19,6 +20,7 @@ pytest.importorskip("onnxruntime")
 
 from blurvid.cli import app  # noqa: E402
 from blurvid.io import read_image  # noqa: E402
+from tests.console import blurvid, interrupted, temporary_files  # noqa: E402
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
 RNG = np.random.default_rng(3)
@@ -249,10 +251,10 @@ def test_full_disk_midway_leaves_no_partial_photo(tmp_path, monkeypatch):
     a, b = _photo(tmp_path / "a.png"), _photo(tmp_path / "b.png")
     real = bio._write_temp
 
-    def write(path, data):
+    def write(path, data, *rest):
         if path.name == "b_05.png":
             raise bio.OutputError(f"cannot write {path}: {os.strerror(errno.ENOSPC)}")
-        return real(path, data)
+        return real(path, data, *rest)
 
     monkeypatch.setattr(bio, "_write_temp", write)
     out = tmp_path / "out"
@@ -557,13 +559,6 @@ def test_train_and_export_without_torch_say_which_pip_install(tmp_path, monkeypa
 # ------------------------------------------------------------ the console script itself
 
 
-def _script(*args, cwd=None, stdin=None):
-    code = "import sys; from blurvid.cli import main; sys.argv = ['blurvid', *sys.argv[1:]]; main()"
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True,
-                          text=True, timeout=120, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
-
-
 @pytest.mark.parametrize("args, needle", [
     (["extract"], "Missing argument"),
     (["extract", "x.png"], "Missing option '-o'"),
@@ -578,7 +573,7 @@ def _script(*args, cwd=None, stdin=None):
     (["video", "x.mp4", "-o", "c.mp4", "--start", "-1"], "--start"),
 ])
 def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, args, needle):
-    out = _script(*args, cwd=tmp_path)
+    out = blurvid(*args, cwd=tmp_path)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("blurvid: error: ") and needle in lines[0]
@@ -665,6 +660,53 @@ def test_a_file_where_the_output_folder_goes_fails_before_inference(tmp_path):
     assert result.exit_code == 1
     _one_error_line(result, "is not a folder")
     assert (tmp_path / "blocker").read_text() == "mine"
+
+
+@pytest.mark.parametrize("target", ["c.mp4", "new/frames", "."])  # ".": the mount itself
+def test_a_read_only_output_is_named_with_its_reason(tmp_path, monkeypatch, target):
+    """A read-only mount (os.open refuses with EROFS; root ignores chmod): the user's output
+    and "Read-only file system", not "permission denied" nor blurvid's probe file."""
+    import blurvid.io as bio
+
+    photo = _photo(tmp_path / "p.png")
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    real_open = bio.os.open
+
+    def refuse(path, *args, **kwargs):
+        if str(path).startswith(str(mount)):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(bio.os, "open", refuse)
+    out = mount / target
+    result = run("interpolate", photo, "--model", TINY, "-o", out)
+    assert result.exit_code == 1
+    where = {"c.mp4": f"cannot create files in {mount}: ", "new/frames":
+             f"cannot create a folder in {mount}: ", ".": ""}[target]
+    errors = _one_error_line(result)
+    assert errors == [f"blurvid: error: cannot write {out}: {where}Read-only file system"]
+    assert list(mount.iterdir()) == []
+
+
+def _smooth_photo(path: Path, h=240, w=320) -> Path:
+    """A photo whose 252-frame clip (--levels 3) takes seconds to write."""
+    noise = RNG.integers(0, 256, (h // 4, w // 4, 3), dtype=np.uint8)
+    cv2.imwrite(str(path), cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC))
+    return path
+
+
+@pytest.mark.parametrize("name", ["clip.mp4", "frames"])
+def test_ctrl_c_while_interpolate_writes_says_one_line_and_leaves_nothing(tmp_path, name):
+    """SIGINT to the process group (Ctrl-C in a terminal) as the clip is written: one line,
+    exit code 130, no ffmpeg line, no temporary file, not the folders the run made."""
+    photo = _smooth_photo(tmp_path / "p.png")
+    done = interrupted("interpolate", photo, "-o", tmp_path / "out" / name, "--levels", 3,
+                       "--model", TINY, "--threads", 1,
+                       ready=lambda: any(temporary_files(tmp_path)))
+    assert done.returncode == 130
+    assert done.stderr.strip().splitlines() == ["blurvid: error: interrupted"], done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
 
 
 def test_training_logs_a_line_per_interval_off_a_terminal():

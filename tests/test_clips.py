@@ -180,3 +180,70 @@ def test_clip_size_is_what_the_file_holds():
     assert padding_note("mp4", 64, 48) is None and padding_note("gif", 63, 45) is None
     assert "padded from 720x405 to 720x406" in padding_note("mp4", 720, 405)
     assert "the last row repeated" in padding_note("mp4", 720, 405)
+
+
+def _stopping(stop, n=30, h=64, w=96):
+    """``n`` uint8 frames, then ``stop`` raised (a damaged input, Ctrl-C; None: the end)."""
+    rng = np.random.default_rng(1)
+    for _ in range(n):
+        yield rng.integers(0, 256, (h, w, 3), np.uint8)
+    if stop is not None:
+        raise stop
+
+
+@pytest.mark.parametrize("stop", [InputError("a damaged input"), KeyboardInterrupt()])
+def test_an_mp4_write_that_stops_says_nothing_and_leaves_nothing(tmp_path, capfd, stop):
+    """ffmpeg is killed before its temporary file is removed, not told to finish it: none of
+    its lines reach the terminal (before: "[mp4 @ 0x...] Unable to re-open ... output file
+    for shifting data", "Error writing trailer"); no file, no folder the write made."""
+    from blurvid.clips import write_mp4
+
+    with pytest.raises(type(stop)):
+        write_mp4(tmp_path / "new" / "clip.mp4", _stopping(stop), 25)
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ffmpeg_failing_is_one_message_naming_the_output(tmp_path, capfd):
+    """When ffmpeg itself fails, its first error line ends the message, which names the
+    user's file (not the temporary one); nothing is printed, nothing left."""
+    from blurvid.clips import write_mp4
+
+    out = tmp_path / "clip.mp4"
+    with pytest.raises(OutputError) as e:
+        write_mp4(out, _stopping(None, n=3), 10, preset="nonsense")
+    assert str(e.value) == (f"cannot write {out}: ffmpeg failed: x264 [error]: invalid preset "
+                            "'nonsense'")
+    assert capfd.readouterr().err == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frames_write_that_stops_removes_only_a_folder_it_made(tmp_path, monkeypatch):
+    """Ctrl-C or a failed timeline: the new folder (and new parents) go; a folder that
+    existed, empty or holding a user's file, stays as it was."""
+    import blurvid.clips as clips
+    from blurvid.clips import Sized
+
+    def frames():
+        yield from _frames(n=2)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_clip(tmp_path / "a" / "frames", Sized(frames(), 3), 10)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    for folder in (tmp_path / "empty", tmp_path / "mine"):
+        with pytest.raises(KeyboardInterrupt):
+            write_clip(folder, Sized(frames(), 3), 10)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "empty", "mine", "mine/notes.txt"]
+
+    def full(path, data):
+        raise OutputError(f"cannot write {path}: No space left on device")
+
+    monkeypatch.setattr(clips, "write_bytes_atomic", full)
+    with pytest.raises(OutputError):
+        write_clip(tmp_path / "b" / "frames", _frames(n=2), 10)
+    assert not (tmp_path / "b").exists()

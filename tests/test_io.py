@@ -552,6 +552,61 @@ def test_ctrl_c_during_a_group_leaves_nothing(tmp_path, workers):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_as_a_temporary_file_is_made_leaves_nothing(tmp_path, monkeypatch, workers):
+    """Ctrl-C between a temporary file's creation and its caller taking it (the race a real
+    SIGINT hits now and then): it is removed all the same, and so is the folder the write
+    made; a folder that existed stays."""
+    real = bio._write_temp
+
+    def interrupted(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # as the file is handed back
+
+    monkeypatch.setattr(bio, "_write_temp", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        bio.write_images([tmp_path / "new" / "deeper" / "f_1.png"], [np.zeros((4, 4, 3))],
+                         workers=workers)
+    with pytest.raises(KeyboardInterrupt):
+        bio.write_bytes_atomic(tmp_path / "t.json", b"{}")
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        bio.write_images([tmp_path / "kept" / "f_1.png"], [np.zeros((4, 4, 3))])
+    assert [p.name for p in tmp_path.rglob("*")] == ["kept"]
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EACCES, errno.ENOENT])
+def test_check_writable_names_the_output_and_the_true_reason(tmp_path, monkeypatch, code):
+    """The user's output (a file, a folder, a folder still to be made) and the file system's
+    reason; never blurvid's probe file, never "permission denied" for a read-only mount."""
+    mount = tmp_path / "mount"
+    mount.mkdir()
+    real_open = bio.os.open
+
+    def refuse(path, *args, **kwargs):  # what a read-only mount does (root ignores chmod)
+        if str(path).startswith(str(mount)):
+            raise OSError(code, os.strerror(code), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(bio.os, "open", refuse)
+    reason = os.strerror(code)
+    for folder, output, message in [
+        (mount, mount / "c.mp4", f"cannot write {mount / 'c.mp4'}: cannot create files in "
+                                 f"{mount}: {reason}"),
+        (mount, None, f"cannot write {mount}: {reason}"),
+        (mount / "new" / "frames", None, f"cannot write {mount / 'new' / 'frames'}: cannot "
+                                         f"create a folder in {mount}: {reason}"),
+        (mount / "new", mount / "new" / "c.mp4", f"cannot write {mount / 'new' / 'c.mp4'}: "
+                                                 f"cannot create a folder in {mount}: {reason}"),
+    ]:
+        with pytest.raises(OutputError) as e:
+            bio.check_writable(folder, output)
+        assert str(e.value) == message
+    monkeypatch.undo()
+    bio.check_writable(mount / "new", mount / "new" / "c.mp4")  # a writable one passes
+    assert list(tmp_path.rglob("*")) == [mount]  # and nothing is left
+
+
 def test_huge_dimensions_refused_before_decoding(tmp_path):
     import struct
     import zlib

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -17,8 +18,10 @@ imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 from blurvid.cli import app  # noqa: E402
 from blurvid.footage import probe  # noqa: E402
 from blurvid.ordering import output_count  # noqa: E402
+from tests.console import blurvid, interrupted, temporary_files  # noqa: E402
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+PAN = Path(__file__).parents[1] / "examples" / "video" / "pan.mp4"  # 75 frames, 320x208
 
 
 def make_video(path, n=6, h=48, w=64, fps=25, audio=False):
@@ -258,3 +261,71 @@ def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_p
     result = run(tmp_path / "missing.mp4", *out, *args)
     assert result.exit_code == 2, result.output
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------- Ctrl-C and damaged inputs (a real terminal)
+
+
+def _only_error_line(stderr: str) -> str:
+    """The one line a failed run prints: no ffmpeg line (``[mp4 @ 0x...] ...``), no other."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("blurvid: error: "), stderr
+    return lines[0]
+
+
+def test_ctrl_c_while_writing_an_mp4_says_one_line_and_leaves_nothing(tmp_path):
+    """SIGINT to the process group mid-encoding: ffmpeg (in a group of its own) is ended by
+    blurvid, not told to finish a file that is being removed ("Unable to re-open ... for
+    shifting data", "Error writing trailer" before)."""
+    out = tmp_path / "out" / "slow.mp4"
+
+    def encoding():  # ffmpeg has written some of the file
+        return any(p.stat().st_size > 100_000 for p in temporary_files(tmp_path))
+
+    done = interrupted("video", PAN, "-o", out, "--model", TINY, "--threads", 1,
+                       ready=encoding)
+    assert done.returncode == 130
+    assert _only_error_line(done.stderr) == "blurvid: error: interrupted"
+    assert not (tmp_path / "out").exists()  # nor the folder the run made
+
+
+def test_ctrl_c_while_writing_frames_removes_the_folder_it_made(tmp_path):
+    out = tmp_path / "frames"
+    done = interrupted("video", PAN, "-o", out, "--model", TINY, "--threads", 1,
+                       ready=lambda: out.is_dir() and any(out.iterdir()))
+    assert done.returncode == 130
+    assert _only_error_line(done.stderr) == "blurvid: error: interrupted"
+    assert not out.exists(), list(out.iterdir())
+
+
+def test_a_damaged_video_says_one_line_and_leaves_nothing(tmp_path):
+    """Bytes in the middle of the file overwritten: probed fine, 3 frames lost in decoding;
+    the encoder is stopped without a word, its temporary file and new folder removed."""
+    data = bytearray(PAN.read_bytes())
+    third = len(data) // 3
+    data[third:third + 20_000] = np.random.default_rng(0).integers(0, 256, 20_000,
+                                                                   np.uint8).tobytes()
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    done = blurvid("video", damaged, "-o", tmp_path / "out" / "slow.mp4", "--model", TINY,
+                   "--threads", 1, "--max-side", 64)
+    assert done.returncode == 1
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("blurvid: note:")]
+    assert _only_error_line("\n".join(lines)).endswith("(a damaged file?)")
+    assert [p.name for p in tmp_path.iterdir()] == ["damaged.mp4"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux's /proc")
+@pytest.mark.parametrize("target, message", [
+    ("/proc/x.mp4", "cannot write /proc/x.mp4: cannot create files in /proc: "),
+    ("/proc/new/frames", "cannot write /proc/new/frames: cannot create a folder in /proc: "),
+])
+def test_an_output_in_a_folder_that_takes_no_files_names_it_and_the_reason(tmp_path, target,
+                                                                           message):
+    """/proc takes no new files (ENOENT): the message names the user's output and the file
+    system's reason, never blurvid's probe file; before any work."""
+    result = run(make_video(tmp_path / "clip.mp4", n=2), "-o", target)
+    assert result.exit_code == 1
+    line = _only_error_line(result.stderr)
+    assert line == f"blurvid: error: {message}{os.strerror(errno.ENOENT)}"
+    assert "write-check" not in result.stderr

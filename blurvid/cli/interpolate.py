@@ -86,7 +86,7 @@ def interpolate(
     targets = planned_outputs(output, image_path.stem, plays)
     check_not_inputs(targets, [image_path])
     check_outputs_free(targets, force)
-    check_writable(targets[0].parent)
+    check_writable(targets[0].parent, output)
     check_clip_memory(h, w, levels, method.value,
                       len(range(0, plays, step)) if kind == "gif" else 0)
     extractor = Extractor(model, device=device.value, threads=threads,

@@ -98,7 +98,7 @@ def video(
     targets = planned_outputs(output, video_path.stem, count)
     check_not_inputs(targets, [video_path])
     check_outputs_free(targets, force)
-    check_writable(targets[0].parent)
+    check_writable(targets[0].parent, output)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     offset = float(info.times[first])

@@ -31,6 +31,8 @@ Output frames are evenly spaced, 7 per frame interval, starting at the first sha
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -41,6 +43,17 @@ FORWARD, REVERSED = 0, 1
 PROBE_SIDE = 256  # long side of the thumbnails the costs are measured on
 DEFAULT_SHUTTER = 0.5
 DEFAULT_LAG = 8
+
+
+@dataclass
+class Exposure:
+    """One input frame's 7 sharp frames in their chosen order: ``frames`` uint8
+    ``(7, H, W, 3)``; ``reversed``: whether the model's order was flipped."""
+
+    index: int
+    frames: np.ndarray
+    reversed: bool
+
 
 
 # ---------------------------------------------------------------- timeline

@@ -42,24 +42,18 @@ from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
 from blurvid.interpolation import dis_flow, warp
 from blurvid.io import fit_max_side
-from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, FixedLagOrder, check_shutter,
+from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, Exposure, FixedLagOrder,
+                              check_shutter,
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
 from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float
+from blurvid.video_motion import motion_exposures
 
+METHODS = ("network", "motion")  # how each exposure's 7 frames are made (video_frames)
+DEFAULT_METHOD = "network"
 DEFAULT_MAX_SIDE = 1280  # video frames are scaled down to this long side unless told
 TWEEN_FLOW_SIDE = 640  # the gap-filling flows are measured at this long side at most
 X264_PRESET = "veryfast"  # half the encoding time of the default, a little larger files
-
-
-@dataclass
-class Exposure:
-    """One input frame's 7 sharp frames in their chosen order: ``frames`` uint8
-    ``(7, H, W, 3)``; ``reversed``: whether the model's order was flipped."""
-
-    index: int
-    frames: np.ndarray
-    reversed: bool
 
 
 @dataclass
@@ -272,12 +266,29 @@ def _timeline(source: Iterator[Exposure], count: int,
         yield float(time), frame
 
 
+def check_method(method: str) -> str:
+    """``method`` if it is one of :data:`METHODS`, else InputError."""
+    if method not in METHODS:
+        raise InputError(f"the method must be one of {', '.join(METHODS)}, got {method!r}")
+    return method
+
+
+def exposures_by(method: str, extractor: Extractor, frames: Iterable[np.ndarray],
+                 shutter: float, max_side: int | None, lag: int = DEFAULT_LAG,
+                 progress=None) -> Iterator[Exposure]:
+    """The oriented exposures of ``frames`` made by ``method`` (:data:`METHODS`)."""
+    if check_method(method) == "motion":
+        return motion_exposures(extractor, frames, shutter, max_side, progress=progress)
+    return oriented_exposures(extractor, frames, shutter, lag, max_side, progress=progress)
+
+
 def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SHUTTER,
                  start: float | None = None, end: float | None = None,
                  max_side: int | None = DEFAULT_MAX_SIDE, model=None, device: str = "auto",
                  threads: int | None = None, projection: str = DEFAULT_PROJECTION,
                  ensemble: int = 1, lag: int = DEFAULT_LAG,
-                 extractor: Extractor | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                 extractor: Extractor | None = None,
+                 method: str = DEFAULT_METHOD) -> Iterator[tuple[float, np.ndarray]]:
     """A blurry video -> its sharp slow-motion frames, one at a time: yields ``(time,
     frame)``, ``time`` in seconds of the input (``start`` + ...), ``frame`` float32 RGB
     ``(H, W, 3)`` in [0, 1], 7 per input frame interval, in the right order, shutter gaps
@@ -289,9 +300,13 @@ def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SH
     ``max_side``: frames are scaled down to this long side first (None or 0: full size).
     ``model``/``device``/``threads``/``projection``/``ensemble`` as for
     :class:`blurvid.pipeline.Extractor` (or pass one as ``extractor``); ``lag``: exposures
-    of lookahead before an order is frozen.
+    of lookahead before an order is frozen. ``method``: ``network`` (the single-photo network
+    on every frame, ordered from the neighbours) or ``motion`` (each exposure solved told the
+    camera's motion measured between the neighbouring frames, the network where something
+    moves on its own: :mod:`blurvid.video_motion`).
     """
     shutter = check_shutter(shutter)
+    method = check_method(method)
     offset = 0.0
     if isinstance(video, (str, os.PathLike)):
         info = probe(video)
@@ -308,7 +323,7 @@ def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SH
     if extractor is None:
         extractor = Extractor(model, device=device, threads=threads, projection=projection,
                               ensemble=ensemble)
-    exposures = oriented_exposures(extractor, frames, shutter, lag, max_side)
+    exposures = exposures_by(method, extractor, frames, shutter, max_side, lag)
     count = output_count(total, shutter) if total is not None else 2**62
     for time, frame in timeline_frames(exposures, count, shutter):
         yield offset + time / rate, frame.astype(np.float32) / 255.0

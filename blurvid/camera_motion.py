@@ -1,0 +1,462 @@
+"""The camera's motion inside each exposure of a video, measured between its blurry frames.
+
+One blurry photo cannot say how the camera moved to the pixel an exact solver needs; a video
+can, because the motion between neighbouring frames is measurable. The model:
+
+* Time in frame intervals; exposure ``k`` is open from ``k`` to ``k + s`` (``s`` the shutter,
+  :func:`blurvid.ordering.frame_times`). For the exposure ``t`` being solved, ``tau`` is the
+  time from its middle ``t + s / 2``.
+* The camera is one affine map per instant (image-centred pixel coordinates, full size):
+  the pixel ``p`` at ``tau`` shows what the exposure's middle frame shows at ``R(tau) p``,
+  with ``R(tau) = I + sum_n A_n tau^n``, ``n = 1..degree`` (so ``R(0) = I``). Rotation,
+  zoom and shear are small; translation is most of it. :class:`Trajectory` holds the
+  ``A_n``.
+* A flow between two BLURRY frames measures how their blur centroids moved, not their
+  middle instants: the frame of exposure ``k`` looks like the sharp scene seen through the
+  mean map ``Rbar_k = I + sum_n A_n mean_k(tau^n)`` over its window. Each flow from frame
+  ``i`` to frame ``j`` is summarised by a robust affine fit ``G_ij`` (``p -> p + f(p)``,
+  :func:`fit_affine`), and matching the scene point gives ``Rbar_j G_ij = Rbar_i``, which is
+  linear in the ``A_n``: all pairs among the exposures ``t - 2 .. t + 2`` (up to 2 apart)
+  are solved together by least squares (:func:`fit_trajectory`). At a clip's ends fewer
+  neighbours exist and the degree is capped (``len(exposures) - 1``).
+* The flows (:func:`flow_between`): a global shift by phase correlation first (DIS alone
+  loses track of 40+ px between frames), then OpenCV's DIS on the aligned pair, on luma
+  scaled to :data:`ANALYSIS_SIDE` px.
+
+What moves on its own departs from the camera's map: :func:`fit_affine` returns the flow's
+residual to the fit, from which the video method derives a per-pixel confidence.
+
+Contract: luma images float32 ``(H, W)`` in [0, 1]; flows float32 ``(h, w, 2)`` in the
+analysis grid's pixels; affine maps float64 3x3 in full-size image-centred coordinates.
+numpy and OpenCV only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from blurvid.consistency import NUM_FRAMES
+
+ANALYSIS_SIDE = 640  # px: flows are measured on luma scaled to this long side at most
+FIT_STEP = 8  # px of the analysis grid between the flow samples an affine fit uses
+MAX_DEGREE = 4
+_DIS_MIN_SIDE = 32  # OpenCV's DIS crashes on very small images: pad up to this
+
+
+# ---------------------------------------------------------------------- flows
+
+
+def analysis_scale(height: int, width: int, side: int = ANALYSIS_SIDE) -> float:
+    """The factor (<= 1) that brings a ``height x width`` frame to ``side`` px long side."""
+    return min(1.0, side / max(height, width))
+
+
+def analysis_luma(luma: np.ndarray, scale: float) -> np.ndarray:
+    """``luma`` (H, W) float in [0, 1] -> uint8 (h, w) at ``scale`` (area-averaged)."""
+    y = np.asarray(luma, np.float32)
+    if scale < 1:
+        h, w = y.shape
+        y = cv2.resize(y, (max(1, round(w * scale)), max(1, round(h * scale))),
+                       interpolation=cv2.INTER_AREA)
+    return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)
+
+
+def _dis() -> cv2.DISOpticalFlow:
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis.setPatchSize(16)
+    dis.setPatchStride(6)
+    dis.setFinestScale(1)
+    dis.setGradientDescentIterations(25)
+    dis.setVariationalRefinementIterations(5)
+    return dis
+
+
+def flow_between(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Dense flow float32 (h, w, 2) from ``first`` to ``second`` (uint8 (h, w) luma): where
+    the pixel ``p`` of ``first`` is in ``second``, minus ``p``. A global shift by phase
+    correlation first, then DIS on the aligned pair (tuned for blurred frames: 16 px patches,
+    25 descent and 5 variational iterations, down to half resolution)."""
+    if first.shape != second.shape or first.ndim != 2:
+        raise ValueError(f"expected two (h, w) images of one size, got {first.shape} and "
+                         f"{second.shape}")
+    h, w = first.shape
+    window = cv2.createHanningWindow((w, h), cv2.CV_64F) if min(h, w) > 1 else None
+    (sx, sy), _ = cv2.phaseCorrelate(first.astype(np.float64), second.astype(np.float64), window)
+    if not np.isfinite(sx + sy):
+        sx = sy = 0.0
+    shift = np.float32([[1, 0, sx], [0, 1, sy]])
+    aligned = cv2.warpAffine(second, shift, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_REPLICATE)
+    pad_h, pad_w = max(0, _DIS_MIN_SIDE - h), max(0, _DIS_MIN_SIDE - w)
+    a, b = first, aligned
+    if pad_h or pad_w:
+        a, b = (cv2.copyMakeBorder(x, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE) for x in (a, b))
+    flow = _dis().calc(a, b, None)[:h, :w]
+    flow += np.float32([sx, sy])
+    return flow
+
+
+# ---------------------------------------------------------------------- affine fits
+
+
+def centred_grid(height: int, width: int, scale: float, step: int = 1):
+    """Full-size image-centred coordinates (x, y) of the analysis grid's pixels (every
+    ``step``-th): the analysis pixel ``q`` is the full-size point ``(q + 0.5) / scale - 0.5``."""
+    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+    qy, qx = np.mgrid[0:h:step, 0:w:step].astype(np.float64)
+    sx, sy = w / width, h / height  # the exact per-axis scale of the resize
+    x = (qx + 0.5) / sx - 0.5 - (width - 1) / 2
+    y = (qy + 0.5) / sy - 0.5 - (height - 1) / 2
+    return x, y, (sx, sy)
+
+
+@dataclass
+class AffineFit:
+    """An affine map ``G`` (3x3, full-size image-centred coordinates) fitted to a flow, the
+    flow's residual to it (float32 (h, w), full-size px, on the analysis grid; NaN where the
+    flow leaves the frame) and the rms of the inliers' residuals (px)."""
+
+    matrix: np.ndarray
+    residual: np.ndarray
+    rms: float
+
+
+def fit_affine(flow: np.ndarray, height: int, width: int, step: int = FIT_STEP,
+               rounds: int = 6) -> AffineFit:
+    """A robust affine fit to ``flow`` (the analysis grid's flow of a ``height x width``
+    frame): iteratively reweighted least squares with Tukey's biweight on the residual
+    (scale from its median), samples every ``step`` px whose target stays in the frame."""
+    flow = np.asarray(flow, np.float32)
+    h, w = flow.shape[:2]
+    scale = (w / width + h / height) / 2
+    x, y, (sx, sy) = centred_grid(height, width, scale)
+    if x.shape != flow.shape[:2]:
+        raise ValueError(f"flow {flow.shape[:2]} does not match a {width}x{height} frame at "
+                         f"scale {scale:.4f} ({x.shape})")
+    fx, fy = flow[..., 0] / sx, flow[..., 1] / sy  # full-size px
+    inside = ((x + fx >= -(width - 1) / 2) & (x + fx <= (width - 1) / 2)
+              & (y + fy >= -(height - 1) / 2) & (y + fy <= (height - 1) / 2))
+    sel = np.zeros_like(inside)
+    sel[step // 2::step, step // 2::step] = True
+    sel &= inside
+    if sel.sum() < 6:
+        sel = inside if inside.sum() >= 6 else np.ones_like(inside)
+    px, py, tx, ty = x[sel], y[sel], x[sel] + fx[sel], y[sel] + fy[sel]
+    design = np.stack([px, py, np.ones_like(px)], axis=1)
+    weights = np.ones(px.size)
+    coef = np.zeros((2, 3))
+    for _ in range(rounds):
+        sw = np.sqrt(weights)[:, None]
+        coef_x = np.linalg.lstsq(design * sw, tx * sw[:, 0], rcond=None)[0]
+        coef_y = np.linalg.lstsq(design * sw, ty * sw[:, 0], rcond=None)[0]
+        coef = np.stack([coef_x, coef_y])
+        res = np.hypot(design @ coef_x - tx, design @ coef_y - ty)
+        sigma = max(1.4826 * np.median(res), 0.05)
+        u = res / (4.685 * sigma)
+        weights = np.where(u < 1, (1 - u * u) ** 2, 0.0) + 1e-6
+    matrix = np.eye(3)
+    matrix[:2] = coef
+    full = np.hypot(coef[0, 0] * x + coef[0, 1] * y + coef[0, 2] - (x + fx),
+                    coef[1, 0] * x + coef[1, 1] * y + coef[1, 2] - (y + fy)).astype(np.float32)
+    full[~inside] = np.nan
+    inl = weights > 0.5
+    rms = float(np.sqrt(np.mean(res[inl] ** 2))) if inl.any() else float("inf")
+    return AffineFit(matrix, full, rms)
+
+
+# ---------------------------------------------------------------------- trajectory
+
+
+def _window_moment(start: float, end: float, n: int) -> float:
+    """The mean of ``tau^n`` over ``[start, end]`` (its value at ``start`` when empty)."""
+    if end - start < 1e-12:
+        return start**n
+    return (end ** (n + 1) - start ** (n + 1)) / ((n + 1) * (end - start))
+
+
+def exposure_window(offset: int, shutter: float) -> tuple[float, float]:
+    """The time span (from the solved exposure's middle) of the exposure ``offset`` frames
+    away."""
+    return offset - shutter / 2, offset + shutter / 2
+
+
+@dataclass
+class Trajectory:
+    """The camera inside one exposure: ``R(tau) = I + sum_n coeffs[n - 1] tau^n`` (3x3 affine
+    maps, third row zero, image-centred full-size coordinates), ``tau`` in frame intervals
+    from the exposure's middle; ``shutter`` its exposed share of the interval; ``size``
+    (height, width) of the frames."""
+
+    coeffs: np.ndarray  # (degree, 3, 3)
+    shutter: float
+    size: tuple[int, int]
+
+    @classmethod
+    def still(cls, shutter: float, size: tuple[int, int]) -> "Trajectory":
+        return cls(np.zeros((0, 3, 3)), shutter, size)
+
+    @property
+    def degree(self) -> int:
+        return len(self.coeffs)
+
+    def at(self, tau: float) -> np.ndarray:
+        out = np.eye(3)
+        for n, a in enumerate(self.coeffs, start=1):
+            out = out + a * tau**n
+        return out
+
+    def mean_map(self, start: float, end: float) -> np.ndarray:
+        """The mean of ``R(tau)`` over ``[start, end]``."""
+        out = np.eye(3)
+        for n, a in enumerate(self.coeffs, start=1):
+            out = out + a * _window_moment(start, end, n)
+        return out
+
+    def group_maps(self, frames: int = NUM_FRAMES) -> np.ndarray:
+        """(frames, 3, 3): the mean map over each of the exposure's ``frames`` equal parts."""
+        edges = np.linspace(-self.shutter / 2, self.shutter / 2, frames + 1)
+        return np.stack([self.mean_map(a, b) for a, b in zip(edges[:-1], edges[1:])])
+
+    def displacements(self, x: np.ndarray, y: np.ndarray, frames: int = NUM_FRAMES) -> np.ndarray:
+        """(..., frames, 2): where the points (x, y) (image-centred, any shape) are sampled in
+        the middle frame by each part of the exposure, minus the points: the group centres
+        of the blur path at those points (the solver's ``groups``)."""
+        maps = self.group_maps(frames)
+        x, y = np.asarray(x, np.float64)[..., None], np.asarray(y, np.float64)[..., None]
+        dx = maps[:, 0, 0] * x + maps[:, 0, 1] * y + maps[:, 0, 2] - x
+        dy = maps[:, 1, 0] * x + maps[:, 1, 1] * y + maps[:, 1, 2] - y
+        return np.stack([dx, dy], axis=-1)
+
+    def blur_length(self) -> float:
+        """px: the length of the image centre's path over the exposure (7 group centres)."""
+        d = self.displacements(np.zeros(()), np.zeros(()))
+        return float(np.linalg.norm(np.diff(d, axis=0), axis=1).sum())
+
+
+def fit_trajectory(fits: dict[tuple[int, int], np.ndarray], shutter: float,
+                   size: tuple[int, int], degree: int | None = None,
+                   ridge: float = 1e-9) -> Trajectory:
+    """The :class:`Trajectory` of exposure 0 from affine fits between exposures: ``fits[(i,
+    j)]`` is ``G_ij`` (3x3) from the frame ``i`` frames away to the one ``j`` frames away
+    (``i, j`` offsets from the solved exposure, e.g. ``(-1, 0)``, ``(0, 2)``). Solves
+    ``Rbar_j G_ij = Rbar_i`` for all pairs by least squares, the linear part's equations
+    weighted by the frame's half-diagonal (so every equation is in px). ``degree``: the
+    polynomial's (default: the number of distinct exposures minus 1, at most
+    :data:`MAX_DEGREE`)."""
+    offsets = sorted({k for pair in fits for k in pair})
+    if not fits:
+        return Trajectory.still(shutter, size)
+    cap = min(MAX_DEGREE, len(offsets) - 1)
+    degree = cap if degree is None else max(1, min(int(degree), cap))
+    h, w = size
+    radius = 0.5 * np.hypot(h, w)
+    col_weight = np.array([radius, radius, 1.0])
+    rows, targets = [], []
+    for (i, j), g in fits.items():
+        g = np.asarray(g, np.float64)
+        mi = [_window_moment(*exposure_window(i, shutter), n) for n in range(1, degree + 1)]
+        mj = [_window_moment(*exposure_window(j, shutter), n) for n in range(1, degree + 1)]
+        blocks = [mj[n] * g - mi[n] * np.eye(3) for n in range(degree)]  # (3, 3) each
+        target = np.eye(3) - g
+        for c in range(3):
+            rows.append(np.concatenate([b[:, c] for b in blocks]) * col_weight[c])
+            targets.append(target[:2, c] * col_weight[c])
+    design = np.asarray(rows)  # (pairs * 3, 3 * degree)
+    rhs = np.asarray(targets)  # (pairs * 3, 2): one column per row of A
+    # columns scaled to unit norm, then a tiny ridge: under-determined terms stay at zero
+    # instead of running off, determined ones are not shrunk
+    norms = np.linalg.norm(design, axis=0)
+    norms[norms == 0] = 1.0
+    scaled = design / norms
+    lhs = scaled.T @ scaled + ridge * np.eye(design.shape[1])
+    sol = np.linalg.solve(lhs, scaled.T @ rhs) / norms[:, None]  # (3 * degree, 2)
+    coeffs = np.zeros((degree, 3, 3))
+    for n in range(degree):
+        coeffs[n, :2, :] = sol[3 * n:3 * n + 3].T
+    return Trajectory(coeffs, shutter, size)
+
+
+# ---------------------------------------------------------------------- refinement
+
+REFINE_TERMS = 3  # correction terms per axis (orthonormal polynomials of degree 1..3)
+REFINE_BOUND = 3.0  # px (at the working scale): the largest correction allowed
+REFINE_ROUNDS = 6
+
+
+def _legendre(x: np.ndarray, terms: int) -> np.ndarray:
+    """(terms, ...) orthonormal Legendre polynomials of degree 1..terms on [-1, 1]."""
+    p = [np.ones_like(x), x]
+    for n in range(1, terms):
+        p.append(((2 * n + 1) * x * p[n] - n * p[n - 1]) / (n + 1))
+    return np.stack([np.sqrt(2 * n + 1) * p[n] for n in range(1, terms + 1)])
+
+
+def _legendre_monomials(terms: int, shutter: float) -> np.ndarray:
+    """(terms, terms + 1): monomial coefficients in ``tau`` (powers 0..terms) of the
+    orthonormal polynomials of :func:`_legendre` in ``x = 2 tau / shutter``."""
+    taus = np.linspace(-shutter / 2, shutter / 2, terms + 1)
+    values = _legendre(2 * taus / shutter, terms)  # (terms, terms + 1)
+    vander = np.vander(taus, terms + 1, increasing=True)  # (terms + 1, powers)
+    return np.linalg.solve(vander, values.T).T
+
+
+def scaled(trajectory: Trajectory, factor: float) -> Trajectory:
+    """The trajectory in an image scaled by ``factor`` (translations scale, the linear part
+    does not)."""
+    coeffs = trajectory.coeffs.copy()
+    coeffs[:, :2, 2] *= factor
+    h, w = trajectory.size
+    return Trajectory(coeffs, trajectory.shutter, (max(1, round(h * factor)),
+                                                   max(1, round(w * factor))))
+
+
+def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajectory:
+    """``trajectory`` plus a translation ``correction`` (2, terms) in :func:`_legendre`
+    terms over its exposure, less the correction's value at the middle (``R(0) = I``)."""
+    terms = correction.shape[1]
+    mono = _legendre_monomials(terms, trajectory.shutter)  # (terms, powers)
+    poly = correction @ mono  # (2, powers): translation per power of tau
+    degree = max(trajectory.degree, terms)
+    coeffs = np.zeros((degree, 3, 3))
+    coeffs[:trajectory.degree] = trajectory.coeffs
+    for n in range(1, terms + 1):
+        coeffs[n - 1, :2, 2] += poly[:, n]
+    return Trajectory(coeffs, trajectory.shutter, trajectory.size)
+
+
+def _pixel_map(centred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A 3x3 map in image-centred coordinates -> the same map on pixel coordinates."""
+    h, w = size
+    to_px, from_px = np.eye(3), np.eye(3)
+    to_px[:2, 2] = ((w - 1) / 2, (h - 1) / 2)
+    from_px[:2, 2] = (-(w - 1) / 2, -(h - 1) / 2)
+    return to_px @ centred @ from_px
+
+
+def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
+                      neighbours: dict[int, np.ndarray], terms: int = REFINE_TERMS,
+                      rounds: int = REFINE_ROUNDS, bound: float = REFINE_BOUND,
+                      step: int = 2) -> tuple[Trajectory, float, np.ndarray | None]:
+    """Refine the motion inside an exposure so that its neighbours' sharp frames, blurred
+    along it, predict its blurry frame.
+
+    ``trajectory`` at the working scale of ``blurry`` (linear luma (h, w)); ``neighbours``:
+    ``{offset: sharp linear luma (h, w)}``, the middle frames of the exposures ``offset``
+    frames away (already solved). The prediction from neighbour ``k`` is the mean over the
+    exposure of ``L_k(R(o_k)^-1 (R(tau) p + c(tau)) + o_k)``: ``c(tau)`` a translation
+    correction of ``terms`` orthonormal polynomial terms per axis shared by all neighbours,
+    ``o_k`` an offset per neighbour (its alignment). Gauss-Newton with Huber weights on
+    every ``step``-th pixel; the correction is bounded to ``bound`` px. Returns the refined
+    trajectory, the rms residual of its prediction (linear luma) and the residual map (h, w)
+    float32 ``|prediction - blurry|``, the smallest over the neighbours (NaN where none
+    reaches), or None when there was too little to fit."""
+    h, w = blurry.shape
+    if not neighbours:
+        return trajectory, float("nan"), None
+    length = trajectory.blur_length()
+    samples = int(np.clip(np.ceil(length / 0.75), 8, 32))
+    taus = -trajectory.shutter / 2 + trajectory.shutter * (np.arange(samples) + 0.5) / samples
+    phi = _legendre(2 * taus / trajectory.shutter, terms)  # (terms, samples)
+    stacks = {}
+    for offset, latent in neighbours.items():
+        latent = np.asarray(latent, np.float32)
+        gy, gx = np.gradient(latent)
+        stacks[offset] = cv2.merge([latent, gx.astype(np.float32), gy.astype(np.float32),
+                                    np.ones_like(latent)])
+    names = sorted(stacks)
+    n_params = 2 * terms + 2 * len(names)
+    params = np.zeros(n_params)
+    target = np.ascontiguousarray(blurry[::step, ::step], np.float32)
+    gh, gw = target.shape
+    target = target.ravel()
+    coarse = np.diag([float(step), float(step), 1.0])  # the sampled grid -> pixels
+    rms = float("nan")
+    for _ in range(rounds):
+        c = params[:2 * terms].reshape(2, terms)
+        delta = c @ phi  # (2, samples) correction per sample
+        jtj = np.zeros((n_params, n_params))
+        jtr = np.zeros(n_params)
+        residuals, jacobians = [], []
+        for k, offset in enumerate(names):
+            back = np.linalg.inv(trajectory.at(offset))
+            o = params[2 * terms + 2 * k: 2 * terms + 2 * k + 2]
+            lin = back[:2, :2]
+            warped = np.empty((samples, gh, gw, 4), np.float32)
+            for j, tau in enumerate(taus):
+                m = back @ trajectory.at(tau)
+                m[:2, 2] += lin @ delta[:, j] + o
+                px = _pixel_map(m, (h, w)) @ coarse
+                cv2.warpAffine(stacks[offset], px[:2], (gw, gh), dst=warped[j],
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            acc = warped.mean(axis=0)
+            valid = (acc[..., 3] > 0.999).ravel()
+            # d(sample)/d(c_x) = lin[:, 0] phi, d/d(c_y) = lin[:, 1] phi
+            gxw = np.tensordot(phi, warped[..., 1], axes=(1, 0)) / samples  # (terms, gh, gw)
+            gyw = np.tensordot(phi, warped[..., 2], axes=(1, 0)) / samples
+            cols = np.empty((n_params, int(valid.sum())), np.float32)
+            cols[:] = 0
+            for m_ in range(terms):
+                cols[m_] = (gxw[m_] * lin[0, 0] + gyw[m_] * lin[1, 0]).ravel()[valid]
+                cols[terms + m_] = (gxw[m_] * lin[0, 1] + gyw[m_] * lin[1, 1]).ravel()[valid]
+            cols[2 * terms + 2 * k] = acc[..., 1].ravel()[valid]
+            cols[2 * terms + 2 * k + 1] = acc[..., 2].ravel()[valid]
+            residuals.append(acc[..., 0].ravel()[valid] - target[valid])
+            jacobians.append(cols)
+        r = np.concatenate(residuals)
+        if r.size < n_params * 10:
+            return trajectory, float("nan"), None
+        sigma = max(1.4826 * float(np.median(np.abs(r))), 1e-6)
+        weight = np.minimum(1.0, 1.345 * sigma / np.maximum(np.abs(r), 1e-12))
+        rms = float(np.sqrt(np.mean(r**2)))
+        start = 0
+        for cols, res in zip(jacobians, residuals):
+            wk = weight[start:start + res.size]
+            start += res.size
+            jw = cols * wk
+            jtj += jw @ cols.T
+            jtr += jw @ res
+        damping = 1e-6 * np.trace(jtj) / n_params + 1e-12
+        step_ = -np.linalg.solve(jtj + damping * np.eye(n_params), jtr)
+        params += step_
+        corr = params[:2 * terms].reshape(2, terms) @ phi
+        reach = float(np.abs(corr - corr.mean(axis=1, keepdims=True)).max())
+        if reach > bound:  # keep the correction within its bound
+            params[:2 * terms] *= bound / reach
+        if np.abs(step_[:2 * terms]).max() < 1e-3:
+            break
+    refined = with_correction(trajectory, params[:2 * terms].reshape(2, terms))
+    offsets = {k: params[2 * terms + 2 * i: 2 * terms + 2 * i + 2] for i, k in enumerate(names)}
+    delta = params[:2 * terms].reshape(2, terms) @ phi
+    residual, rms = _prediction_residual(trajectory, delta, blurry, stacks, offsets, taus)
+    return refined, rms, residual
+
+
+def _prediction_residual(trajectory: Trajectory, delta: np.ndarray, blurry: np.ndarray,
+                         stacks: dict, offsets: dict,
+                         taus: np.ndarray) -> tuple[np.ndarray, float]:
+    """(residual map (h, w), rms): ``|prediction - blurry|`` of each neighbour's prediction
+    along ``trajectory`` plus the correction ``delta`` (2, samples) at the sampled instants
+    ``taus`` (as :func:`refine_trajectory` predicts), the smallest over the neighbours per
+    pixel."""
+    h, w = blurry.shape
+    best = np.full((h, w), np.nan, np.float32)
+    for offset, stack in stacks.items():
+        back = np.linalg.inv(trajectory.at(offset))
+        acc = np.zeros((h, w, 4), np.float32)
+        for j, tau in enumerate(taus):
+            m = back @ trajectory.at(tau)
+            m[:2, 2] += back[:2, :2] @ delta[:, j] + offsets[offset]
+            acc += cv2.warpAffine(stack, _pixel_map(m, (h, w))[:2], (w, h),
+                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        acc /= len(taus)
+        diff = np.abs(acc[..., 0] - blurry).astype(np.float32)
+        diff[acc[..., 3] < 0.999] = np.nan
+        best = np.fmin(best, diff)
+    valid = np.isfinite(best)
+    rms = float(np.sqrt(np.mean(best[valid] ** 2))) if valid.any() else float("nan")
+    return best, rms

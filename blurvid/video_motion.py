@@ -1,0 +1,224 @@
+"""The ``motion`` method of ``blurvid video``: each exposure solved from its neighbours.
+
+Streaming, in constant memory (at most five input frames and one exposure's frames held):
+
+1. every input frame's luma is scaled to :data:`blurvid.camera_motion.ANALYSIS_SIDE` and its
+   flows from the one and the two frames before it are measured and summarised by robust
+   affine fits (:func:`blurvid.camera_motion.fit_affine`): two flows per input frame;
+2. when the frames two ahead of exposure ``t`` are in, the camera's trajectory inside ``t``
+   is fitted to the affine fits among ``t - 2 .. t + 2``
+   (:func:`blurvid.camera_motion.fit_trajectory`; fewer at the clip's ends);
+3. the exposure is solved tile by tile told that trajectory
+   (:func:`blurvid.exposure_solver.solve_exposure`): 7 frames in the trajectory's time order,
+   so no forward/reversed ambiguity;
+4. where the flow departs from the camera's model (something moves on its own), the network's
+   frames take over, blended softly (:func:`blurvid.exposure_solver.confidence`, ``blend``);
+5. the input's colour (Cb, Cr) is recombined onto each frame, as for the network.
+
+A pair of frames whose flow the camera's model cannot explain (a scene cut, a flash: an
+affine fit with an rms residual above :data:`MAX_FIT_RMS` px) is left out of the fits; an
+exposure left with none is the network's alone, in the model's order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from blurvid import camera_motion as cm
+from blurvid import exposure_solver as es
+from blurvid.consistency import NUM_FRAMES
+from blurvid.errors import InputError
+from blurvid.io import fit_max_side
+from blurvid.color import to_linear
+from blurvid.ordering import Exposure, check_shutter
+from blurvid.pipeline import Extractor, as_rgb_float
+
+REACH = 2  # exposures on each side whose flows inform a trajectory
+NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory
+LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being finished
+MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
+# (a scene cut, a flash; the inliers of a good pair between blurry frames are 0.3-5 px off)
+WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
+
+
+@dataclass
+class _Frame:
+    index: int
+    rgb: np.ndarray  # uint8 or float input frame, already scaled
+    small: np.ndarray  # uint8 analysis luma
+
+
+def _luma(extractor: Extractor, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    ycbcr = extractor.to_ycbcr(as_rgb_float(np.asarray(rgb)))
+    return ycbcr, np.ascontiguousarray(ycbcr[..., 0])
+
+
+class MotionSolver:
+    """The motion method's state over a sliding window of frames: the flows' affine fits,
+    each exposure's first trajectory and first solve at the analysis scale (its middle frame,
+    for its neighbours' refinement), and the final solve of an exposure."""
+
+    def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
+                 threads: int | None = None, refine: bool = True) -> None:
+        self.extractor = extractor
+        self.shutter = check_shutter(shutter)
+        self.weight = weight
+        self.threads = max(1, threads or 1)
+        self.refine = refine
+        self.fits: dict[tuple[int, int], cm.AffineFit] = {}
+        self.first: dict[int, cm.Trajectory | None] = {}  # the trajectories from the flows
+        self.latents: dict[int, np.ndarray] = {}  # first solves' middle frames, linear
+        self.two_sided: set[int] = set()  # exposures with flows on both sides
+        self.scale = 1.0
+        self.last: dict[int, dict] = {}  # what the final solve used (for the benchmark)
+
+    def add_flows(self, frames: list[_Frame], size: tuple[int, int]) -> None:
+        """Fit the flows into the newest frame from the :data:`REACH` frames before it."""
+        new = frames[-1]
+        h, w = size
+        for old in frames[-1 - REACH:-1]:
+            flow = cm.flow_between(old.small, new.small)
+            fit = cm.fit_affine(flow, h, w)
+            if fit.rms <= MAX_FIT_RMS:
+                self.fits[(old.index, new.index)] = fit
+        keep = new.index - 2 * LOOKAHEAD
+        for key in [k for k in self.fits if k[0] < keep]:
+            del self.fits[key]
+        for store in (self.first, self.latents):
+            for key in [k for k in store if k < keep]:
+                del store[key]
+
+    def trajectory(self, t: int, size: tuple[int, int]) -> cm.Trajectory | None:
+        """The trajectory inside exposure ``t`` from the flows' affine fits (None: no fit)."""
+        rel = {(i - t, j - t): fit.matrix for (i, j), fit in self.fits.items()
+               if abs(i - t) <= REACH and abs(j - t) <= REACH}
+        if any(i < 0 or j < 0 for i, j in rel) and any(i > 0 or j > 0 for i, j in rel):
+            self.two_sided.add(t)
+        return cm.fit_trajectory(rel, self.shutter, size) if rel else None
+
+    def first_pass(self, frame: _Frame, size: tuple[int, int]) -> None:
+        """Exposure ``frame``'s trajectory from the flows and its solve at the analysis scale."""
+        t = frame.index
+        self.first[t] = trajectory = self.trajectory(t, size)
+        if trajectory is None or not self.refine:
+            return
+        small = frame.small.astype(np.float32) / 255.0
+        paths = es.tile_paths(cm.scaled(trajectory, self.scale), small.shape)
+        frames = es.solve_exposure(small, paths, weight=self.weight)
+        self.latents[t] = to_linear(frames[NUM_FRAMES // 2])
+
+    def final(self, frame: _Frame, size: tuple[int, int]):
+        """``(trajectory, weight, confidence (H, W) or None)`` for the final solve."""
+        t = frame.index
+        trajectory = self.first.get(t)
+        if trajectory is None:
+            trajectory = self.trajectory(t, size)
+        if trajectory is None:
+            return None, self.weight, None
+        neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
+                      if o and t + o in self.latents and t + o in self.two_sided}
+        info = {"first": trajectory, "neighbours": sorted(neighbours)}
+        self.last[t] = info
+        if not (self.refine and neighbours):
+            return trajectory, self.weight, None
+        blurry = to_linear(frame.small.astype(np.float32) / 255.0)
+        refined, rms, residual = cm.refine_trajectory(cm.scaled(trajectory, self.scale),
+                                                      blurry, neighbours)
+        if residual is None:
+            return trajectory, self.weight, None
+        refined = cm.scaled(refined, 1.0 / self.scale)
+        refined.size = size
+        info.update(refined=refined, rms=rms)
+        return refined, WEIGHT_REFINED, prediction_confidence(residual, size)
+
+    def solve(self, frame: _Frame, out: np.ndarray) -> bool:
+        """The 7 frames of ``frame`` into ``out`` (uint8 (7, H, W, 3)); whether the motion
+        method ran (False: no usable flow, the network's frames alone)."""
+        ycbcr, y = _luma(self.extractor, frame.rgb)
+        size = y.shape
+        network = self.extractor.luma_frames(ycbcr)
+        trajectory, weight, conf = self.final(frame, size)
+        if trajectory is None:
+            luma = network
+        else:
+            paths = es.tile_paths(trajectory, size)
+            frames = es.solve_exposure(y, paths, weight=weight, threads=self.threads)
+            luma = frames if conf is None else es.blend(frames, network, conf)
+        for k in range(NUM_FRAMES):
+            self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, _to_u8, out=out[k])
+        return trajectory is not None
+
+
+def prediction_confidence(residual: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """float32 (H, W) in [0, 1] from the refinement's residual map (analysis scale, linear
+    luma; NaN where no neighbour reaches: trusted): low where the neighbours' frames, blurred
+    along the camera's trajectory, do not predict this frame (something moved on its own)."""
+    r = np.asarray(residual, np.float32)
+    finite = np.isfinite(r)
+    typical = float(np.median(r[finite])) if finite.any() else 0.0
+    r = np.where(finite, r, typical).astype(np.float32)
+    r = cv2.GaussianBlur(r, (0, 0), 3.0)
+    level = float(np.median(r))
+    return es.confidence(r, size, scale_px=4.0 * level + 0.004, grow=0.03)
+
+
+def _to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
+    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    np.multiply(rgb, 255.0, out=rgb)
+    return np.rint(rgb, out=rgb)
+
+
+def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,
+                     max_side: int | None = None, progress=None,
+                     weight: float = es.WEIGHT, solver: MotionSolver | None = None) -> Iterator:
+    """Each input frame's :class:`blurvid.ordering.Exposure` (7 uint8 frames in time order),
+    in input order, solved from its neighbours (the module docstring). ``progress`` is
+    called after each exposure is solved; ``solver``: a :class:`MotionSolver` to use (the
+    benchmark's variants), else one is made."""
+    if solver is None:
+        solver = MotionSolver(extractor, shutter, weight, extractor.threads)
+    window: deque[_Frame] = deque()
+    size: tuple[int, int] | None = None
+
+    def finish(item: _Frame) -> Exposure:
+        out = np.empty((NUM_FRAMES,) + size + (3,), np.uint8)
+        solver.solve(item, out)
+        if progress is not None:
+            progress()
+        return Exposure(item.index, out, False)
+
+    def at(index: int) -> _Frame:
+        return next(f for f in window if f.index == index)
+
+    for index, frame in enumerate(frames):
+        rgb = fit_max_side(frame, max_side)[0]
+        h, w = rgb.shape[:2]
+        if size is None:
+            size = (h, w)
+            solver.scale = cm.analysis_scale(h, w)
+        elif (h, w) != size:
+            raise InputError(f"frame {index} is {w}x{h}, the frames before it "
+                             f"{size[1]}x{size[0]}")
+        _, y = _luma(extractor, rgb)
+        window.append(_Frame(index, rgb, cm.analysis_luma(y, solver.scale)))
+        del y
+        solver.add_flows(list(window), size)
+        if index - REACH >= 0:
+            solver.first_pass(at(index - REACH), size)
+        if index - LOOKAHEAD >= 0:
+            yield finish(at(index - LOOKAHEAD))
+        while window and window[0].index <= index - LOOKAHEAD:  # finished
+            window.popleft()
+    if size is None:
+        return
+    last = window[-1].index
+    for k in range(max(0, last - REACH + 1), last + 1):
+        solver.first_pass(at(k), size)
+    for k in range(max(0, last - LOOKAHEAD + 1), last + 1):
+        yield finish(at(k))

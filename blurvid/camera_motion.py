@@ -193,6 +193,7 @@ class Trajectory:
     coeffs: np.ndarray  # (degree, 3, 3)
     shutter: float
     size: tuple[int, int]
+    fit_rms: float = 0.0  # px: how far the affine fits it came from are from it
 
     @classmethod
     def still(cls, shutter: float, size: tuple[int, int]) -> "Trajectory":
@@ -276,7 +277,8 @@ def fit_trajectory(fits: dict[tuple[int, int], np.ndarray], shutter: float,
     coeffs = np.zeros((degree, 3, 3))
     for n in range(degree):
         coeffs[n, :2, :] = sol[3 * n:3 * n + 3].T
-    return Trajectory(coeffs, shutter, size)
+    misfit = design @ sol - rhs  # px, every equation (the linear part's at the half-diagonal)
+    return Trajectory(coeffs, shutter, size, float(np.sqrt(np.mean(misfit**2))))
 
 
 # ---------------------------------------------------------------------- refinement
@@ -310,7 +312,8 @@ def scaled(trajectory: Trajectory, factor: float) -> Trajectory:
     coeffs[:, :2, 2] *= factor
     h, w = trajectory.size
     return Trajectory(coeffs, trajectory.shutter, (max(1, round(h * factor)),
-                                                   max(1, round(w * factor))))
+                                                   max(1, round(w * factor))),
+                      trajectory.fit_rms * factor)
 
 
 def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajectory:
@@ -324,7 +327,7 @@ def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajector
     coeffs[:trajectory.degree] = trajectory.coeffs
     for n in range(1, terms + 1):
         coeffs[n - 1, :2, 2] += poly[:, n]
-    return Trajectory(coeffs, trajectory.shutter, trajectory.size)
+    return Trajectory(coeffs, trajectory.shutter, trajectory.size, trajectory.fit_rms)
 
 
 def _pixel_map(centred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -336,10 +339,25 @@ def _pixel_map(centred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return to_px @ centred @ from_px
 
 
+@dataclass
+class Refinement:
+    """What :func:`refine_trajectory` found: the refined ``trajectory``; ``rms`` of its
+    prediction of the blurry frame (linear luma); ``residual`` the per-pixel
+    ``|prediction - blurry|`` (float32 (h, w), the smallest over the neighbours, NaN where
+    none reaches); ``explained``: 1 - its median / (the median of the same prediction's
+    without the blur): near 1 when the motion inside the exposure explains the frame, near 0
+    or below when not."""
+
+    trajectory: Trajectory
+    rms: float
+    residual: np.ndarray
+    explained: float
+
+
 def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                       neighbours: dict[int, np.ndarray], terms: int = REFINE_TERMS,
                       rounds: int = REFINE_ROUNDS, bound: float = REFINE_BOUND,
-                      step: int = 2) -> tuple[Trajectory, float, np.ndarray | None]:
+                      step: int = 2, mask: np.ndarray | None = None) -> Refinement | None:
     """Refine the motion inside an exposure so that its neighbours' sharp frames, blurred
     along it, predict its blurry frame.
 
@@ -349,13 +367,12 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     exposure of ``L_k(R(o_k)^-1 (R(tau) p + c(tau)) + o_k)``: ``c(tau)`` a translation
     correction of ``terms`` orthonormal polynomial terms per axis shared by all neighbours,
     ``o_k`` an offset per neighbour (its alignment). Gauss-Newton with Huber weights on
-    every ``step``-th pixel; the correction is bounded to ``bound`` px. Returns the refined
-    trajectory, the rms residual of its prediction (linear luma) and the residual map (h, w)
-    float32 ``|prediction - blurry|``, the smallest over the neighbours (NaN where none
-    reaches), or None when there was too little to fit."""
+    every ``step``-th pixel; the correction is bounded to ``bound`` px. ``mask`` (h, w) bool:
+    the pixels to fit (e.g. where the flows follow the camera's model; None: all). Returns a
+    :class:`Refinement`, or None when there was too little to fit."""
     h, w = blurry.shape
     if not neighbours:
-        return trajectory, float("nan"), None
+        return None
     length = trajectory.blur_length()
     samples = int(np.clip(np.ceil(length / 0.75), 8, 32))
     taus = -trajectory.shutter / 2 + trajectory.shutter * (np.arange(samples) + 0.5) / samples
@@ -372,9 +389,25 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     target = np.ascontiguousarray(blurry[::step, ::step], np.float32)
     gh, gw = target.shape
     target = target.ravel()
+    usable = (np.ones((gh, gw), bool) if mask is None
+              else np.asarray(mask, bool)[::step, ::step]).ravel()
     coarse = np.diag([float(step), float(step), 1.0])  # the sampled grid -> pixels
-    rms = float("nan")
-    for _ in range(rounds):
+    # each neighbour's offset starts where its unblurred prediction lines up with the frame
+    # (phase correlation): Gauss-Newton's reach is a few px of texture, a neighbour placed by a
+    # trajectory that is off inside its window can be off by more
+    for k, offset in enumerate(names):
+        back = np.linalg.inv(trajectory.at(offset))
+        px = _pixel_map(back, (h, w)) @ coarse
+        plain = cv2.warpAffine(stacks[offset][..., 0], px[:2], (gw, gh),
+                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                               borderMode=cv2.BORDER_REFLECT101)
+        window = cv2.createHanningWindow((gw, gh), cv2.CV_64F)
+        (sx, sy), _ = cv2.phaseCorrelate(target.reshape(gh, gw).astype(np.float64),
+                                         plain.astype(np.float64), window)
+        if np.isfinite(sx + sy):
+            params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
+    sigma, best, damping = None, None, 1e-3
+    for iteration in range(rounds + 1):
         c = params[:2 * terms].reshape(2, terms)
         delta = c @ phi  # (2, samples) correction per sample
         jtj = np.zeros((n_params, n_params))
@@ -393,7 +426,7 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             acc = warped.mean(axis=0)
-            valid = (acc[..., 3] > 0.999).ravel()
+            valid = (acc[..., 3] > 0.999).ravel() & usable
             # d(sample)/d(c_x) = lin[:, 0] phi, d/d(c_y) = lin[:, 1] phi
             gxw = np.tensordot(phi, warped[..., 1], axes=(1, 0)) / samples  # (terms, gh, gw)
             gyw = np.tensordot(phi, warped[..., 2], axes=(1, 0)) / samples
@@ -408,31 +441,58 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
             jacobians.append(cols)
         r = np.concatenate(residuals)
         if r.size < n_params * 10:
-            return trajectory, float("nan"), None
-        sigma = max(1.4826 * float(np.median(np.abs(r))), 1e-6)
+            return None
+        if sigma is None:  # the Huber scale, fixed at the start so costs compare
+            sigma = max(1.4826 * float(np.median(np.abs(r))), 1e-6)
         weight = np.minimum(1.0, 1.345 * sigma / np.maximum(np.abs(r), 1e-12))
-        rms = float(np.sqrt(np.mean(r**2)))
-        start = 0
-        for cols, res in zip(jacobians, residuals):
-            wk = weight[start:start + res.size]
-            start += res.size
-            jw = cols * wk
-            jtj += jw @ cols.T
-            jtr += jw @ res
-        damping = 1e-6 * np.trace(jtj) / n_params + 1e-12
-        step_ = -np.linalg.solve(jtj + damping * np.eye(n_params), jtr)
-        params += step_
+        cost = float(np.mean(weight * r * r))
+        if best is not None and cost > best[0]:  # the step made it worse: back, and damp
+            params = best[1].copy()
+            cost, jtj, jtr = best[0], best[2], best[3]
+            damping *= 10.0
+        else:
+            start = 0
+            for cols, res in zip(jacobians, residuals):
+                wk = weight[start:start + res.size]
+                start += res.size
+                jw = cols * wk
+                jtj += jw @ cols.T
+                jtr += jw @ res
+            best = (cost, params.copy(), jtj, jtr)
+            damping = max(damping / 3.0, 1e-6)
+        if iteration == rounds:
+            break
+        # Levenberg-Marquardt: the step shrinks toward gradient descent while it fails
+        step_ = -np.linalg.solve(jtj + damping * np.diag(np.diag(jtj) + 1e-12), jtr)
+        params = best[1] + step_
         corr = params[:2 * terms].reshape(2, terms) @ phi
         reach = float(np.abs(corr - corr.mean(axis=1, keepdims=True)).max())
         if reach > bound:  # keep the correction within its bound
             params[:2 * terms] *= bound / reach
         if np.abs(step_[:2 * terms]).max() < 1e-3:
             break
+    params = best[1]
     refined = with_correction(trajectory, params[:2 * terms].reshape(2, terms))
     offsets = {k: params[2 * terms + 2 * i: 2 * terms + 2 * i + 2] for i, k in enumerate(names)}
     delta = params[:2 * terms].reshape(2, terms) @ phi
     residual, rms = _prediction_residual(trajectory, delta, blurry, stacks, offsets, taus)
-    return refined, rms, residual
+    # the same prediction without the blur (the neighbours' sharp frames, aligned): how much
+    # of the frame the motion inside the exposure explains
+    unblurred, _ = _prediction_residual(trajectory, np.zeros((2, 1)), blurry, stacks, offsets,
+                                        np.zeros(1))
+    both = np.isfinite(residual) & np.isfinite(unblurred)
+    if mask is not None and (both & mask).sum() > 100:
+        both &= mask
+    # medians, not rms: an object moving on its own over a part of the frame does not decide
+    # how well the camera's motion explains the rest
+    typical, still = ((float(np.median(a[both])) if both.any() else 0.0)
+                      for a in (residual, unblurred))
+    return Refinement(refined, rms, residual, 1.0 - typical / still if still > 0 else 0.0)
+
+
+def _lin_offset(back: np.ndarray, sx: float, sy: float, step: int) -> np.ndarray:
+    """The neighbour offset (its pixels) that moves its prediction by (sx, sy) coarse px."""
+    return back[:2, :2] @ np.array([sx, sy]) * step
 
 
 def _prediction_residual(trajectory: Trajectory, delta: np.ndarray, blurry: np.ndarray,

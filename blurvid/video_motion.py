@@ -41,9 +41,27 @@ from blurvid.pipeline import Extractor, as_rgb_float
 REACH = 2  # exposures on each side whose flows inform a trajectory
 NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory
 LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being finished
+CAMERA_PX = 3.0  # px: a flow this far from the camera's model moves on its own
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (a scene cut, a flash; the inliers of a good pair between blurry frames are 0.3-5 px off)
 WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
+# How much of the frame the refined motion explains (camera_motion.Refinement.explained) ->
+# trust in the solver, from 0 at the first figure to 1 at the second, for blurs of at least
+# EXPLAINED_BLUR px at the analysis scale (shorter blurs explain less of a frame even when
+# their motion is right: the figures scale down with the blur). Measured on the benchmark's
+# clips (docs/video.md): 20-35 px blurs with their motion within 0.5 px explained 0.87-0.92,
+# about 1 px 0.7-0.8, vibration and a clip's ends (1.5-6 px) under 0.7; 9 px blurs within
+# 0.4 px explained 0.25-0.85.
+EXPLAINED = (0.6, 0.85)
+EXPLAINED_BLUR = 20.0
+
+
+def trust_in(explained: float, blur_px: float) -> float:
+    """Trust in [0, 1] in an exposure's solve from how much of its frame the refined motion
+    explains and its blur's length (px, analysis scale): :data:`EXPLAINED`."""
+    scale = min(1.0, max(blur_px, 1e-6) / EXPLAINED_BLUR)
+    low, high = EXPLAINED[0] * scale, EXPLAINED[1] * scale
+    return float(np.clip((explained - low) / (high - low), 0.0, 1.0))
 
 
 @dataclass
@@ -127,14 +145,36 @@ class MotionSolver:
         if not (self.refine and neighbours):
             return trajectory, self.weight, None
         blurry = to_linear(frame.small.astype(np.float32) / 255.0)
-        refined, rms, residual = cm.refine_trajectory(cm.scaled(trajectory, self.scale),
-                                                      blurry, neighbours)
-        if residual is None:
+        found = cm.refine_trajectory(cm.scaled(trajectory, self.scale), blurry, neighbours,
+                                     mask=self.camera_mask(t, blurry.shape))
+        if found is None:
             return trajectory, self.weight, None
-        refined = cm.scaled(refined, 1.0 / self.scale)
+        refined = cm.scaled(found.trajectory, 1.0 / self.scale)
         refined.size = size
-        info.update(refined=refined, rms=rms)
-        return refined, WEIGHT_REFINED, prediction_confidence(residual, size)
+        info.update(refined=refined, rms=found.rms, explained=found.explained)
+        trust = trust_in(found.explained, found.trajectory.blur_length())
+        return refined, WEIGHT_REFINED, trust * prediction_confidence(found.residual, size)
+
+    def camera_mask(self, t: int, shape: tuple[int, int]) -> np.ndarray | None:
+        """bool (h, w) on the analysis grid: where the flows from exposure ``t`` follow the
+        camera's affine model (within :data:`CAMERA_PX`), grown away from what departs from
+        it; None when no flow starts at ``t``."""
+        own = [fit.residual for (i, _), fit in self.fits.items() if i == t]
+        if not own:
+            own = [fit.residual for (_, j), fit in self.fits.items() if j == t]
+        if not own:
+            return None
+        residual = np.fmax.reduce(own) if len(own) > 1 else own[0]
+        if residual.shape != shape:
+            return None
+        residual = np.nan_to_num(residual, nan=0.0)
+        # flows on weak texture are noisy everywhere: what departs is what departs from the rest
+        limit = max(CAMERA_PX, 3.0 * float(np.median(residual)))
+        off = (residual > limit).astype(np.uint8)
+        size = max(3, int(round(0.03 * max(shape))) | 1)
+        off = cv2.dilate(off, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+        keep = off == 0
+        return keep if keep.mean() > 0.5 else None
 
     def solve(self, frame: _Frame, out: np.ndarray) -> bool:
         """The 7 frames of ``frame`` into ``out`` (uint8 (7, H, W, 3)); whether the motion

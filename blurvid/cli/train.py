@@ -8,8 +8,8 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from blurvid.cli.common import (Device, ThreadsOption, progress_bar, reports_errors, say,
-                                stderr, train_extra)
+from blurvid.cli.common import (Device, ThreadsOption, duration, progress_bar, reports_errors,
+                                say, stderr, train_extra)
 from blurvid.io import photos_in
 
 
@@ -32,17 +32,9 @@ class LogLines:
         rate = (step - self.first_step) / max(now - self.start, 1e-9)
         eta = (self.total - step) / rate if rate > 0 else float("inf")
         line = (f"blurvid: step {step}/{self.total}, {rate:.2f} it/s, loss {loss:.4g}, "
-                f"ETA {_duration(eta)}")
+                f"ETA {duration(eta)}")
         say(line)
         return line
-
-
-def _duration(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "unknown"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 @reports_errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from enum import Enum
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,17 +13,21 @@ import typer
 
 from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
                                 ForceOption, JsonOption, ModelOption, ProjectionOption,
-                                ThreadsOption, max_side_option, output_option, progress_bar,
-                                reports_errors, say, usage_error)
+                                PeriodicLines, ThreadsOption, max_side_option, output_option,
+                                progress_bar, reports_errors, say, stderr, usage_error)
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
 from blurvid.io import check_not_inputs, check_outputs_free, check_writable, fitted_size
 from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.video import DEFAULT_MAX_SIDE, X264_PRESET, oriented_exposures, timeline_frames
+from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET, exposures_by,
+                           timeline_frames)
 from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
                            gif_step, padding_note, planned_outputs, write_clip, write_mp4)
+
+
+VideoMethod = Enum("VideoMethod", {name: name for name in METHODS}, type=str)
 
 
 @reports_errors
@@ -51,6 +56,11 @@ def video(
                                            help="Share of the frame interval each frame was "
                                                 "exposed (0.5: a 180-degree shutter; 1: no "
                                                 "gap).")] = DEFAULT_SHUTTER,
+    method: Annotated[VideoMethod, typer.Option(
+        "--method", help="network: the single-photo network on every frame, ordered from "
+                         "its neighbours; motion: each frame solved told the camera's motion "
+                         "measured between its neighbours, the network where something moves "
+                         "on its own (docs/video.md).")] = VideoMethod(DEFAULT_METHOD),
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
@@ -106,13 +116,18 @@ def video(
     flipped = [0]
     started = time.perf_counter()
     progress = progress_bar(show=inputs > 1, eta=True)
+    lines = PeriodicLines("input frame", inputs) if not stderr.is_terminal else None
     with progress:
         task = progress.add_task("input frames", total=inputs, info="")
 
+        def advance() -> None:
+            progress.advance(task)
+            if lines is not None and inputs > 1:
+                lines.advance()
+
         def exposures():
-            stream = oriented_exposures(extractor, read_frames(info, start, end), shutter,
-                                        max_side=max_side,
-                                        progress=lambda: progress.advance(task))
+            stream = exposures_by(method.value, extractor, read_frames(info, start, end),
+                                  shutter, max_side, progress=advance)
             for exposure in stream:
                 flipped[0] += exposure.reversed
                 yield exposure
@@ -141,6 +156,7 @@ def video(
                "input_frames": inputs, "input_fps": round(info.fps, 6),
                "start": round(offset, 6), "frames": count, "fps": round(rate, 6),
                "mode": "slowmo" if slowmo else "smooth", "shutter": shutter,
+               "method": method.value,
                "reversed_exposures": flipped[0], "width": out_w,
                "height": out_h, "audio_dropped": info.has_audio and not keep_audio,
                "audio_kept": keep_audio,

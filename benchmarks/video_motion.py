@@ -50,7 +50,7 @@ from blurvid.metrics import psnr
 from blurvid.ordering import output_count
 from blurvid.pipeline import Extractor
 from blurvid.video import exposures_by, timeline_frames
-from blurvid.video_motion import MotionSolver, motion_exposures
+from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
 
 METHODS = ("network", "motion", "no-fallback", "told", "told-no-fallback")
@@ -73,40 +73,45 @@ def clip_specs(quick: bool) -> list[ClipSpec]:
     return specs
 
 
+class NoFallbackSolver(MotionSolver):
+    """The motion method's solve everywhere: no network where it is not trusted."""
+
+    def final(self, frame, size):
+        trajectory, weight, _ = super().final(frame, size)
+        return trajectory, weight, None
+
+
 class ToldSolver(MotionSolver):
-    """The motion method told the true camera trajectory of every exposure."""
+    """The motion method told the true camera trajectory of every exposure (its fallback as
+    the motion method decides it)."""
 
     def __init__(self, clip, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.clip = clip
 
-    def trajectory(self, t, size):
-        return self.clip.trajectory(t)
+    def final(self, frame, size):
+        _, _, confidence = super().final(frame, size)
+        return self.clip.trajectory(frame.index), WEIGHT_REFINED, confidence
 
 
-class NoFallbackSolver(MotionSolver):
-    """The motion method's solver everywhere: no network where the flow departs from the
-    camera's model."""
-
-    def residual(self, t):
-        own = super().residual(t)
-        return None if own is None else np.zeros_like(own)
-
-
-class ToldNoFallbackSolver(ToldSolver, NoFallbackSolver):
-    pass
+class ToldNoFallbackSolver(ToldSolver):
+    def final(self, frame, size):
+        trajectory, weight, _ = super().final(frame, size)
+        return trajectory, weight, None
 
 
 class RecordingSolver(MotionSolver):
-    """Keeps every exposure's measured trajectory (for the motion error)."""
+    """Keeps every exposure's measured trajectory as the final solve used it (for the motion
+    error), and the first one from the flows alone."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.trajectories = {}
+        self.trajectories, self.firsts = {}, {}
 
-    def trajectory(self, t, size):
-        out = super().trajectory(t, size)
-        self.trajectories[t] = out
+    def final(self, frame, size):
+        out = super().final(frame, size)
+        self.trajectories[frame.index] = out[0]
+        self.firsts[frame.index] = self.first.get(frame.index)
         return out
 
 
@@ -196,6 +201,9 @@ def score_clip(clip, extractor, threads, methods, weight=None) -> dict:
                     for t, tr in sorted(solver.trajectories.items()) if tr is not None]
             entry["motion_rms_px"] = float(np.mean(errs)) if errs else None
             entry["motion_per_exposure"] = np.round(errs, 3).tolist()
+            firsts = [motion_error(tr, clip.trajectory(t))
+                      for t, tr in sorted(solver.firsts.items()) if tr is not None]
+            entry["motion_from_flows_px"] = float(np.mean(firsts)) if firsts else None
     if gap_truth:
         result["methods"]["INPUT"]["gap"] = float(np.mean(
             [psnr(a, b) for a, b in zip(gap_input, gap_truth)]))

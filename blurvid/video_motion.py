@@ -54,11 +54,15 @@ WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
 # 0.4 px explained 0.25-0.85.
 EXPLAINED = (0.6, 0.85)
 EXPLAINED_BLUR = 20.0
+STILL_PX = 1.0
 
 
 def trust_in(explained: float, blur_px: float) -> float:
     """Trust in [0, 1] in an exposure's solve from how much of its frame the refined motion
-    explains and its blur's length (px, analysis scale): :data:`EXPLAINED`."""
+    explains and its blur's length (px, analysis scale): :data:`EXPLAINED`. A camera that
+    barely moved (under :data:`STILL_PX`) is trusted: its solve is the frame itself."""
+    if blur_px < STILL_PX:
+        return 1.0
     scale = min(1.0, max(blur_px, 1e-6) / EXPLAINED_BLUR)
     low, high = EXPLAINED[0] * scale, EXPLAINED[1] * scale
     return float(np.clip((explained - low) / (high - low), 0.0, 1.0))
@@ -93,7 +97,6 @@ class MotionSolver:
         self.latents: dict[int, np.ndarray] = {}  # first solves' middle frames, linear
         self.two_sided: set[int] = set()  # exposures with flows on both sides
         self.scale = 1.0
-        self.last: dict[int, dict] = {}  # what the final solve used (for the benchmark)
 
     def add_flows(self, frames: list[_Frame], size: tuple[int, int]) -> None:
         """Fit the flows into the newest frame from the :data:`REACH` frames before it."""
@@ -140,8 +143,6 @@ class MotionSolver:
             return None, self.weight, None
         neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
                       if o and t + o in self.latents and t + o in self.two_sided}
-        info = {"first": trajectory, "neighbours": sorted(neighbours)}
-        self.last[t] = info
         if not (self.refine and neighbours):
             return trajectory, self.weight, None
         blurry = to_linear(frame.small.astype(np.float32) / 255.0)
@@ -151,7 +152,6 @@ class MotionSolver:
             return trajectory, self.weight, None
         refined = cm.scaled(found.trajectory, 1.0 / self.scale)
         refined.size = size
-        info.update(refined=refined, rms=found.rms, explained=found.explained)
         trust = trust_in(found.explained, found.trajectory.blur_length())
         return refined, WEIGHT_REFINED, trust * prediction_confidence(found.residual, size)
 

@@ -7,7 +7,7 @@ import pytest
 
 from blurvid import camera_motion as cm
 from blurvid.consistency import NUM_FRAMES
-from fakes import texture
+from tests.fakes import texture
 
 
 def _affine(angle=0.0, zoom=0.0, tx=0.0, ty=0.0):

@@ -329,3 +329,31 @@ def test_an_output_in_a_folder_that_takes_no_files_names_it_and_the_reason(tmp_p
     line = _only_error_line(result.stderr)
     assert line == f"blurvid: error: {message}{os.strerror(errno.ENOENT)}"
     assert "write-check" not in result.stderr
+
+
+def test_the_motion_method_writes_a_clip_and_says_so(tmp_path):
+    video = make_video(tmp_path / "clip.mp4", n=6)
+    result = run(video, "-o", tmp_path / "sharp.mp4", "--method", "motion", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["method"] == "motion" and summary["reversed_exposures"] == 0
+    assert probe(tmp_path / "sharp.mp4").frame_count == summary["frames"] == output_count(6, 0.5)
+    # off a terminal (the test's stderr is not one): a progress line, at the end at least
+    assert "blurvid: input frame 6/6" in result.stderr
+    result = run(video, "-o", tmp_path / "x.mp4", "--method", "magic")
+    assert result.exit_code == 2 and "magic" in result.stderr
+
+
+def test_progress_lines_come_every_interval_off_a_terminal():
+    from blurvid.cli.common import PeriodicLines
+
+    now = [0.0]
+    lines = PeriodicLines("input frame", 100, interval=30, clock=lambda: now[0])
+    said = []
+    for _ in range(100):
+        now[0] += 2.0  # 0.5 input frames a second
+        said.append(lines.advance())
+    printed = [s for s in said if s]
+    assert len(printed) == 7  # every 30 s (15 frames) and the last
+    assert printed[0] == "blurvid: input frame 15/100, 0.50/s, ETA 0:02:50"
+    assert printed[-1].startswith("blurvid: input frame 100/100")

@@ -1,0 +1,226 @@
+"""The motion method of ``blurvid video``: each exposure solved from its neighbours
+(blurvid.exposure_solver, blurvid.video_motion), on clips whose motion is known
+(blurvid.lab.data.video_synth), with the tiny test model as the network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from blurvid import camera_motion as cm  # noqa: E402
+from blurvid import exposure_solver as es  # noqa: E402
+from blurvid.color import rgb_to_y  # noqa: E402
+from blurvid.consistency import NUM_FRAMES  # noqa: E402
+from blurvid.errors import InputError  # noqa: E402
+from blurvid.lab.data.video_synth import ClipSpec, render_clip  # noqa: E402
+from blurvid.metrics import psnr  # noqa: E402
+from blurvid.pipeline import Extractor  # noqa: E402
+from blurvid.video import check_method, exposures_by  # noqa: E402
+from blurvid.video_motion import MotionSolver, motion_exposures, trust_in  # noqa: E402
+from tests.fakes import texture  # noqa: E402
+
+TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
+
+
+@pytest.fixture(scope="module")
+def extractor():
+    return Extractor(TINY, device="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scene") / "scene.png"
+    cv2.imwrite(str(path), (texture(600, 800, seed=11) * 255).astype(np.uint8))
+    return path
+
+
+def _luma(frames):
+    return np.stack([rgb_to_y(np.asarray(f) / 255.0) for f in frames])
+
+
+def _gain(frames, truth, blur):
+    """Luma PSNR gain over the blurry frame (mean over the 7 frames), frames in their order."""
+    t, f = _luma(truth), _luma(frames)
+    b = rgb_to_y(blur / 255.0)
+    return float(np.mean([psnr(a, g) - psnr(b, g) for a, g in zip(f, t)]))
+
+
+# ------------------------------------------------------------------ the exposure solver
+
+
+def test_solve_exposure_told_a_pan_recovers_the_frames(photo):
+    """Told the true motion, the tiled solver recovers the 7 frames far above the input."""
+    clip = render_clip(photo, ClipSpec(kind="pan", frames=1, size=(160, 96), blur=14, seed=2))
+    y = rgb_to_y(clip.blur[0] / 255.0).astype(np.float32)
+    paths = es.tile_paths(clip.trajectory(0), y.shape)
+    frames = es.solve_exposure(y, paths, weight=0.01)
+    truth = _luma(clip.truth[0])
+    gains = [psnr(f, t) - psnr(y, t) for f, t in zip(frames, truth)]
+    assert frames.shape == (NUM_FRAMES, 96, 160) and frames.dtype == np.float32
+    assert np.mean(gains) > 4.5, gains
+
+
+def test_tile_paths_follow_the_trajectory_at_each_tile_centre():
+    coeffs = np.zeros((1, 3, 3))
+    coeffs[0, :2] = [[0.0, -0.02, 10.0], [0.02, 0.0, 0.0]]  # a pan and a turn
+    t = cm.Trajectory(coeffs, 0.5, (256, 384))
+    paths = es.tile_paths(t, (256, 384), tile=128, overlap=32)
+    assert paths.shape[2:] == (NUM_FRAMES, 2)
+    # the turn moves the top tiles left and the bottom ones right, relative to the middle
+    spread = paths[..., -1, 0] - paths[..., 0, 0]
+    assert spread[0].mean() > spread[-1].mean()
+
+
+def test_confidence_is_low_where_the_flow_departs_and_one_elsewhere():
+    residual = np.zeros((60, 80), np.float32)
+    residual[20:35, 30:45] = 6.0
+    residual[0, 0] = np.nan  # left the frame: trusted
+    conf = es.confidence(residual, (120, 160))
+    assert conf.shape == (120, 160) and conf.min() >= 0 and conf.max() <= 1
+    assert conf[55, 75] < 0.1 and conf[5, 140] > 0.99 and conf[1, 1] > 0.99
+
+
+def test_blend_takes_the_solver_where_trusted_and_the_network_in_its_order():
+    solved = np.stack([np.full((4, 5), k / 6, np.float32) for k in range(NUM_FRAMES)])
+    network = solved[::-1] + 0.01  # the network's frames in the other order
+    np.testing.assert_array_equal(es.blend(solved, network, np.ones((4, 5))), solved)
+    out = es.blend(solved, network, np.zeros((4, 5)))
+    np.testing.assert_allclose(out, solved + 0.01, atol=1e-6)  # put in the solver's order
+
+
+def test_trust_grows_with_what_the_motion_explains():
+    assert trust_in(0.9, 30) == 1.0 and trust_in(0.5, 30) == 0.0
+    assert 0 < trust_in(0.7, 30) < 1
+    assert trust_in(0.5, 8) > trust_in(0.5, 30)  # a short blur explains less of a frame
+    assert trust_in(0.0, 0.2) == 1.0  # a still camera: the solve is the frame
+
+
+# ------------------------------------------------------------------ the method end to end
+
+
+def _run(extractor, frames, shutter=0.5, solver=None):
+    return list(motion_exposures(extractor, list(frames), shutter, solver=solver))
+
+
+def test_a_clip_with_known_motion_is_solved_well_above_the_network(extractor, photo):
+    """A handheld clip: the interior exposures' 7 frames gain over 3 dB on the input (the
+    tiny test network gains nothing), in the right order."""
+    clip = render_clip(photo, ClipSpec(kind="handheld", frames=7, size=(192, 128), blur=14,
+                                       seed=4))
+    exposures = _run(extractor, clip.blur)
+    assert [e.index for e in exposures] == list(range(7))
+    assert all(e.frames.shape == (NUM_FRAMES, 128, 192, 3) and e.frames.dtype == np.uint8
+               and not e.reversed for e in exposures)
+    gains = [_gain(exposures[t].frames, clip.truth[t], clip.blur[t]) for t in range(2, 5)]
+    assert min(gains) > 3.0, gains
+    for t in range(2, 5):  # forward beats reversed
+        f, g = _luma(exposures[t].frames), _luma(clip.truth[t])
+        assert np.mean((f - g) ** 2) < np.mean((f[::-1] - g) ** 2)
+
+
+def test_a_still_clip_stays_still(extractor, photo):
+    frame = render_clip(photo, ClipSpec(kind="pan", frames=1, size=(128, 96), blur=0,
+                                        seed=1)).blur[0]
+    exposures = _run(extractor, [frame] * 5)
+    for e in exposures:
+        for f in e.frames:
+            assert psnr(f / 255.0, frame / 255.0) > 40
+
+
+def test_a_reversed_clip_gives_the_frames_reversed(extractor, photo):
+    clip = render_clip(photo, ClipSpec(kind="pan", frames=5, size=(160, 96), blur=12, seed=6,
+                                       shutter=1.0))
+    forward = _run(extractor, clip.blur, shutter=1.0)
+    backward = _run(extractor, clip.blur[::-1], shutter=1.0)
+    for t in (1, 2, 3):
+        a = _luma(forward[t].frames)
+        b = _luma(backward[len(clip.blur) - 1 - t].frames)[::-1]
+        assert np.mean(np.abs(a - b)) < 0.01
+        assert np.mean(np.abs(a - a[::-1])) > 0.01  # the frames do differ in time
+
+
+class _Recording(MotionSolver):
+    def final(self, frame, size):
+        out = super().final(frame, size)
+        self.confidences = getattr(self, "confidences", {})
+        self.confidences[frame.index] = out[2]
+        return out
+
+
+def test_the_network_takes_over_where_something_moves_on_its_own(extractor, photo, tmp_path):
+    """An object crossing a panning camera: the solve is trusted on the background and not
+    on the object."""
+    cutout = np.zeros((60, 60, 4), np.uint8)
+    cv2.circle(cutout, (30, 30), 26, (40, 200, 230, 255), -1)
+    cutout[..., :3] = (cutout[..., :3] * (0.6 + 0.4 * texture(60, 60, seed=2))).astype(np.uint8)
+    obj = tmp_path / "object.png"
+    cv2.imwrite(str(obj), cutout)
+    spec = ClipSpec(kind="pan", frames=7, size=(240, 160), blur=10, seed=3, objects=1)
+    clip = render_clip(photo, spec, [obj])
+    solver = _Recording(extractor, spec.shutter)
+    _run(extractor, clip.blur, solver=solver)
+    t = 3
+    conf = solver.confidences[t]
+    assert conf is not None
+    # where the object is in exposure t: its alpha over the exposure
+    alpha = np.zeros((160, 240), np.float32)
+    for tau in np.linspace(t, t + spec.shutter, 5):
+        layer = np.zeros((160, 240, 3), np.float32)
+        for mover in clip.movers:
+            from blurvid.lab.data.video_synth import _draw
+            ones = np.ones((160, 240, 3), np.float32)
+            _draw(ones, mover, tau)  # 1 - alpha where the object covers
+            layer += 1 - ones
+        alpha = np.maximum(alpha, layer[..., 0])
+    on_object = alpha > 0.5
+    assert on_object.sum() > 200
+    assert conf[on_object].mean() < 0.5 * conf[~on_object].mean()
+
+
+def test_frames_of_different_sizes_are_refused(extractor):
+    frames = [np.zeros((64, 96, 3), np.uint8), np.zeros((64, 96, 3), np.uint8),
+              np.zeros((64, 80, 3), np.uint8)]
+    with pytest.raises(InputError, match="frame 2 is 80x64"):
+        _run(extractor, frames)
+
+
+def test_an_unknown_method_is_refused(extractor):
+    with pytest.raises(InputError, match="network, motion"):
+        check_method("magic")
+    with pytest.raises(InputError):
+        exposures_by("magic", extractor, [], 0.5, None)
+
+
+def test_an_empty_or_one_frame_clip(extractor):
+    assert _run(extractor, []) == []
+    one = _run(extractor, [np.full((48, 64, 3), 100, np.uint8)])
+    assert len(one) == 1 and one[0].frames.shape == (NUM_FRAMES, 48, 64, 3)
+
+
+def test_memory_stays_bounded_over_a_long_clip(extractor):
+    """Frames, fits and first solves are let go as the clip streams past: what is held after
+    60 frames is what is held after 15."""
+    held = []
+
+    class Counting(MotionSolver):
+        def final(self, frame, size):
+            held.append(len(self.fits) + len(self.first) + len(self.latents))
+            return super().final(frame, size)
+
+    rng = np.random.default_rng(0)
+    base = (texture(64, 400, seed=1) * 255).astype(np.uint8)
+
+    def frames():
+        for i in range(60):  # a pan of 3 px a frame, with a little noise
+            yield np.clip(base[:, 3 * i:3 * i + 96].astype(int) + rng.integers(-2, 3, (64, 96, 3)),
+                          0, 255).astype(np.uint8)
+
+    solver = Counting(extractor, 0.5)
+    count = sum(1 for _ in motion_exposures(extractor, frames(), 0.5, solver=solver))
+    assert count == 60
+    assert len(set(held[15:50])) == 1 and max(held) <= 40  # flat while streaming

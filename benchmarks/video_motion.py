@@ -9,8 +9,9 @@ Clips (:mod:`blurvid.lab.data.video_synth`, 640x360, 8 frames, from photos no mo
 on): handheld camera (a pan plus shake of 3-12 Hz at 30 fps, velocity changes comparable to
 the pan, a little rotation), vibration (15-40 Hz), the handheld camera with one or two
 objects moving on their own; shutter 0.5 and 1.0; blur 5-40 px per exposure (drawn per
-clip). Every output time of ``blurvid video`` is scored against the truth rendered at that
-time (the mean of the sharp frames over a seventh of the exposure around it): luma PSNR
+clip), noise of 0-0.006 (display-encoded, before 8-bit rounding; a compressed camera
+video keeps about 0.003-0.007). Every output time of ``blurvid video`` is scored against the
+truth rendered at that time (the mean of the sharp frames over a seventh of the exposure around it): luma PSNR
 (BT.601 Y of the 8-bit RGB frames), the frames in the order the method chose (not order-
 invariant). Exposure frames (the 7 of each exposure) and gap frames (the shutter gap, filled
 by flow) apart; INPUT is the blurry frame of the exposure nearest in time.
@@ -69,7 +70,8 @@ def clip_specs(quick: bool) -> list[ClipSpec]:
         for kind, objects in cases:
             specs.append(ClipSpec(kind=kind, frames=4 if quick else 8, size=(640, 360),
                                   blur=float(rng.uniform(5, 40)), shutter=shutter,
-                                  objects=objects, seed=int(rng.integers(1 << 30))))
+                                  objects=objects, seed=int(rng.integers(1 << 30)),
+                                  noise=float(rng.uniform(0.0, 0.006))))
     return specs
 
 
@@ -279,6 +281,26 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
                   f"so far among runs {peak:.2f} GiB")
 
 
+def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
+    """Real footage has no truth: the reblur check (how well the mean of each exposure's 7
+    frames reproduces its input frame, luma PSNR) and the time, per method."""
+    from blurvid.footage import probe, read_frames
+    from blurvid.io import fit_max_side
+    from blurvid.pipeline import reblur_psnr
+
+    info = probe(path)
+    inputs = [fit_max_side(f, max_side)[0] for _, f in zip(range(frames), read_frames(info))]
+    extractor = Extractor(threads=threads)
+    for method in ("network", "motion"):
+        started = time.perf_counter()
+        scores = [reblur_psnr(e.frames / 255.0, inputs[e.index]) for e in
+                  exposures_by(method, extractor, inputs, 0.5, None)]
+        seconds = (time.perf_counter() - started) / len(inputs)
+        print(f"{path.name} ({inputs[0].shape[1]}x{inputs[0].shape[0]}, {len(inputs)} frames) "
+              f"{method}: reblur {np.mean(scores):.2f} dB (min {np.min(scores):.2f}), "
+              f"{seconds:.2f} s per frame")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "blurvid/photos"
@@ -295,7 +317,14 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--footage", type=Path, nargs="*",
+                        help="real videos: the reblur check per method on --frames frames")
+    parser.add_argument("--max-side", type=int, default=640)
     args = parser.parse_args()
+    if args.footage:
+        for path in args.footage:
+            footage(path, args.frames, args.threads, args.max_side)
+        return
     photos = photos_in(args.images, "--images")
     if args.speed:
         w, h = (int(v) for v in args.size.lower().split("x"))
@@ -317,7 +346,7 @@ def main() -> None:
         results.append(res)
         m = res["methods"]
         print(f"clip {n}: {spec.kind} objects={spec.objects} shutter={spec.shutter} "
-              f"blur={spec.blur:.0f}px INPUT {m['INPUT']['exposure']:.2f} | "
+              f"blur={spec.blur:.0f}px noise={spec.noise:.4f} INPUT {m['INPUT']['exposure']:.2f} | "
               + " | ".join(f"{k} {v['exposure'] - m['INPUT']['exposure']:+.2f}"
                            for k, v in m.items() if k != "INPUT"), file=sys.stderr)
     print(table(results, methods))

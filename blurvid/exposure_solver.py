@@ -32,6 +32,7 @@ TILE = 128  # px: one translation per tile
 OVERLAP = 32
 WEIGHT = 0.02  # smoothness weight for a trajectory measured to a few tenths of a px
 ITERS = 8  # conjugate-gradient steps after the closed form
+TRUSTED = 0.999  # a confidence this high everywhere takes the solver's frames alone
 
 
 def tile_paths(trajectory: Trajectory, shape: tuple[int, int], tile: int = TILE,
@@ -81,6 +82,6 @@ def blend(solved: np.ndarray, network: np.ndarray, weight: np.ndarray) -> np.nda
     """``weight * solved + (1 - weight) * network`` per pixel, the network's frames first put
     in the solver's time order (:func:`blurvid.ensemble.align_order`). float32 (7, H, W)."""
     network = align_order(network, solved)
-    if float(weight.min()) >= 0.999:
+    if float(weight.min()) >= TRUSTED:
         return solved
     return network + weight[None] * (solved - network)

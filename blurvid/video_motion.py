@@ -41,6 +41,13 @@ from blurvid.pipeline import Extractor, as_rgb_float
 REACH = 2  # exposures on each side whose flows inform a trajectory
 NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory
 LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being finished
+# The solver's weight grows with the frame's noise: measured on the bundled example (noise
+# and H.264 at crf 16: noise_level 0.006-0.007), the middle frame of its most blurred input
+# gained +1.3 / +2.4 / +2.3 dB at weights 0.01 / 0.03 / 0.1 (docs/video.md); the benchmark's
+# clean 8-bit clips (0.0009) are best at 0.01.
+QUIET_NOISE = 0.001
+MAX_NOISE_FACTOR = 10.0
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 CAMERA_PX = 3.0  # px: a flow this far from the camera's model moves on its own
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (a scene cut, a flash; the inliers of a good pair between blurry frames are 0.3-5 px off)
@@ -143,13 +150,19 @@ class MotionSolver:
             return None, self.weight, None
         neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
                       if o and t + o in self.latents and t + o in self.two_sided}
+        mask = self.camera_mask(t, frame.small.shape)
+        # unrefined (too few frames, or refinement off): trusted where the flows follow the
+        # camera's model (nowhere when most of the frame departs from it)
+        plain = (trajectory, self.weight,
+                 np.zeros(size, np.float32) if mask is None
+                 else es.confidence(np.where(mask, 0.0, 10.0), size))
         if not (self.refine and neighbours):
-            return trajectory, self.weight, None
+            return plain
         blurry = to_linear(frame.small.astype(np.float32) / 255.0)
         found = cm.refine_trajectory(cm.scaled(trajectory, self.scale), blurry, neighbours,
-                                     mask=self.camera_mask(t, blurry.shape))
+                                     mask=mask)
         if found is None:
-            return trajectory, self.weight, None
+            return plain
         refined = cm.scaled(found.trajectory, 1.0 / self.scale)
         refined.size = size
         trust = trust_in(found.explained, found.trajectory.blur_length())
@@ -181,17 +194,32 @@ class MotionSolver:
         method ran (False: no usable flow, the network's frames alone)."""
         ycbcr, y = _luma(self.extractor, frame.rgb)
         size = y.shape
-        network = self.extractor.luma_frames(ycbcr)
         trajectory, weight, conf = self.final(frame, size)
         if trajectory is None:
-            luma = network
+            luma = self.extractor.luma_frames(ycbcr)
         else:
             paths = es.tile_paths(trajectory, size)
-            frames = es.solve_exposure(y, paths, weight=weight, threads=self.threads)
-            luma = frames if conf is None else es.blend(frames, network, conf)
+            luma = es.solve_exposure(y, paths, weight=noise_weight(weight, y),
+                                     threads=self.threads)
+            if conf is not None and float(conf.min()) < es.TRUSTED:  # the network is needed
+                luma = es.blend(luma, self.extractor.luma_frames(ycbcr), conf)
         for k in range(NUM_FRAMES):
             self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, _to_u8, out=out[k])
         return trajectory is not None
+
+
+def noise_level(luma: np.ndarray) -> float:
+    """The standard deviation of the noise in a luma image (float, [0, 1]): Immerkaer's
+    operator (a second difference that cancels smooth content), its median absolute value
+    scaled to a Gaussian's sigma. A blurry frame has little fine texture to confuse it."""
+    r = cv2.filter2D(np.asarray(luma, np.float32), -1, _NOISE_KERNEL)[1:-1, 1:-1]
+    return float(1.4826 * np.median(np.abs(r)) / 6.0)
+
+
+def noise_weight(weight: float, luma: np.ndarray) -> float:
+    """``weight`` raised in proportion to the frame's noise above :data:`QUIET_NOISE` (an
+    8-bit frame's own), at most :data:`MAX_NOISE_FACTOR` times."""
+    return weight * float(np.clip(noise_level(luma) / QUIET_NOISE, 1.0, MAX_NOISE_FACTOR))
 
 
 def prediction_confidence(residual: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -48,7 +48,9 @@ class ClipSpec:
     """One clip to render. ``kind``: ``pan`` (smooth: constant velocity, slow turn),
     ``handheld`` (pan plus shake of 3-12 Hz) or ``vibration`` (15-40 Hz); ``blur``: the
     mean blur length per exposure in px; ``shutter``: exposed share of the frame interval;
-    ``objects``: cut-outs moving on their own; ``size``: (width, height)."""
+    ``objects``: cut-outs moving on their own; ``size``: (width, height); ``noise``: the
+    standard deviation of Gaussian noise added to the blurry frames (display-encoded, before
+    their 8-bit rounding: a camera's noise as a compressed video keeps it)."""
 
     kind: str = "handheld"
     frames: int = 6
@@ -57,6 +59,7 @@ class ClipSpec:
     shutter: float = 0.5
     objects: int = 0
     seed: int = 0
+    noise: float = 0.0
 
 
 @dataclass
@@ -245,8 +248,11 @@ def _draw(canvas: np.ndarray, mover: _Mover, tau: float) -> None:
     canvas += layer[..., :3]
 
 
-def _to_u8(linear: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(from_linear(np.clip(linear, 0, 1)) * 255), 0, 255).astype(np.uint8)
+def _to_u8(linear: np.ndarray, noise: float = 0.0, rng=None) -> np.ndarray:
+    encoded = from_linear(np.clip(linear, 0, 1))
+    if noise > 0:
+        encoded = encoded + rng.normal(0.0, noise, encoded.shape).astype(np.float32)
+    return np.clip(np.rint(encoded * 255), 0, 255).astype(np.uint8)
 
 
 def render_clip(photo: str | Path, spec: ClipSpec, objects: list[Path] = ()) -> Clip:
@@ -281,12 +287,13 @@ def render_clip(photo: str | Path, spec: ClipSpec, objects: list[Path] = ()) -> 
     clip.scene, clip.movers, clip.step = scene, movers, spec.shutter / count
     blur = np.empty((spec.frames, h, w, 3), np.uint8)
     truth = np.empty((spec.frames, NUM_FRAMES, h, w, 3), np.uint8)
+    noise_rng = np.random.default_rng([spec.seed, 1])
     for t in range(spec.frames):
         groups = np.zeros((NUM_FRAMES, h, w, 3), np.float32)
         for j in range(count):
             groups[j // per_group] += clip.instant(t + spec.shutter * (j + 0.5) / count)
         groups /= per_group
         truth[t] = _to_u8(groups)
-        blur[t] = _to_u8(groups.mean(axis=0))
+        blur[t] = _to_u8(groups.mean(axis=0), spec.noise, noise_rng)
     clip.blur, clip.truth = blur, truth
     return clip

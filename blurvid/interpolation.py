@@ -102,13 +102,21 @@ def recursive(extract: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, l
               progress: Callable[[], None] | None = None) -> np.ndarray:
     """The paper's recursion from level-1 ``frames`` (7, H, W, 3): frames of ``levels`` in
     timeline order. ``extract`` maps a blurry RGB image to 7 frames; ``progress`` is called
-    after each model run."""
+    after each model run.
+
+    Memory: the clip is one float32 array, filled in place (each deepest set is copied to its
+    frames' places on the timeline and dropped); besides it, only the 7-frame sets on the way
+    down from level 1 to the set being extracted are held (:func:`clip_memory`)."""
     _check_levels(levels)
-    out: list[tuple[Fraction, np.ndarray]] = []
+    order = sorted(t for a, b in _tiles(Fraction(0), Fraction(1), levels - 1)
+                   for t in _centers(a, b))
+    place = {t: n for n, t in enumerate(order)}
+    out = np.empty((len(order),) + np.shape(frames)[1:], np.float32)
 
     def expand(seven: np.ndarray, a: Fraction, b: Fraction, depth: int) -> None:
         if depth == 0:
-            out.extend(zip(_centers(a, b), seven))
+            for t, frame in zip(_centers(a, b), seven):
+                out[place[t]] = frame
             return
         w = (b - a) / NUM_FRAMES
         for k in range(NUM_FRAMES - 1):
@@ -116,10 +124,10 @@ def recursive(extract: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, l
             if progress is not None:
                 progress()
             expand(sub, a + k * w, a + (k + 2) * w, depth - 1)
+            del sub  # before the next set is extracted
 
     expand(frames, Fraction(0), Fraction(1), levels - 1)
-    out.sort(key=lambda item: item[0])
-    return np.stack([f for _, f in out]).astype(np.float32)
+    return out
 
 
 def _bracket(times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

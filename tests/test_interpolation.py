@@ -187,3 +187,54 @@ def test_clip_memory_does_not_grow_with_levels_for_flow_and_refuses_what_does_no
     assert check_clip_memory(720, 1280, 4, "flow", available=8 * 2**30) == flows[4]
     with pytest.raises(InputError, match="GIF"):
         check_clip_memory(720, 1280, 4, "flow", plays=1512, available=1 * 2**30)
+
+
+def _recursive_before(extract, frames, levels):
+    """recursive() as it was before issue 26 (every deepest set kept, stacked, cast): the
+    reference its frames must equal bit for bit."""
+    from blurvid.consistency import reblur
+    from blurvid.interpolation import _centers, _orient
+
+    out = []
+
+    def expand(seven, a, b, depth):
+        if depth == 0:
+            out.extend(zip(_centers(a, b), seven))
+            return
+        w = (b - a) / 7
+        for k in range(6):
+            sub = _orient(extract(reblur(seven[k: k + 2])), seven[k], seven[k + 1])
+            expand(sub, a + k * w, a + (k + 2) * w, depth - 1)
+
+    expand(frames, Fraction(0), Fraction(1), levels - 1)
+    out.sort(key=lambda item: item[0])
+    return np.stack([f for _, f in out]).astype(np.float32)
+
+
+def test_recursive_holds_the_clip_once_and_makes_the_same_frames():
+    """The clip is filled in place (it was held three times: the deepest sets, their stack
+    and a float32 copy of it); the frames are those of before, bit for bit."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    image = rng.random((48, 64, 3)).astype(np.float32)
+
+    def extract(img):  # a stand-in model: 7 shifted, dimmed copies
+        return np.stack([np.roll(img, k - 3, axis=1) * (0.9 + 0.01 * k) for k in range(7)])
+
+    level1 = extract(image).astype(np.float32)
+    frame = image.nbytes
+    tracemalloc.start()
+    try:
+        frames = recursive(extract, level1, 3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames.shape == (252, 48, 64, 3) and frames.dtype == np.float32
+    # the clip, level 1 and one set per level, the extraction under way: not 3 x the clip
+    assert peak < (252 + 3 * 7 + 12) * frame
+    np.testing.assert_array_equal(frames, _recursive_before(extract, level1, 3))
+    for levels in (1, 2):
+        np.testing.assert_array_equal(recursive(extract, level1, levels),
+                                      _recursive_before(extract, level1, levels))
+

@@ -62,6 +62,8 @@ def interpolate(
     if scaled:
         say(f"blurvid: note: {image_path}: {scaled} for the clip (--max-side 0 keeps the "
             "full size)")
+    bit_depth = image.bit_depth
+    del image  # the photo as read: once scaled down, only ``rgb`` is needed (memory)
     plays = count * loop if not boomerang else (2 * count - 2) * loop
     # Refuse to clobber, to fail on an unwritable folder or to run out of memory before any
     # work (the model runs can take a while).
@@ -69,7 +71,9 @@ def interpolate(
     check_outputs_free(targets, force)
     check_writable(targets[0].parent)
     h, w = rgb.shape[:2]
-    check_clip_memory(h, w, levels, method.value, plays if clip_kind(output) == "gif" else 0)
+    kind = clip_kind(output)
+    check_clip_memory(h, w, levels, method.value, plays if kind == "gif" else 0, kind=kind,
+                      model=model, ensemble=ensemble)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     runs = model_runs(levels, method.value)
@@ -86,7 +90,7 @@ def interpolate(
         task = progress.add_task("writing frames", total=len(order))
         played = Played(clip, order, progress=lambda: progress.advance(task))
         written = write_clip(output, played, rate, times=times,
-                             stem=image_path.stem, force=force, bit_depth=image.bit_depth,
+                             stem=image_path.stem, force=force, bit_depth=bit_depth,
                              info={"input": str(image_path), "levels": levels,
                                    "method": method.value})
     seconds = time.perf_counter() - start

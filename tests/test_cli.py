@@ -443,6 +443,45 @@ def test_interpolate_mp4_level_2(tmp_path):
     assert imageio_ffmpeg.count_frames_and_secs(str(clip))[0] == 82
 
 
+def test_interpolate_refuses_a_clip_over_the_cgroup_limit_before_the_model_runs(
+        tmp_path, monkeypatch):
+    """Plenty of MemAvailable, but a container limit (cgroup v2 memory.max) the clip would
+    not fit in: refused up front, in one line, before the model is even loaded."""
+    import blurvid.interpolation as interp
+
+    command = sys.modules["blurvid.cli.interpolate"]  # blurvid.cli.interpolate: the command
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemAvailable: {64 * 2**20} kB\n")  # 64 GiB
+    cgroups = tmp_path / "cgroup-fs"
+    (cgroups / "box").mkdir(parents=True)
+    (cgroups / "cgroup.controllers").write_text("memory\n")
+    (cgroups / "box" / "memory.max").write_text(f"{200 * 2**20}\n")
+    (cgroups / "box" / "memory.current").write_text(f"{100 * 2**20}\n")
+    (tmp_path / "self-cgroup").write_text("0::/box\n")
+    monkeypatch.setattr(interp, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(interp, "CGROUP_ROOT", str(cgroups))
+    monkeypatch.setattr(interp, "PROC_CGROUP", str(tmp_path / "self-cgroup"))
+    monkeypatch.setattr(interp, "address_space_left", lambda: None)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(command, "Extractor", no_model)
+    src = _photo(tmp_path / "shot.png", h=60, w=80)
+    clip = tmp_path / "clip.mp4"
+    result = interpolate(src, "--levels", 3, "--method", "recursive", "-o", clip)
+    assert result.exit_code == 1, result.stderr
+    errors = _one_error_line(result, "level-3 recursive clip of 80x60 needs about",
+                             "more than the 0.1 GiB", "--method flow")
+    assert len(errors) == 1 and result.stderr.strip().count("\n") == 0
+    assert not clip.exists()
+    # the same clip with the limit lifted gets past the check (to the stand-in model)
+    (cgroups / "box" / "memory.max").write_text("max\n")
+    result = interpolate(src, "--levels", 3, "--method", "recursive", "-o", clip)
+    assert "the model was loaded" in result.stderr and "needs about" not in result.stderr
+
+
 def test_interpolate_to_frames_folder_with_timeline(tmp_path):
     src = _photo(tmp_path / "shot.png", h=20, w=24)
     out = tmp_path / "frames"

@@ -178,8 +178,8 @@ def test_streamed_frames_equal_the_whole_clip():
 def test_clip_memory_does_not_grow_with_levels_for_flow_and_refuses_what_does_not_fit():
     from blurvid.interpolation import check_clip_memory, clip_memory
 
-    flows = {levels: clip_memory(720, 1280, levels, "flow") for levels in (1, 2, 3, 4)}
-    assert len(set(flows.values())) == 1 and flows[4] < 200 * 2**20
+    flows = {levels: clip_memory(720, 1280, levels, "flow") for levels in (2, 3, 4)}
+    assert len(set(flows.values())) == 1 and flows[4] < 1 * 2**30
     assert clip_memory(720, 1280, 3, "recursive") > 252 * 720 * 1280 * 12
     with pytest.raises(InputError, match=r"level-4 recursive clip of 1280x720 needs about "
                                          r"[\d.]+ GiB.*--max-side.*--method flow"):
@@ -187,3 +187,178 @@ def test_clip_memory_does_not_grow_with_levels_for_flow_and_refuses_what_does_no
     assert check_clip_memory(720, 1280, 4, "flow", available=8 * 2**30) == flows[4]
     with pytest.raises(InputError, match="GIF"):
         check_clip_memory(720, 1280, 4, "flow", plays=1512, available=1 * 2**30)
+
+
+def _recursive_before(extract, frames, levels):
+    """recursive() as it was before issue 26 (every deepest set kept, stacked, cast): the
+    reference its frames must equal bit for bit."""
+    from blurvid.consistency import reblur
+    from blurvid.interpolation import _centers, _orient
+
+    out = []
+
+    def expand(seven, a, b, depth):
+        if depth == 0:
+            out.extend(zip(_centers(a, b), seven))
+            return
+        w = (b - a) / 7
+        for k in range(6):
+            sub = _orient(extract(reblur(seven[k: k + 2])), seven[k], seven[k + 1])
+            expand(sub, a + k * w, a + (k + 2) * w, depth - 1)
+
+    expand(frames, Fraction(0), Fraction(1), levels - 1)
+    out.sort(key=lambda item: item[0])
+    return np.stack([f for _, f in out]).astype(np.float32)
+
+
+def test_recursive_holds_the_clip_once_and_makes_the_same_frames():
+    """The clip is filled in place (it was held three times: the deepest sets, their stack
+    and a float32 copy of it); the frames are those of before, bit for bit."""
+    import tracemalloc
+
+    rng = np.random.default_rng(7)
+    image = rng.random((48, 64, 3)).astype(np.float32)
+
+    def extract(img):  # a stand-in model: 7 shifted, dimmed copies
+        return np.stack([np.roll(img, k - 3, axis=1) * (0.9 + 0.01 * k) for k in range(7)])
+
+    level1 = extract(image).astype(np.float32)
+    frame = image.nbytes
+    tracemalloc.start()
+    try:
+        frames = recursive(extract, level1, 3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frames.shape == (252, 48, 64, 3) and frames.dtype == np.float32
+    # the clip, level 1 and one set per level, the extraction under way: not 3 x the clip
+    assert peak < (252 + 3 * 7 + 12) * frame
+    np.testing.assert_array_equal(frames, _recursive_before(extract, level1, 3))
+    for levels in (1, 2):
+        np.testing.assert_array_equal(recursive(extract, level1, levels),
+                                      _recursive_before(extract, level1, levels))
+
+
+def test_recursive_memory_estimate_counts_what_is_held():
+    """The estimate's parts are the arrays the code holds (frames of H x W x 3 float32)."""
+    from blurvid.interpolation import (ENCODER_BYTES_PER_PIXEL, ENCODER_FIXED_BYTES,
+                                       PROCESS_BYTES, clip_memory, memory_estimate,
+                                       model_memory)
+
+    frame = 720 * 1280 * 12
+    for levels in (2, 3, 4):
+        parts = memory_estimate(720, 1280, levels, "recursive")
+        assert parts.shared == {"process": PROCESS_BYTES, "photo": 2 * frame,
+                                "model": model_memory(720, 1280)}
+        assert parts.making == {"clip": 7 * 6 ** (levels - 1) * frame,
+                                "sets": 7 * (levels - 1) * frame, "extraction": 8 * frame}
+        assert parts.writing["clip"] == parts.making["clip"]
+        assert parts.writing["encoder"] == (ENCODER_FIXED_BYTES
+                                            + ENCODER_BYTES_PER_PIXEL * 720 * 1280)
+        assert clip_memory(720, 1280, levels, "recursive") == parts.total == (
+            sum(parts.shared.values()) + max(sum(parts.making.values()),
+                                             sum(parts.writing.values())))
+    gif = memory_estimate(720, 1280, 2, "recursive", plays=82)
+    assert gif.writing["palette frames"] == 82 * 720 * 1280 and "encoder" not in gif.writing
+    assert "encoder" not in memory_estimate(720, 1280, 2, "recursive", kind="frames").writing
+    # the model's working memory: per pixel of the window it runs on (tiled above 4 MP)
+    assert model_memory(720, 1280, "paper") > 20 * model_memory(720, 1280)
+    assert model_memory(3000, 4000) < 2 * model_memory(1500, 2000)  # tiled: windows of 1 MP
+    assert model_memory(720, 1280, ensemble=8) > model_memory(720, 1280)
+
+
+# Peak resident memory of `blurvid interpolate --method recursive` to MP4 (the process and its
+# ffmpeg encoder together), the highest of the runs of benchmarks/clip_memory.py in
+# docs/performance.md: MiB.
+MEASURED_RECURSIVE_PEAKS = {(720, 1280, 2): 1023, (720, 1280, 3): 3311,
+                            (3000, 4000, 2): 8463}
+
+
+@pytest.mark.parametrize("key", sorted(MEASURED_RECURSIVE_PEAKS))
+def test_recursive_estimate_is_within_a_quarter_above_the_measured_peak(key):
+    from blurvid.interpolation import clip_memory
+
+    estimate = clip_memory(*key, "recursive") / 2**20
+    measured = MEASURED_RECURSIVE_PEAKS[key]
+    assert measured <= estimate <= 1.25 * measured
+
+
+def _fake_cgroups(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_available_memory_is_the_least_of_meminfo_and_the_cgroup_limit(tmp_path, monkeypatch):
+    import blurvid.interpolation as interp
+
+    GiB = 2**30
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemTotal: {32 * GiB // 1024} kB\nMemAvailable: {16 * GiB // 1024} kB\n")
+    proc = tmp_path / "cgroup"
+    monkeypatch.setattr(interp, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(interp, "PROC_CGROUP", str(proc))
+    monkeypatch.setattr(interp, "address_space_left", lambda: None)
+
+    # cgroup v2: memory.max minus memory.current, the droppable file cache counted as free
+    v2 = _fake_cgroups(tmp_path / "v2", {
+        "cgroup.controllers": "cpu memory\n",
+        "job/memory.max": f"{4 * GiB}\n", "job/memory.current": f"{1 * GiB}\n",
+        "job/memory.stat": f"anon {GiB // 2}\ninactive_file {GiB // 4}\n"})
+    monkeypatch.setattr(interp, "CGROUP_ROOT", str(v2))
+    proc.write_text("0::/job\n")
+    assert interp.available_memory() == 3 * GiB + GiB // 4
+    (v2 / "job/memory.max").write_text("max\n")  # no limit: MemAvailable
+    assert interp.available_memory() == 16 * GiB
+    # a tighter limit above the process's own cgroup counts too
+    _fake_cgroups(v2, {"outer/memory.max": f"{2 * GiB}\n",
+                       "outer/memory.current": f"{3 * GiB // 2}\n",
+                       "outer/job/memory.max": "max\n", "outer/job/memory.current": "0\n"})
+    proc.write_text("0::/outer/job\n")
+    assert interp.available_memory() == GiB // 2
+    # in a container the path may name a cgroup outside its namespace: the mount's own files
+    _fake_cgroups(v2, {"memory.max": f"{3 * GiB}\n", "memory.current": f"{2 * GiB}\n"})
+    proc.write_text("0::/elsewhere/box\n")
+    assert interp.available_memory() == GiB
+
+    # cgroup v1: memory.limit_in_bytes minus memory.usage_in_bytes; "no limit" is a huge number
+    v1 = _fake_cgroups(tmp_path / "v1", {
+        "memory/job/memory.limit_in_bytes": f"{5 * GiB}\n",
+        "memory/job/memory.usage_in_bytes": f"{2 * GiB}\n",
+        "memory/job/memory.stat": "cache 0\ntotal_inactive_file 0\n",
+        "memory/memory.limit_in_bytes": "9223372036854771712\n",
+        "memory/memory.usage_in_bytes": f"{9 * GiB}\n"})
+    monkeypatch.setattr(interp, "CGROUP_ROOT", str(v1))
+    proc.write_text("5:cpu,cpuacct:/job\n4:memory:/job\n0::/job\n")
+    assert interp.available_memory() == 3 * GiB
+    (v1 / "memory/job/memory.limit_in_bytes").write_text("9223372036854771712\n")
+    assert interp.available_memory() == 16 * GiB
+
+    # a clip that fits MemAvailable but not the cgroup is refused, with the cgroup's figure
+    (v1 / "memory/job/memory.limit_in_bytes").write_text(f"{3 * GiB}\n")
+    with pytest.raises(InputError, match=r"level-3 recursive clip of 1280x720 needs about "
+                                         r"[\d.]+ GiB, more than the 1\.0 GiB"):
+        interp.check_clip_memory(720, 1280, 3, "recursive")
+
+
+def test_available_memory_counts_the_address_space_limit(monkeypatch):
+    import resource
+
+    import blurvid.interpolation as interp
+
+    statm = Path("/proc/self/statm")
+    if not statm.exists():
+        pytest.skip("needs /proc/self/statm (Linux)")
+    import os
+
+    mapped = int(statm.read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = mapped + 2 * 2**30  # ulimit -v: 2 GiB more than this process has mapped
+    monkeypatch.setattr(resource, "getrlimit",
+                        lambda which: (limit, resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else (resource.RLIM_INFINITY,) * 2)
+    left = interp.address_space_left()
+    assert 1 * 2**30 < left <= 2 * 2**30 and interp.available_memory() <= left
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (resource.RLIM_INFINITY,) * 2)
+    assert interp.address_space_left() is None

@@ -345,7 +345,7 @@ def test_the_motion_method_writes_a_clip_and_says_so(tmp_path):
 
 
 def test_progress_lines_come_every_interval_off_a_terminal():
-    from blurvid.cli.common import PeriodicLines
+    from blurvid.cli.progress import PeriodicLines
 
     now = [0.0]
     lines = PeriodicLines("input frame", 100, interval=30, clock=lambda: now[0])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -158,40 +157,6 @@ def progress_bar(show: bool = True, eta: bool = False) -> Progress:
                     disable=not (show and stderr.is_terminal))
 
 
-def duration(seconds: float) -> str:
-    """``h:mm:ss`` (``unknown`` for infinity)."""
-    if seconds == float("inf"):
-        return "unknown"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-class PeriodicLines:
-    """Progress for a log file (stderr off a terminal, where no bar is drawn): a line at most
-    every ``interval`` seconds and at the end, ``blurvid: <what> 12/340, 0.50/s, ETA 0:10:56``.
-    ``advance()`` after each item; returns the line it printed, if any."""
-
-    def __init__(self, what: str, total: int, interval: float = 30.0,
-                 clock=time.monotonic) -> None:
-        self.what, self.total, self.interval, self.clock = what, total, interval, clock
-        self.start = self.last = clock()
-        self.done = 0
-
-    def advance(self) -> str | None:
-        self.done += 1
-        now = self.clock()
-        if now - self.last < self.interval and self.done < self.total:
-            return None
-        self.last = now
-        rate = self.done / max(now - self.start, 1e-9)
-        eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-        line = (f"blurvid: {self.what} {self.done}/{self.total}, {rate:.2f}/s, "
-                f"ETA {duration(eta)}")
-        say(line)
-        return line
-
-
 def needs(what: str, modules: tuple[str, ...], named: str, install: str) -> None:
     """DependencyError naming ``named`` and the pip command unless every module imports."""
     import importlib
@@ -268,5 +233,5 @@ __all__ = ["DEFAULT_PROJECTION", "Device", "ImageFormat", "Projection", "ModelOp
            "DeviceOption", "ThreadsOption", "ProjectionOption", "EnsembleOption", "ForceOption",
            "JsonOption", "MIN_MAX_SIDE", "max_side_option", "usage_error", "click_exceptions",
            "click_module", "output_option", "say", "fail", "progress_bar", "needs", "train_extra",
-           "reports_errors", "silence_closed_pipe", "PeriodicLines", "duration", "CLOSED_PIPE_EXIT", "stderr", "USER_PANEL",
+           "reports_errors", "silence_closed_pipe", "CLOSED_PIPE_EXIT", "stderr", "USER_PANEL",
            "LAB_PANEL"]

@@ -72,6 +72,8 @@ def interpolate(
     if scaled:
         say(f"blurvid: note: {image_path}: {scaled} for the clip (--max-side 0 keeps the "
             "full size)")
+    bit_depth = image.bit_depth
+    del image  # the photo as read: once scaled down, only ``rgb`` is needed (memory)
     h, w = rgb.shape[:2]
     padded = padding_note(kind, w, h)
     if padded:
@@ -88,7 +90,8 @@ def interpolate(
     check_outputs_free(targets, force)
     check_writable(targets[0].parent, output)
     check_clip_memory(h, w, levels, method.value,
-                      len(range(0, plays, step)) if kind == "gif" else 0)
+                      len(range(0, plays, step)) if kind == "gif" else 0, kind=kind,
+                      model=model, ensemble=ensemble)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     runs = model_runs(levels, method.value)
@@ -105,7 +108,7 @@ def interpolate(
         task = progress.add_task("writing frames", total=len(order))
         played = Played(clip, order, progress=lambda: progress.advance(task))
         written = write_clip(output, played, rate, times=times,
-                             stem=image_path.stem, force=force, bit_depth=image.bit_depth,
+                             stem=image_path.stem, force=force, bit_depth=bit_depth,
                              info={"input": str(image_path), "levels": levels,
                                    "method": method.value})
     seconds = time.perf_counter() - start

@@ -8,8 +8,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from blurvid.cli.common import (Device, ThreadsOption, duration, progress_bar, reports_errors,
-                                say, stderr, train_extra)
+from blurvid.cli.common import (Device, ThreadsOption, progress_bar, reports_errors, say, stderr,
+                                train_extra)
+from blurvid.cli.progress import duration
 from blurvid.io import photos_in
 
 

@@ -13,8 +13,9 @@ import typer
 
 from blurvid.cli.common import (DEFAULT_PROJECTION, Device, DeviceOption, EnsembleOption,
                                 ForceOption, JsonOption, ModelOption, ProjectionOption,
-                                PeriodicLines, ThreadsOption, max_side_option, output_option,
+                                ThreadsOption, max_side_option, output_option,
                                 progress_bar, reports_errors, say, stderr, usage_error)
+from blurvid.cli.progress import PeriodicLines
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames

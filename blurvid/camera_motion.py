@@ -283,6 +283,17 @@ def fit_trajectory(fits: dict[tuple[int, int], np.ndarray], shutter: float,
 
 # ---------------------------------------------------------------------- refinement
 
+_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def noise_level(luma: np.ndarray) -> float:
+    """The standard deviation of the noise in a luma image (float, [0, 1]): Immerkaer's
+    operator (a second difference that cancels smooth content), its median absolute value
+    scaled to a Gaussian's sigma. A blurry frame has little fine texture to confuse it."""
+    r = cv2.filter2D(np.asarray(luma, np.float32), -1, _NOISE_KERNEL)[1:-1, 1:-1]
+    return float(1.4826 * np.median(np.abs(r)) / 6.0)
+
+
 REFINE_TERMS = 3  # correction terms per axis (orthonormal polynomials of degree 1..3)
 REFINE_BOUND = 3.0  # px (at the working scale): the largest correction allowed
 REFINE_ROUNDS = 6
@@ -345,8 +356,8 @@ class Refinement:
     prediction of the blurry frame (linear luma); ``residual`` the per-pixel
     ``|prediction - blurry|`` (float32 (h, w), the smallest over the neighbours, NaN where
     none reaches); ``explained``: 1 - its median / (the median of the same prediction's
-    without the blur): near 1 when the motion inside the exposure explains the frame, near 0
-    or below when not."""
+    without the blur), the frame's noise taken out of both: near 1 when the motion inside the
+    exposure explains the frame, near 0 or below when not."""
 
     trajectory: Trajectory
     rms: float
@@ -487,7 +498,10 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     # how well the camera's motion explains the rest
     typical, still = ((float(np.median(a[both])) if both.any() else 0.0)
                       for a in (residual, unblurred))
-    return Refinement(refined, rms, residual, 1.0 - typical / still if still > 0 else 0.0)
+    # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
+    floor = 0.6745 * noise_level(blurry)
+    typical, still = max(typical - floor, 0.0), still - floor
+    return Refinement(refined, rms, residual, 1.0 - typical / still if still > 1e-9 else 0.0)
 
 
 def _lin_offset(back: np.ndarray, sx: float, sy: float, step: int) -> np.ndarray:

@@ -78,10 +78,13 @@ def confidence(residual: np.ndarray, shape: tuple[int, int], scale_px: float = 1
     return cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def blend(solved: np.ndarray, network: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def blend(solved: np.ndarray, network: np.ndarray, weight: np.ndarray,
+          align: bool = True) -> np.ndarray:
     """``weight * solved + (1 - weight) * network`` per pixel, the network's frames first put
-    in the solver's time order (:func:`blurvid.ensemble.align_order`). float32 (7, H, W)."""
-    network = align_order(network, solved)
+    in the solver's time order (:func:`blurvid.ensemble.align_order`; ``align`` False: they
+    come in order already). float32 (7, H, W)."""
+    if align:
+        network = align_order(network, solved)
     if float(weight.min()) >= TRUSTED:
         return solved
     return network + weight[None] * (solved - network)

@@ -35,7 +35,8 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.io import fit_max_side
 from blurvid.color import to_linear
-from blurvid.ordering import Exposure, check_shutter
+from blurvid.ordering import (FORWARD, REVERSED, Exposure, check_shutter, motion, probe_size,
+                              thumbnail, unary_costs)
 from blurvid.pipeline import Extractor, as_rgb_float
 
 REACH = 2  # exposures on each side whose flows inform a trajectory
@@ -47,7 +48,6 @@ LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being 
 # clean 8-bit clips (0.0009) are best at 0.01.
 QUIET_NOISE = 0.001
 MAX_NOISE_FACTOR = 10.0
-_NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 CAMERA_PX = 3.0  # px: a flow this far from the camera's model moves on its own
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (a scene cut, a flash; the inliers of a good pair between blurry frames are 0.3-5 px off)
@@ -189,37 +189,50 @@ class MotionSolver:
         keep = off == 0
         return keep if keep.mean() > 0.5 else None
 
-    def solve(self, frame: _Frame, out: np.ndarray) -> bool:
+    def solve(self, frame: _Frame, out: np.ndarray, neighbour: _Frame | None = None) -> bool:
         """The 7 frames of ``frame`` into ``out`` (uint8 (7, H, W, 3)); whether the motion
-        method ran (False: no usable flow, the network's frames alone)."""
+        method ran (False: no usable flow, the network's frames alone, put in order by the
+        motion toward ``neighbour``, the next or the previous frame)."""
         ycbcr, y = _luma(self.extractor, frame.rgb)
         size = y.shape
         trajectory, weight, conf = self.final(frame, size)
         if trajectory is None:
-            luma = self.extractor.luma_frames(ycbcr)
+            luma = orient(self.extractor.luma_frames(ycbcr), frame, neighbour, self.shutter)
         else:
             paths = es.tile_paths(trajectory, size)
             luma = es.solve_exposure(y, paths, weight=noise_weight(weight, y),
                                      threads=self.threads)
             if conf is not None and float(conf.min()) < es.TRUSTED:  # the network is needed
-                luma = es.blend(luma, self.extractor.luma_frames(ycbcr), conf)
+                network = self.extractor.luma_frames(ycbcr)
+                mostly_network = float(conf.mean()) < 0.5  # a solve too wrong to order it
+                if mostly_network:
+                    network = orient(network, frame, neighbour, self.shutter)
+                luma = es.blend(luma, network, conf, align=not mostly_network)
         for k in range(NUM_FRAMES):
             self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, _to_u8, out=out[k])
         return trajectory is not None
 
 
-def noise_level(luma: np.ndarray) -> float:
-    """The standard deviation of the noise in a luma image (float, [0, 1]): Immerkaer's
-    operator (a second difference that cancels smooth content), its median absolute value
-    scaled to a Gaussian's sigma. A blurry frame has little fine texture to confuse it."""
-    r = cv2.filter2D(np.asarray(luma, np.float32), -1, _NOISE_KERNEL)[1:-1, 1:-1]
-    return float(1.4826 * np.median(np.abs(r)) / 6.0)
-
-
 def noise_weight(weight: float, luma: np.ndarray) -> float:
     """``weight`` raised in proportion to the frame's noise above :data:`QUIET_NOISE` (an
     8-bit frame's own), at most :data:`MAX_NOISE_FACTOR` times."""
-    return weight * float(np.clip(noise_level(luma) / QUIET_NOISE, 1.0, MAX_NOISE_FACTOR))
+    return weight * float(np.clip(cm.noise_level(luma) / QUIET_NOISE, 1.0, MAX_NOISE_FACTOR))
+
+
+def orient(network: np.ndarray, frame: _Frame, neighbour: _Frame | None,
+           shutter: float) -> np.ndarray:
+    """The network's frames (7, H, W) forward or reversed, whichever follows the motion
+    between ``frame`` and ``neighbour`` (the ordering's cost: the first frame moved along
+    that motion for the exposure's span should match the last, :func:`ordering.unary_costs`);
+    as they are without a neighbour."""
+    if neighbour is None:
+        return network
+    size = probe_size(*frame.small.shape)
+    a, b = (thumbnail(f.small.astype(np.float32) / 255.0, size) for f in (frame, neighbour))
+    flow = motion(a, b) if neighbour.index > frame.index else motion(b, a)
+    costs = unary_costs((thumbnail(network[0], size), thumbnail(network[-1], size)), flow,
+                        shutter)
+    return network[::-1] if costs[REVERSED] < costs[FORWARD] else network
 
 
 def prediction_confidence(residual: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -256,7 +269,8 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
 
     def finish(item: _Frame) -> Exposure:
         out = np.empty((NUM_FRAMES,) + size + (3,), np.uint8)
-        solver.solve(item, out)
+        near = [f for f in window if abs(f.index - item.index) == 1]
+        solver.solve(item, out, max(near, key=lambda f: f.index) if near else None)
         if progress is not None:
             progress()
         return Exposure(item.index, out, False)

@@ -224,8 +224,8 @@ def table(results: list[dict], methods: list[str]) -> str:
         if not chosen:
             continue
         lines.append(f"\n{title} ({len(chosen)} clips; gain over INPUT, luma dB)")
-        lines.append(f"| method | exposure frames mean / middle | gap frames | order right | "
-                     f"motion px rms | s / input frame |")
+        lines.append("| method | exposure frames mean / middle | gap frames | order right | "
+                     "motion px rms: mean / median exposure (flows alone: mean) | s / input frame |")
         lines.append("|---|---:|---:|---:|---:|---:|")
         base = {k: np.mean([r["methods"]["INPUT"][k] for r in chosen])
                 for k in ("exposure", "middle")}
@@ -242,11 +242,13 @@ def table(results: list[dict], methods: list[str]) -> str:
             gap_s = f"{np.mean(gap) - base_gap:+.2f}" if gap else "-"
             order = [x["order_right"] for x in m if x["order_right"] is not None]
             mot = [x["motion_rms_px"] for x in m if x.get("motion_rms_px") is not None]
+            each = [e for x in m for e in x.get("motion_per_exposure", [])]
+            flows = [x["motion_from_flows_px"] for x in m
+                     if x.get("motion_from_flows_px") is not None]
+            motion_s = (f"{np.mean(mot):.2f} / {np.median(each):.2f} ({np.mean(flows):.2f})"
+                        if mot and flows else "-")
             lines.append(f"| {name} | {ex:+.2f} / {mid:+.2f} | {gap_s} | "
-                         f"{100 * np.mean(order):.0f} % | "
-                         f"{np.mean(mot):.2f} |" if mot else
-                         f"| {name} | {ex:+.2f} / {mid:+.2f} | {gap_s} | "
-                         f"{100 * np.mean(order):.0f} % | - |")
+                         f"{100 * np.mean(order):.0f} % | {motion_s} |")
             lines[-1] += f" {np.mean([x['seconds_per_frame'] for x in m]):.2f} |"
         if title == "moving objects" and "network" in methods and "motion" in methods:
             diffs = [r["methods"]["motion"]["exposure"] - r["methods"]["network"]["exposure"]
@@ -320,7 +322,12 @@ def main() -> None:
     parser.add_argument("--footage", type=Path, nargs="*",
                         help="real videos: the reblur check per method on --frames frames")
     parser.add_argument("--max-side", type=int, default=640)
+    parser.add_argument("--show", type=Path, help="print the table of a saved --json again")
     args = parser.parse_args()
+    if args.show:
+        results = json.loads(args.show.read_text())
+        print(table(results, [m for m in results[0]["methods"] if m != "INPUT"]))
+        return
     if args.footage:
         for path in args.footage:
             footage(path, args.frames, args.threads, args.max_side)

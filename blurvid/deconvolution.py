@@ -59,7 +59,7 @@ import numpy as np
 
 from blurvid.color import from_linear, to_linear
 from blurvid.consistency import NUM_FRAMES
-from blurvid.tiling import RampBlend, tile_spans
+from blurvid.tiling import RampBlend, each_result, tile_spans
 
 SUBFRAMES_PER_FRAME = 3  # sub-frames per frame of densify (the synthesizer's k)
 DEFAULT_WEIGHT = 0.1  # smoothness weight for an exact path (weight_for(0))
@@ -684,15 +684,8 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     def blend(job, frames):
         blended.add(rows[job[0]], cols[job[1]], frames)
 
-    if threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            for job, frames in zip(jobs, pool.map(solve, jobs)):
-                blend(job, frames)
-    else:
-        for job in jobs:
-            blend(job, solve(job))
+    for job, frames in each_result(solve, jobs, threads):
+        blend(job, frames)
     out = blended.result()
     return from_linear(np.clip(out, 0.0, 1.0, out=out), out=out)
 

@@ -18,7 +18,8 @@ of ``align`` (16: the ``fast`` generator's grid), so each sees the grid the whol
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -135,3 +136,15 @@ def run_tiled(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray, tile: int =
             if progress is not None:
                 progress()
     return blend.result()
+
+
+def each_result(work: Callable, jobs: Iterable, threads: int = 1) -> Iterator[tuple]:
+    """``(job, work(job))`` for every job, in order: on ``threads`` worker threads (numpy and
+    OpenCV release the GIL on whole windows) or, with one thread or one job, in turn."""
+    jobs = list(jobs)
+    if threads > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(min(threads, len(jobs))) as pool:
+            yield from zip(jobs, pool.map(work, jobs))
+    else:
+        for job in jobs:
+            yield job, work(job)

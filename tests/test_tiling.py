@@ -108,3 +108,13 @@ def test_auto_tile_by_size_and_architecture():
     assert auto_tile(1200, 1000, "fast") == 0
     assert auto_tile(2000, 2000, "fast") == 0 and auto_tile(2100, 2000, "fast") == DEFAULT_TILE
     assert auto_tile(2100, 2000, None) == DEFAULT_TILE  # a model without metadata: as fast
+
+
+def test_each_result_keeps_the_jobs_order_on_threads_or_in_turn():
+    from blurvid.tiling import each_result
+
+    jobs = [(3, 1), (0, 2), (5, 5)]
+    for threads in (1, 2, 4):
+        assert list(each_result(lambda j: j[0] * j[1], jobs, threads)) == [
+            ((3, 1), 3), ((0, 2), 0), ((5, 5), 25)]
+    assert list(each_result(lambda j: j, [], 2)) == []

@@ -32,7 +32,6 @@ The caller (:class:`MotionExtractor`) then projects the frames to the photo
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from blurvid.ensemble import align_order
 from blurvid.errors import ModelError, RuntimeUnavailableError, first_line
 from blurvid.pipeline import Extractor
 from blurvid.runtime import open_session
-from blurvid.tiling import RampBlend, tile_spans
+from blurvid.tiling import RampBlend, each_result, tile_spans
 
 WINDOW = 256  # px: one path per window (the windows the clean-up network was validated on)
 OVERLAP = 64
@@ -173,13 +172,8 @@ class MotionRefiner:
             if progress is not None:
                 progress()
 
-        if self.threads > 1 and len(jobs) > 1:
-            with ThreadPoolExecutor(min(self.threads, len(jobs))) as pool:
-                for job, result in zip(jobs, pool.map(work, jobs)):
-                    blend(job, result)
-        else:
-            for job in jobs:
-                blend(job, work(job))
+        for job, result in each_result(work, jobs, self.threads):
+            blend(job, result)
         sol = blended.result()
         sigma = float(np.median([s for _, s in self.paths]))
         # the clean-up network tile by tile, each with FUSE_MARGIN px of context around it;

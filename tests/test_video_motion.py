@@ -96,8 +96,9 @@ def test_blend_takes_the_solver_where_trusted_and_the_network_in_its_order():
 def test_trust_grows_with_what_the_motion_explains():
     assert trust_in(0.9, 30) == 1.0 and trust_in(0.5, 30) == 0.0
     assert 0 < trust_in(0.7, 30) < 1
-    assert trust_in(0.5, 8) > trust_in(0.5, 30)  # a short blur explains less of a frame
+    assert trust_in(0.5, 15) > trust_in(0.5, 30)  # a short blur explains less of a frame
     assert trust_in(0.0, 0.2) == 1.0  # a still camera: the solve is the frame
+    assert trust_in(0.0, 8, two_sided=True) == 1.0 and trust_in(0.0, 8) == 0.0
 
 
 # ------------------------------------------------------------------ the method end to end

@@ -102,10 +102,11 @@ def flow_between(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- affine fits
 
 
-def centred_grid(height: int, width: int, scale: float, step: int = 1):
-    """Full-size image-centred coordinates (x, y) of the analysis grid's pixels (every
-    ``step``-th): the analysis pixel ``q`` is the full-size point ``(q + 0.5) / scale - 0.5``."""
-    h, w = max(1, round(height * scale)), max(1, round(width * scale))
+def centred_grid(height: int, width: int, shape: tuple[int, int], step: int = 1):
+    """Full-size image-centred coordinates (x, y) of the pixels (every ``step``-th) of an
+    analysis grid of ``shape`` (h, w) covering a ``height x width`` frame: the analysis pixel
+    ``q`` is the full-size point ``(q + 0.5) / s - 0.5``, ``s`` its axis's exact scale."""
+    h, w = shape
     qy, qx = np.mgrid[0:h:step, 0:w:step].astype(np.float64)
     sx, sy = w / width, h / height  # the exact per-axis scale of the resize
     x = (qx + 0.5) / sx - 0.5 - (width - 1) / 2
@@ -130,12 +131,9 @@ def fit_affine(flow: np.ndarray, height: int, width: int, step: int = FIT_STEP,
     frame): iteratively reweighted least squares with Tukey's biweight on the residual
     (scale from its median), samples every ``step`` px whose target stays in the frame."""
     flow = np.asarray(flow, np.float32)
-    h, w = flow.shape[:2]
-    scale = (w / width + h / height) / 2
-    x, y, (sx, sy) = centred_grid(height, width, scale)
-    if x.shape != flow.shape[:2]:
-        raise ValueError(f"flow {flow.shape[:2]} does not match a {width}x{height} frame at "
-                         f"scale {scale:.4f} ({x.shape})")
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"flow must be (h, w, 2), got shape {flow.shape}")
+    x, y, (sx, sy) = centred_grid(height, width, flow.shape[:2])
     fx, fy = flow[..., 0] / sx, flow[..., 1] / sy  # full-size px
     inside = ((x + fx >= -(width - 1) / 2) & (x + fx <= (width - 1) / 2)
               & (y + fy >= -(height - 1) / 2) & (y + fy <= (height - 1) / 2))
@@ -167,6 +165,32 @@ def fit_affine(flow: np.ndarray, height: int, width: int, step: int = FIT_STEP,
     return AffineFit(matrix, full, rms)
 
 
+def aligned_correlation(first: np.ndarray, second: np.ndarray, fit: AffineFit,
+                        size: tuple[int, int]) -> float:
+    """The normalised correlation of ``first`` with ``second`` (uint8 analysis luma of a
+    ``size`` (height, width) video) brought onto it by the fit's map: near 1 for two frames
+    of one scene, near 0 across a scene cut (where an affine fit to a meaningless flow can
+    still look tight on its few inliers)."""
+    h, w = first.shape
+    height, width = size
+    scale = np.diag([w / width, h / height, 1.0])
+    full = np.eye(3)
+    full[:2, 2] = ((width - 1) / 2, (height - 1) / 2)
+    back = np.eye(3)
+    back[:2, 2] = (-(width - 1) / 2, -(height - 1) / 2)
+    mat = scale @ full @ fit.matrix @ back @ np.linalg.inv(scale)
+    warped = cv2.warpAffine(second.astype(np.float32), mat[:2], (w, h),
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=-1)
+    seen = warped >= 0
+    if seen.sum() < 16:
+        return 0.0
+    a, b = first.astype(np.float32)[seen], warped[seen]
+    a, b = a - a.mean(), b - b.mean()
+    denom = float(np.sqrt(np.sum(a * a) * np.sum(b * b)))
+    return float(np.sum(a * b) / denom) if denom > 0 else 0.0
+
+
 # ---------------------------------------------------------------------- trajectory
 
 
@@ -193,7 +217,6 @@ class Trajectory:
     coeffs: np.ndarray  # (degree, 3, 3)
     shutter: float
     size: tuple[int, int]
-    fit_rms: float = 0.0  # px: how far the affine fits it came from are from it
 
     @classmethod
     def still(cls, shutter: float, size: tuple[int, int]) -> "Trajectory":
@@ -232,7 +255,8 @@ class Trajectory:
         return np.stack([dx, dy], axis=-1)
 
     def blur_length(self) -> float:
-        """px: the length of the image centre's path over the exposure (7 group centres)."""
+        """px: the length of the polyline through the 7 group centres of the image centre's
+        path (for a steady pan 6/7 of the path's length over the exposure)."""
         d = self.displacements(np.zeros(()), np.zeros(()))
         return float(np.linalg.norm(np.diff(d, axis=0), axis=1).sum())
 
@@ -277,8 +301,7 @@ def fit_trajectory(fits: dict[tuple[int, int], np.ndarray], shutter: float,
     coeffs = np.zeros((degree, 3, 3))
     for n in range(degree):
         coeffs[n, :2, :] = sol[3 * n:3 * n + 3].T
-    misfit = design @ sol - rhs  # px, every equation (the linear part's at the half-diagonal)
-    return Trajectory(coeffs, shutter, size, float(np.sqrt(np.mean(misfit**2))))
+    return Trajectory(coeffs, shutter, size)
 
 
 # ---------------------------------------------------------------------- refinement
@@ -323,8 +346,7 @@ def scaled(trajectory: Trajectory, factor: float) -> Trajectory:
     coeffs[:, :2, 2] *= factor
     h, w = trajectory.size
     return Trajectory(coeffs, trajectory.shutter, (max(1, round(h * factor)),
-                                                   max(1, round(w * factor))),
-                      trajectory.fit_rms * factor)
+                                                   max(1, round(w * factor))))
 
 
 def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajectory:
@@ -338,7 +360,7 @@ def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajector
     coeffs[:trajectory.degree] = trajectory.coeffs
     for n in range(1, terms + 1):
         coeffs[n - 1, :2, 2] += poly[:, n]
-    return Trajectory(coeffs, trajectory.shutter, trajectory.size, trajectory.fit_rms)
+    return Trajectory(coeffs, trajectory.shutter, trajectory.size)
 
 
 def _pixel_map(centred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -382,7 +404,7 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     the pixels to fit (e.g. where the flows follow the camera's model; None: all). Returns a
     :class:`Refinement`, or None when there was too little to fit."""
     h, w = blurry.shape
-    if not neighbours:
+    if not neighbours or min(h, w) < 2 * step + 2:
         return None
     length = trajectory.blur_length()
     samples = int(np.clip(np.ceil(length / 0.75), 8, 32))
@@ -451,8 +473,10 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
             residuals.append(acc[..., 0].ravel()[valid] - target[valid])
             jacobians.append(cols)
         r = np.concatenate(residuals)
-        if r.size < n_params * 10:
-            return None
+        if r.size < n_params * 10:  # too little left in view: the best step so far
+            if best is None:
+                return None
+            break
         if sigma is None:  # the Huber scale, fixed at the start so costs compare
             sigma = max(1.4826 * float(np.median(np.abs(r))), 1e-6)
         weight = np.minimum(1.0, 1.345 * sigma / np.maximum(np.abs(r), 1e-12))

@@ -637,15 +637,16 @@ def orient_paths(paths) -> np.ndarray:
 def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAULT_WEIGHT,
                      pad: int | None = None, per_frame: int = SUBFRAMES_PER_FRAME,
                      iters: int = DEFAULT_ITERS, keep: bool = True,
-                     threads: int = 1) -> np.ndarray:
+                     threads: int = 1, orient: bool = True) -> np.ndarray:
     """:func:`deconvolve_y` window by window, each window with a path of its own: ``paths``
     (R, C, 7, 2) for the windows of :func:`tile_grid` ``(y.shape, tile, overlap)``, first
     put in one temporal direction (:func:`orient_paths`); ``weight`` one number or (R, C).
     Each window is solved with up to ``pad`` px of the photo around it as data (reflection
     only at the photo's edges; None: the largest :func:`default_pad` of the paths), and the
     windows are blended in linear light with :func:`blurvid.tiling.ramp` weights. With one
-    window this is :func:`deconvolve_y`. ``threads``: windows solved in parallel. Returns
-    float32 (7, H, W) gamma-encoded luma."""
+    window this is :func:`deconvolve_y`. ``threads``: windows solved in parallel; ``orient``
+    False: the paths are in one time order already (measured from a video) and no window is
+    flipped. Returns float32 (7, H, W) gamma-encoded luma."""
     y = _check_y(y)
     h, w = y.shape
     rows, cols = tile_grid((h, w), tile, overlap)
@@ -656,7 +657,8 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
                          f"shape {p.shape}")
     if not np.isfinite(p).all():
         raise ValueError("paths contain NaN or infinite values")
-    p = orient_paths(p)
+    if orient:
+        p = orient_paths(p)
     weights = np.broadcast_to(np.asarray(weight, dtype=np.float64), (len(rows), len(cols))) \
         if np.ndim(weight) in (0, 2) else None
     if weights is None or np.shape(weight) not in ((), (len(rows), len(cols))):

@@ -55,11 +55,10 @@ def solve_exposure(y: np.ndarray, paths: np.ndarray, weight: float = WEIGHT,
     h, w = y.shape
     if max(h, w) <= tile:  # one window: deconvolve_tiled solves it whole
         tile = max(h, w)
-    # the paths come in one time order already; deconvolve_tiled's orientation only flips a
-    # window whose reversed path is closer to its neighbours', which an order-consistent
-    # trajectory never is (a still window has no order to flip)
+        overlap = min(overlap, tile // 4)
+    # the paths come in one time order (a video's), never flipped per window
     return dc.deconvolve_tiled(y, paths, tile, overlap, weight=weight, iters=iters,
-                               threads=threads)
+                               threads=threads, orient=False)
 
 
 def confidence(residual: np.ndarray, shape: tuple[int, int], scale_px: float = 1.5,

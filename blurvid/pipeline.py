@@ -78,6 +78,16 @@ def reblur_psnr(frames: np.ndarray, image) -> float:
     return consistency.reblur_psnr(frames, photo)
 
 
+def strip_to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
+    """:func:`blurvid.io.to_uint` (8 bits) in place on the temporary strip ``rgb`` (float32,
+    from ``merge_y``; a ``finish`` for :meth:`Extractor.merge_frame`): the same values,
+    without its four temporary copies."""
+    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    np.multiply(rgb, 255.0, out=rgb)
+    return np.rint(rgb, out=rgb)  # merge_frame writes it into the uint8 frame (a cast)
+
+
 @dataclass
 class Extractor:
     """Holds one generator session and turns images into frames.

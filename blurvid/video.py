@@ -46,7 +46,7 @@ from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, Exposure, FixedLagOr
                               check_shutter,
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
-from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float
+from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float, strip_to_u8
 from blurvid.video_motion import motion_exposures
 
 METHODS = ("network", "motion")  # how each exposure's 7 frames are made (video_frames)
@@ -64,15 +64,6 @@ class _Pending:
     blur: np.ndarray  # thumbnail of the input
 
 
-def _to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
-    """:func:`blurvid.io.to_uint` (8 bits) in place on the temporary strip ``rgb`` (float32,
-    from ``merge_y``): the same values, without its four temporary copies."""
-    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    np.multiply(rgb, 255.0, out=rgb)
-    return np.rint(rgb, out=rgb)  # merge_frame writes it into the uint8 frame (a cast)
-
-
 def extract_exposure(extractor: Extractor, frame: np.ndarray, index: int) -> _Pending:
     """The model on one input frame (uint8 RGB, or float in [0, 1]): its 7 frames as uint8
     and the thumbnails the ordering needs."""
@@ -83,7 +74,7 @@ def extract_exposure(extractor: Extractor, frame: np.ndarray, index: int) -> _Pe
     h, w = luma.shape[1:]
     out = np.empty((NUM_FRAMES, h, w, 3), np.uint8)
     for k in range(NUM_FRAMES):
-        extractor.merge_frame(luma[k], ycbcr, _to_u8, out=out[k])
+        extractor.merge_frame(luma[k], ycbcr, strip_to_u8, out=out[k])
     size = probe_size(h, w)
     return _Pending(index, out, (thumbnail(luma[0], size), thumbnail(luma[-1], size)),
                     thumbnail(ycbcr[..., 0], size))

@@ -1,6 +1,7 @@
 """The ``motion`` method of ``blurvid video``: each exposure solved from its neighbours.
 
-Streaming, in constant memory (at most five input frames and one exposure's frames held):
+Streaming, in constant memory (:data:`LOOKAHEAD` + 1 input frames, the fits, first solves and
+residual maps of about twice that many at the analysis scale, and one exposure's frames):
 
 1. every input frame's luma is scaled to :data:`blurvid.camera_motion.ANALYSIS_SIDE` and its
    flows from the one and the two frames before it are measured and summarised by robust
@@ -15,9 +16,11 @@ Streaming, in constant memory (at most five input frames and one exposure's fram
    frames take over, blended softly (:func:`blurvid.exposure_solver.confidence`, ``blend``);
 5. the input's colour (Cb, Cr) is recombined onto each frame, as for the network.
 
-A pair of frames whose flow the camera's model cannot explain (a scene cut, a flash: an
-affine fit with an rms residual above :data:`MAX_FIT_RMS` px) is left out of the fits; an
-exposure left with none is the network's alone, in the model's order.
+A pair of frames that are not one scene once aligned (a scene cut, a flash: correlation under
+:data:`MIN_CORRELATION`, or an affine fit missing by more than :data:`MAX_FIT_RMS` px) is left
+out, and no trajectory reaches across a cut between consecutive frames; an exposure left with
+no fit, or frames under :data:`MIN_SIDE` px, are the network's alone, put in order by the
+ordering's cost toward the next frame.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from blurvid.io import fit_max_side
 from blurvid.color import to_linear
 from blurvid.ordering import (FORWARD, REVERSED, Exposure, check_shutter, motion, probe_size,
                               thumbnail, unary_costs)
-from blurvid.pipeline import Extractor, as_rgb_float
+from blurvid.pipeline import Extractor, as_rgb_float, strip_to_u8
 
 REACH = 2  # exposures on each side whose flows inform a trajectory
 NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory
@@ -49,6 +52,7 @@ LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being 
 QUIET_NOISE = 0.001
 MAX_NOISE_FACTOR = 10.0
 CAMERA_PX = 3.0  # px: a flow this far from the camera's model moves on its own
+MIN_CORRELATION = 0.3  # frames less alike than this once aligned are not one scene (a cut)
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (a scene cut, a flash; the inliers of a good pair between blurry frames are 0.3-5 px off)
 WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
@@ -65,14 +69,16 @@ EXPLAINED = (0.65, 0.85)
 EXPLAINED_BLUR = 20.0
 SHORT_BLUR = 12.0
 STILL_PX = 1.0
+MIN_SIDE = 16  # px: smaller frames are the network's (too small to measure a motion on)
 
 
 def trust_in(explained: float, blur_px: float, two_sided: bool = False) -> float:
     """Trust in [0, 1] in an exposure's solve from how much of its frame the refined motion
-    explains, its blur's length (px, analysis scale) and whether it has flows on both sides:
-    :data:`EXPLAINED`. A camera that barely moved (under :data:`STILL_PX`) is trusted: its
+    explains, its blur's length (px, analysis scale: :meth:`Trajectory.blur_length`) and
+    whether it has flows on both sides: :data:`EXPLAINED` (a short blur's figure need only not
+    be negative: a worse prediction than no blur at all is a wrong motion). A camera that barely moved (under :data:`STILL_PX`) is trusted: its
     solve is the frame itself."""
-    if blur_px < STILL_PX or (two_sided and blur_px < SHORT_BLUR):
+    if blur_px < STILL_PX or (two_sided and blur_px < SHORT_BLUR and explained >= -0.05):
         return 1.0
     scale = min(1.0, blur_px / EXPLAINED_BLUR)
     low, high = EXPLAINED[0] * scale, EXPLAINED[1] * scale
@@ -107,6 +113,7 @@ class MotionSolver:
         self.first: dict[int, cm.Trajectory | None] = {}  # the trajectories from the flows
         self.latents: dict[int, np.ndarray] = {}  # first solves' middle frames, linear
         self.two_sided: set[int] = set()  # exposures with flows on both sides
+        self.cuts: set[int] = set()  # k: no usable flow from frame k - 1 to frame k
         self.refinement: cm.Refinement | None = None  # the last final solve's
         self.scale = 1.0
 
@@ -117,19 +124,27 @@ class MotionSolver:
         for old in frames[-1 - REACH:-1]:
             flow = cm.flow_between(old.small, new.small)
             fit = cm.fit_affine(flow, h, w)
-            if fit.rms <= MAX_FIT_RMS:
+            if fit.rms <= MAX_FIT_RMS and \
+                    cm.aligned_correlation(old.small, new.small, fit, size) >= MIN_CORRELATION:
                 self.fits[(old.index, new.index)] = fit
+            elif new.index - old.index == 1:
+                self.cuts.add(new.index)  # a scene cut (or a flash) between old and new
         keep = new.index - 2 * LOOKAHEAD
         for key in [k for k in self.fits if k[0] < keep]:
             del self.fits[key]
         for store in (self.first, self.latents):
             for key in [k for k in store if k < keep]:
                 del store[key]
+        self.two_sided = {k for k in self.two_sided if k >= keep}
+        self.cuts = {k for k in self.cuts if k >= keep}
 
     def trajectory(self, t: int, size: tuple[int, int]) -> cm.Trajectory | None:
         """The trajectory inside exposure ``t`` from the flows' affine fits (None: no fit)."""
+        def joined(k: int) -> bool:  # no scene cut between exposure t and exposure k
+            return not any(min(t, k) < cut <= max(t, k) for cut in self.cuts)
+
         rel = {(i - t, j - t): fit.matrix for (i, j), fit in self.fits.items()
-               if abs(i - t) <= REACH and abs(j - t) <= REACH}
+               if abs(i - t) <= REACH and abs(j - t) <= REACH and joined(i) and joined(j)}
         if any(i < 0 or j < 0 for i, j in rel) and any(i > 0 or j > 0 for i, j in rel):
             self.two_sided.add(t)
         return cm.fit_trajectory(rel, self.shutter, size) if rel else None
@@ -177,11 +192,9 @@ class MotionSolver:
     def camera_mask(self, t: int, shape: tuple[int, int]) -> np.ndarray | None:
         """bool (h, w) on the analysis grid: where the flows from exposure ``t`` follow the
         camera's affine model (within :data:`CAMERA_PX`), grown away from what departs from
-        it; None when no flow starts at ``t``."""
+        it; None when no flow starts at ``t`` or most of the frame departs."""
         own = [fit.residual for (i, _), fit in self.fits.items() if i == t]
-        if not own:
-            own = [fit.residual for (_, j), fit in self.fits.items() if j == t]
-        if not own:
+        if not own:  # (the fits ending at t are on another frame's grid)
             return None
         residual = np.fmax.reduce(own) if len(own) > 1 else own[0]
         if residual.shape != shape:
@@ -202,7 +215,7 @@ class MotionSolver:
         ycbcr, y = _luma(self.extractor, frame.rgb)
         size = y.shape
         trajectory, weight, conf = self.final(frame, size)
-        if trajectory is None:
+        if trajectory is None or (conf is not None and float(conf.max()) <= 0.0):
             luma = orient(self.extractor.luma_frames(ycbcr), frame, neighbour, self.shutter)
         else:
             paths = es.tile_paths(trajectory, size)
@@ -215,7 +228,7 @@ class MotionSolver:
                     network = orient(network, frame, neighbour, self.shutter)
                 luma = es.blend(luma, network, conf, align=not mostly_network)
         for k in range(NUM_FRAMES):
-            self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, _to_u8, out=out[k])
+            self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, strip_to_u8, out=out[k])
         return trajectory is not None
 
 
@@ -254,13 +267,6 @@ def prediction_confidence(residual: np.ndarray, size: tuple[int, int]) -> np.nda
     return es.confidence(r, size, scale_px=4.0 * level + 0.004, grow=0.03)
 
 
-def _to_u8(rows: slice, rgb: np.ndarray) -> np.ndarray:
-    np.nan_to_num(rgb, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
-    np.clip(rgb, 0.0, 1.0, out=rgb)
-    np.multiply(rgb, 255.0, out=rgb)
-    return np.rint(rgb, out=rgb)
-
-
 def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,
                      max_side: int | None = None, progress=None,
                      weight: float = es.WEIGHT, solver: MotionSolver | None = None) -> Iterator:
@@ -296,8 +302,10 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         _, y = _luma(extractor, rgb)
         window.append(_Frame(index, rgb, cm.analysis_luma(y, solver.scale)))
         del y
-        solver.add_flows(list(window), size)
-        if index - REACH >= 0:
+        measured = min(size) >= MIN_SIDE
+        if measured:
+            solver.add_flows(list(window), size)
+        if index - REACH >= 0 and measured:
             solver.first_pass(at(index - REACH), size)
         if index - LOOKAHEAD >= 0:
             yield finish(at(index - LOOKAHEAD))
@@ -307,6 +315,7 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         return
     last = window[-1].index
     for k in range(max(0, last - REACH + 1), last + 1):
-        solver.first_pass(at(k), size)
+        if min(size) >= MIN_SIDE:
+            solver.first_pass(at(k), size)
     for k in range(max(0, last - LOOKAHEAD + 1), last + 1):
         yield finish(at(k))

@@ -37,7 +37,7 @@ def _warp(image, centred_map):
 def test_fit_affine_recovers_a_known_map_despite_outliers():
     h, w = 90, 160
     g = _affine(0.01, 0.005, 12.5, -4.25)
-    x, y, _ = cm.centred_grid(h, w, 1.0)
+    x, y, _ = cm.centred_grid(h, w, (h, w))
     tx = g[0, 0] * x + g[0, 1] * y + g[0, 2]
     ty = g[1, 0] * x + g[1, 1] * y + g[1, 2]
     flow = np.stack([tx - x, ty - y], axis=-1).astype(np.float32)
@@ -49,9 +49,21 @@ def test_fit_affine_recovers_a_known_map_despite_outliers():
     assert np.nanmedian(fit.residual[50:, 80:]) < 0.01
 
 
-def test_fit_affine_refuses_a_flow_of_another_size():
-    with pytest.raises(ValueError, match="does not match"):
-        cm.fit_affine(np.zeros((10, 10, 2), np.float32), 90, 160)
+def test_fit_affine_refuses_what_is_not_a_flow():
+    with pytest.raises(ValueError, match="flow must be"):
+        cm.fit_affine(np.zeros((10, 10), np.float32), 90, 160)
+
+
+@pytest.mark.parametrize("height, width", [(533, 1280), (800, 1920), (501, 1280), (45, 63)])
+def test_fit_affine_on_any_frame_size(height, width):
+    """Wide frames scale to an analysis grid whose two axes round differently (a 1280x533
+    frame: 640x266, not the 639 one scale gives): the fit takes the flow's own grid."""
+    scale = cm.analysis_scale(height, width)
+    small = cm.analysis_luma(np.zeros((height, width), np.float32), scale)
+    flow = np.zeros(small.shape + (2,), np.float32)
+    flow[..., 0] = 3.0 * small.shape[1] / width  # a 3 px shift in full-size pixels
+    fit = cm.fit_affine(flow, height, width)
+    np.testing.assert_allclose(fit.matrix[:2, 2], (3.0, 0.0), atol=1e-6)
 
 
 def test_flow_between_finds_a_shift_of_40_px():

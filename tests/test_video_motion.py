@@ -210,7 +210,8 @@ def test_memory_stays_bounded_over_a_long_clip(extractor):
 
     class Counting(MotionSolver):
         def final(self, frame, size):
-            held.append(len(self.fits) + len(self.first) + len(self.latents))
+            held.append(len(self.fits) + len(self.first) + len(self.latents)
+                        + len(self.two_sided) + len(self.cuts))
             return super().final(frame, size)
 
     rng = np.random.default_rng(0)
@@ -224,4 +225,31 @@ def test_memory_stays_bounded_over_a_long_clip(extractor):
     solver = Counting(extractor, 0.5)
     count = sum(1 for _ in motion_exposures(extractor, frames(), 0.5, solver=solver))
     assert count == 60
-    assert len(set(held[15:50])) == 1 and max(held) <= 40  # flat while streaming
+    assert len(set(held[15:50])) == 1 and max(held) <= 48  # flat while streaming
+
+
+@pytest.mark.parametrize("h, w", [(8, 8), (16, 16), (31, 20), (32, 32), (2, 64), (48, 64)])
+def test_tiny_frames_go_through(extractor, h, w):
+    """Frames too small to measure a motion on are the network's; none crash."""
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), np.uint8) for _ in range(5)]
+    exposures = _run(extractor, frames)
+    assert [e.index for e in exposures] == list(range(5))
+    assert all(e.frames.shape == (NUM_FRAMES, h, w, 3) for e in exposures)
+
+
+def test_no_motion_is_measured_across_a_scene_cut(extractor, photo, tmp_path):
+    """Two scenes back to back: no fit joins them, and the exposures on each side are solved
+    from their own side (as well as each scene's clip alone, within 1 dB)."""
+    other = tmp_path / "other.png"
+    cv2.imwrite(str(other), (texture(600, 800, seed=23) * 255).astype(np.uint8))
+    spec = ClipSpec(kind="pan", frames=4, size=(160, 96), blur=10, seed=3)
+    a, b = render_clip(photo, spec), render_clip(other, spec)
+    solver = MotionSolver(extractor, spec.shutter)
+    joined = _run(extractor, np.concatenate([a.blur, b.blur]), solver=solver)
+    assert 4 in solver.cuts
+    assert not any(i < 4 <= j for i, j in solver.fits)
+    alone = _run(extractor, a.blur)
+    for t in (1, 2):
+        assert _gain(joined[t].frames, a.truth[t], a.blur[t]) > \
+            _gain(alone[t].frames, a.truth[t], a.blur[t]) - 1.0

@@ -11,9 +11,9 @@ the pan, a little rotation), vibration (15-40 Hz), the handheld camera with one 
 objects moving on their own; shutter 0.5 and 1.0; blur 5-40 px per exposure (drawn per
 clip), noise of 0-0.006 (display-encoded, before 8-bit rounding; a compressed camera
 video keeps about 0.003-0.007). Every output time of ``blurvid video`` is scored against the
-truth rendered at that time (the mean of the sharp frames over a seventh of the exposure around it): luma PSNR
-(BT.601 Y of the 8-bit RGB frames), the frames in the order the method chose (not order-
-invariant). Exposure frames (the 7 of each exposure) and gap frames (the shutter gap, filled
+truth rendered at that time (the mean of the sharp frames over a seventh of the exposure
+around it): luma PSNR (BT.601 Y of the 8-bit RGB frames), the frames in the order the method
+chose (not order-invariant). Exposure frames (the 7 of each exposure) and gap frames (the shutter gap, filled
 by flow) apart; INPUT is the blurry frame of the exposure nearest in time.
 
 Rows, all through the product's own streaming pipeline (:func:`blurvid.video.timeline_frames`):
@@ -48,7 +48,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.io import photos_in
 from blurvid.lab.data.video_synth import ClipSpec, render_clip
 from blurvid.metrics import psnr
-from blurvid.ordering import output_count
+from blurvid.ordering import DEFAULT_SHUTTER, output_count
 from blurvid.pipeline import Extractor
 from blurvid.video import exposures_by, timeline_frames
 from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
@@ -235,7 +235,8 @@ def table(results: list[dict], methods: list[str]) -> str:
             continue
         lines.append(f"\n{title} ({len(chosen)} clips; gain over INPUT, luma dB)")
         lines.append("| method | exposure frames mean / middle | gap frames | order right | "
-                     "motion px rms: mean / median exposure (flows alone: mean) | s / input frame |")
+                     "motion px rms: mean / median exposure (flows alone: mean) | "
+                     "s / input frame |")
         lines.append("|---|---:|---:|---:|---:|---:|")
         base = {k: np.mean([r["methods"]["INPUT"][k] for r in chosen])
                 for k in ("exposure", "middle")}
@@ -306,7 +307,7 @@ def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
     for method in ("network", "motion"):
         started = time.perf_counter()
         scores = [reblur_psnr(e.frames / 255.0, inputs[e.index]) for e in
-                  exposures_by(method, extractor, inputs, 0.5, None)]
+                  exposures_by(method, extractor, inputs, DEFAULT_SHUTTER, None)]
         seconds = (time.perf_counter() - started) / len(inputs)
         print(f"{path.name} ({inputs[0].shape[1]}x{inputs[0].shape[0]}, {len(inputs)} frames) "
               f"{method}: reblur {np.mean(scores):.2f} dB (min {np.min(scores):.2f}), "

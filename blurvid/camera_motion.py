@@ -74,6 +74,15 @@ def _dis() -> cv2.DISOpticalFlow:
     return dis
 
 
+def _global_shift(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
+    """(dx, dy): the translation from ``first`` to ``second`` (same-sized 2-D images) by phase
+    correlation with a Hanning window; (0, 0) where it finds none."""
+    h, w = first.shape
+    window = cv2.createHanningWindow((w, h), cv2.CV_64F) if min(h, w) > 1 else None
+    (sx, sy), _ = cv2.phaseCorrelate(first.astype(np.float64), second.astype(np.float64), window)
+    return (sx, sy) if np.isfinite(sx + sy) else (0.0, 0.0)
+
+
 def flow_between(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Dense flow float32 (h, w, 2) from ``first`` to ``second`` (uint8 (h, w) luma): where
     the pixel ``p`` of ``first`` is in ``second``, minus ``p``. A global shift by phase
@@ -83,10 +92,7 @@ def flow_between(first: np.ndarray, second: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected two (h, w) images of one size, got {first.shape} and "
                          f"{second.shape}")
     h, w = first.shape
-    window = cv2.createHanningWindow((w, h), cv2.CV_64F) if min(h, w) > 1 else None
-    (sx, sy), _ = cv2.phaseCorrelate(first.astype(np.float64), second.astype(np.float64), window)
-    if not np.isfinite(sx + sy):
-        sx = sy = 0.0
+    sx, sy = _global_shift(first, second)
     shift = np.float32([[1, 0, sx], [0, 1, sy]])
     aligned = cv2.warpAffine(second, shift, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                              borderMode=cv2.BORDER_REPLICATE)
@@ -174,11 +180,7 @@ def aligned_correlation(first: np.ndarray, second: np.ndarray, fit: AffineFit,
     h, w = first.shape
     height, width = size
     scale = np.diag([w / width, h / height, 1.0])
-    full = np.eye(3)
-    full[:2, 2] = ((width - 1) / 2, (height - 1) / 2)
-    back = np.eye(3)
-    back[:2, 2] = (-(width - 1) / 2, -(height - 1) / 2)
-    mat = scale @ full @ fit.matrix @ back @ np.linalg.inv(scale)
+    mat = scale @ _pixel_map(fit.matrix, size) @ np.linalg.inv(scale)
     warped = cv2.warpAffine(second.astype(np.float32), mat[:2], (w, h),
                             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=-1)
@@ -339,14 +341,17 @@ def _legendre_monomials(terms: int, shutter: float) -> np.ndarray:
     return np.linalg.solve(vander, values.T).T
 
 
-def scaled(trajectory: Trajectory, factor: float) -> Trajectory:
+def scaled(trajectory: Trajectory, factor: float,
+           size: tuple[int, int] | None = None) -> Trajectory:
     """The trajectory in an image scaled by ``factor`` (translations scale, the linear part
-    does not)."""
+    does not); ``size`` (height, width) of that image (default: the size times ``factor``,
+    rounded)."""
     coeffs = trajectory.coeffs.copy()
     coeffs[:, :2, 2] *= factor
     h, w = trajectory.size
-    return Trajectory(coeffs, trajectory.shutter, (max(1, round(h * factor)),
-                                                   max(1, round(w * factor))))
+    if size is None:
+        size = (max(1, round(h * factor)), max(1, round(w * factor)))
+    return Trajectory(coeffs, trajectory.shutter, size)
 
 
 def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajectory:
@@ -374,15 +379,13 @@ def _pixel_map(centred: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 @dataclass
 class Refinement:
-    """What :func:`refine_trajectory` found: the refined ``trajectory``; ``rms`` of its
-    prediction of the blurry frame (linear luma); ``residual`` the per-pixel
+    """What :func:`refine_trajectory` found: the refined ``trajectory``; ``residual`` the per-pixel
     ``|prediction - blurry|`` (float32 (h, w), the smallest over the neighbours, NaN where
     none reaches); ``explained``: 1 - its median / (the median of the same prediction's
     without the blur), the frame's noise taken out of both: near 1 when the motion inside the
     exposure explains the frame, near 0 or below when not."""
 
     trajectory: Trajectory
-    rms: float
     residual: np.ndarray
     explained: float
 
@@ -434,11 +437,8 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
         plain = cv2.warpAffine(stacks[offset][..., 0], px[:2], (gw, gh),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT101)
-        window = cv2.createHanningWindow((gw, gh), cv2.CV_64F)
-        (sx, sy), _ = cv2.phaseCorrelate(target.reshape(gh, gw).astype(np.float64),
-                                         plain.astype(np.float64), window)
-        if np.isfinite(sx + sy):
-            params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
+        sx, sy = _global_shift(target.reshape(gh, gw), plain)
+        params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
     sigma, best, damping = None, None, 1e-3
     for iteration in range(rounds + 1):
         c = params[:2 * terms].reshape(2, terms)
@@ -452,9 +452,7 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
             lin = back[:2, :2]
             warped = np.empty((samples, gh, gw, 4), np.float32)
             for j, tau in enumerate(taus):
-                m = back @ trajectory.at(tau)
-                m[:2, 2] += lin @ delta[:, j] + o
-                px = _pixel_map(m, (h, w)) @ coarse
+                px = _sample_map(trajectory, back, tau, delta[:, j], o, (h, w)) @ coarse
                 cv2.warpAffine(stacks[offset], px[:2], (gw, gh), dst=warped[j],
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -463,8 +461,7 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
             # d(sample)/d(c_x) = lin[:, 0] phi, d/d(c_y) = lin[:, 1] phi
             gxw = np.tensordot(phi, warped[..., 1], axes=(1, 0)) / samples  # (terms, gh, gw)
             gyw = np.tensordot(phi, warped[..., 2], axes=(1, 0)) / samples
-            cols = np.empty((n_params, int(valid.sum())), np.float32)
-            cols[:] = 0
+            cols = np.zeros((n_params, int(valid.sum())), np.float32)
             for m_ in range(terms):
                 cols[m_] = (gxw[m_] * lin[0, 0] + gyw[m_] * lin[1, 0]).ravel()[valid]
                 cols[terms + m_] = (gxw[m_] * lin[0, 1] + gyw[m_] * lin[1, 1]).ravel()[valid]
@@ -510,11 +507,11 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     refined = with_correction(trajectory, params[:2 * terms].reshape(2, terms))
     offsets = {k: params[2 * terms + 2 * i: 2 * terms + 2 * i + 2] for i, k in enumerate(names)}
     delta = params[:2 * terms].reshape(2, terms) @ phi
-    residual, rms = _prediction_residual(trajectory, delta, blurry, stacks, offsets, taus)
+    residual = _prediction_residual(trajectory, delta, blurry, stacks, offsets, taus)
     # the same prediction without the blur (the neighbours' sharp frames, aligned): how much
     # of the frame the motion inside the exposure explains
-    unblurred, _ = _prediction_residual(trajectory, np.zeros((2, 1)), blurry, stacks, offsets,
-                                        np.zeros(1))
+    unblurred = _prediction_residual(trajectory, np.zeros((2, 1)), blurry, stacks, offsets,
+                                     np.zeros(1))
     both = np.isfinite(residual) & np.isfinite(unblurred)
     if mask is not None and (both & mask).sum() > 100:
         both &= mask
@@ -525,7 +522,17 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
     floor = 0.6745 * noise_level(blurry)
     typical, still = max(typical - floor, 0.0), still - floor
-    return Refinement(refined, rms, residual, 1.0 - typical / still if still > 1e-9 else 0.0)
+    return Refinement(refined, residual, 1.0 - typical / still if still > 1e-9 else 0.0)
+
+
+def _sample_map(trajectory: Trajectory, back: np.ndarray, tau: float, delta: np.ndarray,
+                offset: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """3x3 pixel map: where a neighbour (placed by ``back``, the inverse of the trajectory at
+    its offset, and moved by ``offset``) is sampled for the instant ``tau`` of the exposure,
+    its path corrected by ``delta`` (2,)."""
+    m = back @ trajectory.at(tau)
+    m[:2, 2] += back[:2, :2] @ delta + offset
+    return _pixel_map(m, size)
 
 
 def _lin_offset(back: np.ndarray, sx: float, sy: float, step: int) -> np.ndarray:
@@ -535,8 +542,8 @@ def _lin_offset(back: np.ndarray, sx: float, sy: float, step: int) -> np.ndarray
 
 def _prediction_residual(trajectory: Trajectory, delta: np.ndarray, blurry: np.ndarray,
                          stacks: dict, offsets: dict,
-                         taus: np.ndarray) -> tuple[np.ndarray, float]:
-    """(residual map (h, w), rms): ``|prediction - blurry|`` of each neighbour's prediction
+                         taus: np.ndarray) -> np.ndarray:
+    """The residual map (h, w) ``|prediction - blurry|`` of each neighbour's prediction
     along ``trajectory`` plus the correction ``delta`` (2, samples) at the sampled instants
     ``taus`` (as :func:`refine_trajectory` predicts), the smallest over the neighbours per
     pixel."""
@@ -546,15 +553,12 @@ def _prediction_residual(trajectory: Trajectory, delta: np.ndarray, blurry: np.n
         back = np.linalg.inv(trajectory.at(offset))
         acc = np.zeros((h, w, 4), np.float32)
         for j, tau in enumerate(taus):
-            m = back @ trajectory.at(tau)
-            m[:2, 2] += back[:2, :2] @ delta[:, j] + offsets[offset]
-            acc += cv2.warpAffine(stack, _pixel_map(m, (h, w))[:2], (w, h),
+            px = _sample_map(trajectory, back, tau, delta[:, j], offsets[offset], (h, w))
+            acc += cv2.warpAffine(stack, px[:2], (w, h),
                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         acc /= len(taus)
         diff = np.abs(acc[..., 0] - blurry).astype(np.float32)
         diff[acc[..., 3] < 0.999] = np.nan
         best = np.fmin(best, diff)
-    valid = np.isfinite(best)
-    rms = float(np.sqrt(np.mean(best[valid] ** 2))) if valid.any() else float("nan")
-    return best, rms
+    return best

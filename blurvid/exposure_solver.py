@@ -61,15 +61,16 @@ def solve_exposure(y: np.ndarray, paths: np.ndarray, weight: float = WEIGHT,
                                threads=threads, orient=False)
 
 
-def confidence(residual: np.ndarray, shape: tuple[int, int], scale_px: float = 1.5,
+def confidence(residual: np.ndarray, shape: tuple[int, int], scale: float = 1.5,
                grow: float = 0.04) -> np.ndarray:
-    """float32 (H, W) in [0, 1]: how far the camera's model explains the flow around each
-    pixel. ``residual`` (h, w): the flow's distance to the camera's affine fit (full-size px,
-    NaN where the flow left the frame: trusted); ``scale_px``: the residual at which the
-    weight is exp(-1); the low-weight regions are grown by ``grow`` of the frame's long side
-    (a moving object smears over its blur) and softened."""
+    """float32 (H, W) in [0, 1]: how far the camera's model explains each pixel, from a map
+    of how badly it misses there. ``residual`` (h, w, any grid over the frame): e.g. the
+    prediction's error or a flow's distance to the camera's fit (NaN: trusted); ``scale``:
+    the residual at which the weight is exp(-1); the low-weight regions are grown by ``grow``
+    of the grid's long side (a moving object smears over its blur), softened and resized to
+    ``shape``."""
     r = np.nan_to_num(np.asarray(residual, np.float32), nan=0.0)
-    weight = np.exp(-(r / scale_px) ** 2)
+    weight = np.exp(-(r / scale) ** 2)
     h, w = shape
     k = max(3, int(round(grow * max(weight.shape))) | 1)
     weight = cv2.erode(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))

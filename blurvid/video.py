@@ -22,7 +22,8 @@ while the gaps of the previous one are filled and its frames encoded. The frames
 bit for bit either way (``timeline_frames(..., ahead=0)`` runs everything in turn).
 
 :func:`video_frames` is the public generator; ``blurvid video`` (:mod:`blurvid.cli.video`)
-writes the frames to an MP4 (:func:`blurvid.clips.write_mp4`) or a folder of PNGs with a timeline JSON.
+writes the frames to an MP4 (:func:`blurvid.clips.write_mp4`) or a folder of PNGs with a
+timeline JSON; ``--method motion`` makes the exposures with :mod:`blurvid.video_motion`.
 """
 
 from __future__ import annotations

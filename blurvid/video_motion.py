@@ -1,7 +1,8 @@
 """The ``motion`` method of ``blurvid video``: each exposure solved from its neighbours.
 
-Streaming, in constant memory (:data:`LOOKAHEAD` + 1 input frames, the fits, first solves and
-residual maps of about twice that many at the analysis scale, and one exposure's frames):
+Streaming, in constant memory (:data:`LOOKAHEAD` + 1 input frames as YCbCr, the fits, first
+solves and residual maps of about twice that many at the analysis scale, and one exposure's
+frames):
 
 1. every input frame's luma is scaled to :data:`blurvid.camera_motion.ANALYSIS_SIDE` and its
    flows from the one and the two frames before it are measured and summarised by robust
@@ -12,8 +13,11 @@ residual maps of about twice that many at the analysis scale, and one exposure's
 3. the exposure is solved tile by tile told that trajectory
    (:func:`blurvid.exposure_solver.solve_exposure`): 7 frames in the trajectory's time order,
    so no forward/reversed ambiguity;
-4. where the flow departs from the camera's model (something moves on its own), the network's
-   frames take over, blended softly (:func:`blurvid.exposure_solver.confidence`, ``blend``);
+4. the trajectory is refined so that the neighbours' first solves, blurred along it, predict
+   the frame (:func:`blurvid.camera_motion.refine_trajectory`); where they do not (something
+   moves on its own) or the whole frame is poorly explained (:func:`trust_in`), the network's
+   frames take over, blended softly (:func:`prediction_confidence`,
+   :func:`blurvid.exposure_solver.blend`);
 5. the input's colour (Cb, Cr) is recombined onto each frame, as for the network.
 
 A pair of frames that are not one scene once aligned (a scene cut, a flash: correlation under
@@ -77,8 +81,8 @@ def trust_in(explained: float, blur_px: float, two_sided: bool = False) -> float
     """Trust in [0, 1] in an exposure's solve from how much of its frame the refined motion
     explains, its blur's length (px, analysis scale: :meth:`Trajectory.blur_length`) and
     whether it has flows on both sides: :data:`EXPLAINED` (a short blur's figure need only not
-    be negative: a worse prediction than no blur at all is a wrong motion). A camera that barely moved (under :data:`STILL_PX`) is trusted: its
-    solve is the frame itself."""
+    be negative: a worse prediction than no blur at all is a wrong motion). A camera that
+    barely moved (under :data:`STILL_PX`) is trusted: its solve is the frame itself."""
     if blur_px < STILL_PX or (two_sided and blur_px < SHORT_BLUR and explained >= -0.05):
         return 1.0
     scale = min(1.0, blur_px / EXPLAINED_BLUR)
@@ -89,13 +93,8 @@ def trust_in(explained: float, blur_px: float, two_sided: bool = False) -> float
 @dataclass
 class _Frame:
     index: int
-    rgb: np.ndarray  # uint8 or float input frame, already scaled
+    ycbcr: np.ndarray  # float32 (H, W, 3) of the input frame, already scaled
     small: np.ndarray  # uint8 analysis luma
-
-
-def _luma(extractor: Extractor, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ycbcr = extractor.to_ycbcr(as_rgb_float(np.asarray(rgb)))
-    return ycbcr, np.ascontiguousarray(ycbcr[..., 0])
 
 
 class MotionSolver:
@@ -164,9 +163,7 @@ class MotionSolver:
     def final(self, frame: _Frame, size: tuple[int, int]):
         """``(trajectory, weight, confidence (H, W) or None)`` for the final solve."""
         t = frame.index
-        trajectory = self.first.get(t)
-        if trajectory is None:
-            trajectory = self.trajectory(t, size)
+        trajectory = self.first.get(t)  # (first_pass ran for every measured exposure)
         if trajectory is None:
             return None, self.weight, None
         neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
@@ -185,8 +182,7 @@ class MotionSolver:
                                                        blurry, neighbours, mask=mask)
         if found is None:
             return plain
-        refined = cm.scaled(found.trajectory, 1.0 / self.scale)
-        refined.size = size
+        refined = cm.scaled(found.trajectory, 1.0 / self.scale, size)
         trust = trust_in(found.explained, found.trajectory.blur_length(), t in self.two_sided)
         return refined, WEIGHT_REFINED, trust * prediction_confidence(found.residual, size)
 
@@ -209,11 +205,12 @@ class MotionSolver:
         keep = off == 0
         return keep if keep.mean() > 0.5 else None
 
-    def solve(self, frame: _Frame, out: np.ndarray, neighbour: _Frame | None = None) -> bool:
-        """The 7 frames of ``frame`` into ``out`` (uint8 (7, H, W, 3)); whether the motion
-        method ran (False: no usable flow, the network's frames alone, put in order by the
-        motion toward ``neighbour``, the next or the previous frame)."""
-        ycbcr, y = _luma(self.extractor, frame.rgb)
+    def solve(self, frame: _Frame, out: np.ndarray, neighbour: _Frame | None = None) -> None:
+        """The 7 frames of ``frame`` into ``out`` (uint8 (7, H, W, 3)); without a usable
+        motion, the network's frames alone, put in order by the motion toward ``neighbour``
+        (the next or the previous frame)."""
+        ycbcr = frame.ycbcr
+        y = np.ascontiguousarray(ycbcr[..., 0])
         size = y.shape
         trajectory, weight, conf = self.final(frame, size)
         if trajectory is None or (conf is not None and float(conf.max()) <= 0.0):
@@ -230,7 +227,6 @@ class MotionSolver:
                 luma = es.blend(luma, network, conf, align=not mostly_network)
         for k in range(NUM_FRAMES):
             self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, strip_to_u8, out=out[k])
-        return trajectory is not None
 
 
 def noise_weight(weight: float, luma: np.ndarray) -> float:
@@ -265,7 +261,7 @@ def prediction_confidence(residual: np.ndarray, size: tuple[int, int]) -> np.nda
     r = np.where(finite, r, typical).astype(np.float32)
     r = cv2.GaussianBlur(r, (0, 0), 3.0)
     level = float(np.median(r))
-    return es.confidence(r, size, scale_px=4.0 * level + 0.004, grow=0.03)
+    return es.confidence(r, size, scale=4.0 * level + 0.004, grow=0.03)
 
 
 def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,
@@ -300,14 +296,14 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         elif (h, w) != size:
             raise InputError(f"frame {index} is {w}x{h}, the frames before it "
                              f"{size[1]}x{size[0]}")
-        _, y = _luma(extractor, rgb)
-        window.append(_Frame(index, rgb, cm.analysis_luma(y, solver.scale)))
-        del y
-        measured = min(size) >= MIN_SIDE
+        ycbcr = extractor.to_ycbcr(as_rgb_float(np.asarray(rgb)))
+        del rgb
+        window.append(_Frame(index, ycbcr, cm.analysis_luma(ycbcr[..., 0], solver.scale)))
+        measured = min(size) >= MIN_SIDE  # smaller frames are the network's
         if measured:
             solver.add_flows(list(window), size)
-        if index - REACH >= 0 and measured:
-            solver.first_pass(at(index - REACH), size)
+            if index - REACH >= 0:
+                solver.first_pass(at(index - REACH), size)
         if index - LOOKAHEAD >= 0:
             yield finish(at(index - LOOKAHEAD))
         while window and window[0].index <= index - LOOKAHEAD:  # finished
@@ -316,7 +312,7 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         return
     last = window[-1].index
     for k in range(max(0, last - REACH + 1), last + 1):
-        if min(size) >= MIN_SIDE:
+        if measured:
             solver.first_pass(at(k), size)
     for k in range(max(0, last - LOOKAHEAD + 1), last + 1):
         yield finish(at(k))

@@ -221,8 +221,8 @@ def _movers(spec: ClipSpec, rng: np.random.Generator, objects: list[Path]) -> li
         rgba = load_object(objects[int(rng.integers(len(objects)))])
         side = h * rng.uniform(0.22, 0.32)
         f = side / max(rgba.shape[:2])
-        rgba = cv2.resize(rgba, (max(2, round(rgba.shape[1] * f)), max(2, round(rgba.shape[0] * f))),
-                          interpolation=cv2.INTER_AREA)
+        size = (max(2, round(rgba.shape[1] * f)), max(2, round(rgba.shape[0] * f)))
+        rgba = cv2.resize(rgba, size, interpolation=cv2.INTER_AREA)
         speed = rng.uniform(5, 30) / spec.shutter  # 5-30 px per exposure
         heading = rng.uniform(0, 2 * np.pi)
         velocity = speed * np.array([np.cos(heading), np.sin(heading)])

@@ -49,27 +49,22 @@ from blurvid.pipeline import Extractor, as_rgb_float, strip_to_u8
 REACH = 2  # exposures on each side whose flows inform a trajectory
 NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory
 LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being finished
-# The solver's weight grows with the frame's noise: measured on the bundled example (noise
-# and H.264 at crf 16: noise_level 0.006-0.007), the middle frame of its most blurred input
-# gained +1.3 / +2.4 / +2.3 dB at weights 0.01 / 0.03 / 0.1 (docs/video.md); the benchmark's
-# clean 8-bit clips (0.0009) are best at 0.01.
+# The solver's weight grows with the frame's noise (a noisy, compressed frame needs a
+# smoother solve: measured in docs/experiments.md, 2026-12-06).
 QUIET_NOISE = 0.001
 MAX_NOISE_FACTOR = 10.0
 CAMERA_PX = 3.0  # px: a flow this far from the camera's model moves on its own
-MIN_CORRELATION = 0.2  # frames less alike than this once aligned are not one scene (a cut;
-# unrelated photos 0.13, the benchmark's neighbouring frames 0.25-0.99)
+MIN_CORRELATION = 0.2  # frames less alike than this once aligned are not one scene (a cut)
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
-# (a scene cut, a flash; the inliers of a good pair between blurry frames are 0.3-5 px off)
+# (the inliers of a good pair between blurry frames can be several px off)
 WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
 # How much of the frame the refined motion explains (camera_motion.Refinement.explained) ->
 # trust in the solver, from 0 at the first figure to 1 at the second, for blurs of at least
 # EXPLAINED_BLUR px at the analysis scale (a shorter blur explains less of a frame even when
 # its motion is right: the figures scale down with the blur); an exposure with flows on both
 # sides whose blur is under SHORT_BLUR px is trusted (its motion is pinned well enough and
-# an error costs little). Set from the benchmark's camera-only clips (docs/video.md: every
-# exposure's figure against its motion error): interior exposures within 0.6 px explained
-# 0.66-1.0, vibration 0.53-0.82 (1.2-3.4 px off), a clip's end exposures that the solve made
-# worse than the network 0.18-0.65, those it made better 0.78-1.0.
+# an error costs little). Set from the benchmark's camera-only clips, each exposure's figure
+# against its motion error (docs/experiments.md, 2026-12-06).
 EXPLAINED = (0.65, 0.85)
 EXPLAINED_BLUR = 20.0
 SHORT_BLUR = 12.0

@@ -4,6 +4,7 @@
     python benchmarks/video_motion.py --images ~/.cache/blurvid/photos/val \\
         --objects ~/.cache/blurvid/photos/objects [--quick] [--threads 2] [--json OUT]
     python benchmarks/video_motion.py --speed --size 1280x720 --threads 2   # the 720p rate
+    python benchmarks/video_motion.py --shutters [--seed 28]   # the shutter estimates only
 
 Clips (:mod:`blurvid.lab.data.video_synth`, 640x360, 8 frames, from photos no model trained
 on): handheld camera (a pan plus shake of 3-12 Hz at 30 fps, velocity changes comparable to
@@ -25,8 +26,10 @@ most, objects excepted). Also the measured trajectory's error (px rms over a 9x5
 points and the 7 group centres, each point's mean removed) and the order accuracy (share of
 exposures whose frames run the right way).
 
-Every method is told the clip's shutter here (estimating it from the footage is a later part
-of issue 27).
+The methods are not told the clip's shutter: each uses the one the product estimates from the
+clip's frames (:func:`blurvid.shutter.estimate_shutter`), and is scored against the truth at
+the times it puts its frames (with that shutter), INPUT scored on the same frames; the
+``told`` rows, and every row with ``--told-shutter``, are told the true one.
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.io import photos_in
 from blurvid.lab.data.video_synth import ClipSpec, render_clip
 from blurvid.metrics import psnr
-from blurvid.ordering import DEFAULT_SHUTTER, output_count
+from blurvid.ordering import output_count, output_times
 from blurvid.pipeline import Extractor
+from blurvid.shutter import estimate_shutter
 from blurvid.video import exposures_by, timeline_frames
 from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
@@ -135,11 +139,11 @@ def motion_error(estimate, truth) -> float:
     return float(np.sqrt(np.mean(np.sum(d**2, axis=-1))))
 
 
-def run_method(name: str, clip, extractor: Extractor, threads: int, weight: float | None):
+def run_method(name: str, clip, extractor: Extractor, threads: int, weight: float | None,
+               shutter: float):
     """``(exposures uint8 (N, 7, H, W, 3), gap times, gap frames, solver or None)`` of one
-    method on ``clip``, through the product's streaming timeline."""
+    method on ``clip`` told ``shutter``, through the product's streaming timeline."""
     frames = list(clip.blur)
-    shutter = clip.spec.shutter
     solver = None
     if name == "network":
         exposures = exposures_by("network", extractor, frames, shutter, None)
@@ -168,41 +172,86 @@ def run_method(name: str, clip, extractor: Extractor, threads: int, weight: floa
     return np.stack(kept), gap_times, gaps, solver
 
 
-def score_clip(clip, extractor, threads, methods, weight=None) -> dict:
+class Truth:
+    """The truth of a clip at the times a method puts its frames (its shutter's), and the
+    INPUT scored there: an output frame at time ``tau`` should show the sharp frames' mean
+    over ``[tau - s / 14, tau + s / 14]`` (``s`` the clip's true shutter)."""
+
+    def __init__(self, clip) -> None:
+        self.clip = clip
+        self.cache: dict[float, tuple] = {}
+
+    def exposures(self, shutter: float) -> list[list[np.ndarray]]:
+        clip, s = self.clip, self.clip.spec.shutter
+        if abs(shutter - s) < 1e-9:
+            return [[_y(f) for f in exposure] for exposure in clip.truth]
+        return [[_y(clip.frame_at(t + shutter * (2 * k + 1) / (2 * NUM_FRAMES),
+                                  s / NUM_FRAMES)) for k in range(NUM_FRAMES)]
+                for t in range(clip.spec.frames)]
+
+    def gaps(self, times: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The truth at ``times`` and INPUT there (the blurry frame nearest in time)."""
+        clip, s = self.clip, self.clip.spec.shutter
+        middles = np.arange(clip.spec.frames) + s / 2
+        truth = [_y(clip.frame_at(t, s / NUM_FRAMES)) for t in times]
+        inputs = [_y(clip.blur[int(np.argmin(np.abs(middles - t)))]) for t in times]
+        return truth, inputs
+
+
+def _y(frame) -> np.ndarray:
+    return rgb_to_y(np.asarray(frame) / 255.0)
+
+
+def _exposure_scores(frames, truth) -> tuple[dict, list[bool]]:
+    per_frame, order = [], []
+    for f, g in zip(frames, truth):
+        per_frame.append([psnr(a, b) for a, b in zip(f, g)])
+        fa, ga = np.stack(f), np.stack(g)
+        order.append(np.mean((fa - ga) ** 2) <= np.mean((fa[::-1] - ga) ** 2))
+    p = np.array(per_frame)
+    return {"exposure": float(p.mean()), "middle": float(p[:, NUM_FRAMES // 2].mean()),
+            "per_exposure": p.mean(axis=1).round(3).tolist()}, order
+
+
+def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=False) -> dict:
+    """Every method on ``clip``: each told the shutter the product would use (estimated from
+    the clip: :func:`blurvid.shutter.estimate_shutter`) unless ``told_shutter`` (the clip's
+    true one; the ``told`` rows always are), scored against the truth at the times it puts
+    its frames, with INPUT scored on the same frames (its own ``input_*`` figures)."""
     spec = clip.spec
     s = spec.shutter
-    y = lambda f: rgb_to_y(np.asarray(f) / 255.0)  # noqa: E731
-    truth = [[y(f) for f in exposure] for exposure in clip.truth]
-    result = {"spec": spec.__dict__ | {"size": list(spec.size)}, "methods": {}}
-    gap_truth = None
+    truth = Truth(clip)
+    estimate = estimate_shutter(list(clip.blur))
+    result = {"spec": spec.__dict__ | {"size": list(spec.size)}, "methods": {},
+              "shutter_estimate": estimate.shutter, "shutter_measured": estimate.measured}
+    blurry = [[_y(clip.blur[t])] * NUM_FRAMES for t in range(spec.frames)]
+    inputs = {}
     for name in ["INPUT"] + list(methods):
-        started = time.perf_counter()
+        shutter = s if (told_shutter or name in ("INPUT", "told", "told-no-fallback")) \
+            else estimate.shutter
+        if shutter not in inputs:
+            inputs[shutter] = _exposure_scores(blurry, truth.exposures(shutter))[0]
         if name == "INPUT":
-            exposures, solver = None, None
-        else:
-            exposures, gap_times, gaps, solver = run_method(name, clip, extractor, threads, weight)
-            if gap_truth is None:
-                gap_truth = [y(clip.frame_at(t, s / NUM_FRAMES)) for t in gap_times]
-                middles = np.arange(spec.frames) + s / 2
-                gap_input = [y(clip.blur[int(np.argmin(np.abs(middles - t)))])
-                             for t in gap_times]
-        seconds = time.perf_counter() - started
-        per_frame, order = [], []
-        for t in range(spec.frames):
-            f = ([y(clip.blur[t])] * NUM_FRAMES if exposures is None
-                 else [y(x) for x in exposures[t]])
-            per_frame.append([psnr(a, b) for a, b in zip(f, truth[t])])
-            fa, ga = np.stack(f), np.stack(truth[t])
-            order.append(np.mean((fa - ga) ** 2) <= np.mean((fa[::-1] - ga) ** 2))
-        p = np.array(per_frame)
-        entry = {"exposure": float(p.mean()), "middle": float(p[:, NUM_FRAMES // 2].mean()),
-                 "per_exposure": p.mean(axis=1).round(3).tolist()}
-        result["methods"][name] = entry
-        if name == "INPUT":
+            entry = dict(inputs[s])
+            result["methods"][name] = entry
             continue
-        g = gaps if exposures is not None else []
-        entry["gap"] = float(np.mean([psnr(a, b) for a, b in zip(map(y, g), gap_truth)])) \
-            if g else None
+        started = time.perf_counter()
+        exposures, gap_times, gaps, solver = run_method(name, clip, extractor, threads, weight,
+                                                        shutter)
+        seconds = time.perf_counter() - started
+        entry, order = _exposure_scores([[_y(x) for x in e] for e in exposures],
+                                        truth.exposures(shutter))
+        entry["shutter"] = shutter
+        entry["input_exposure"] = inputs[shutter]["exposure"]
+        entry["input_middle"] = inputs[shutter]["middle"]
+        result["methods"][name] = entry
+        if gaps:
+            gap_truth, gap_input = truth.gaps(gap_times)
+            entry["gap"] = float(np.mean([psnr(_y(a), b) for a, b in zip(gaps, gap_truth)]))
+            entry["input_gap"] = float(np.mean([psnr(a, b) for a, b in
+                                                zip(gap_input, gap_truth)]))
+        else:
+            entry["gap"] = entry["input_gap"] = None
         entry["order_right"] = float(np.mean(order))
         entry["seconds_per_frame"] = seconds / spec.frames
         if isinstance(solver, RecordingSolver) and not spec.objects:
@@ -216,11 +265,10 @@ def score_clip(clip, extractor, threads, methods, weight=None) -> dict:
             # per exposure: (explained, blur px at the analysis scale, flows on both sides)
             entry["explained_blur_two_sided"] = [solver.explained[t] for t in
                                                  sorted(solver.explained)]
-    if gap_truth:
-        result["methods"]["INPUT"]["gap"] = float(np.mean(
-            [psnr(a, b) for a, b in zip(gap_input, gap_truth)]))
-    else:
-        result["methods"]["INPUT"]["gap"] = None
+    gap_times = [t for t in output_times(spec.frames, s) if t - np.floor(t + 1e-9) >= s - 1e-9]
+    result["methods"]["INPUT"]["gap"] = (float(np.mean([psnr(a, b) for a, b in
+                                                        zip(*reversed(truth.gaps(gap_times)))]))
+                                         if gap_times else None)
     return result
 
 
@@ -247,10 +295,15 @@ def table(results: list[dict], methods: list[str]) -> str:
                      f"| INPUT | {base['exposure']:.2f} / {base['middle']:.2f} dB | - | | | |")
         for name in methods:
             m = [r["methods"][name] for r in chosen]
-            ex = np.mean([x["exposure"] for x in m]) - base["exposure"]
-            mid = np.mean([x["middle"] for x in m]) - base["middle"]
-            gap = [x["gap"] for x in m if x["gap"] is not None]
-            gap_s = f"{np.mean(gap) - base_gap:+.2f}" if gap else "-"
+            inputs = [r["methods"]["INPUT"] for r in chosen]
+            # the gain over INPUT scored on the method's own frames (its shutter's times)
+            ex = np.mean([x["exposure"] - x.get("input_exposure", i["exposure"])
+                          for x, i in zip(m, inputs)])
+            mid = np.mean([x["middle"] - x.get("input_middle", i["middle"])
+                           for x, i in zip(m, inputs)])
+            gap = [x["gap"] - x.get("input_gap", i["gap"]) for x, i in zip(m, inputs)
+                   if x["gap"] is not None]
+            gap_s = f"{np.mean(gap):+.2f}" if gap else "-"
             order = [x["order_right"] for x in m if x["order_right"] is not None]
             mot = [x["motion_rms_px"] for x in m if x.get("motion_rms_px") is not None]
             each = [e for x in m for e in x.get("motion_per_exposure", [])]
@@ -262,11 +315,16 @@ def table(results: list[dict], methods: list[str]) -> str:
                          f"{100 * np.mean(order):.0f} % | {motion_s} |")
             lines[-1] += f" {np.mean([x['seconds_per_frame'] for x in m]):.2f} |"
         if title == "moving objects" and "network" in methods and "motion" in methods:
-            diffs = [r["methods"]["motion"]["exposure"] - r["methods"]["network"]["exposure"]
-                     for r in chosen]
+            diffs = [gain(r, "motion") - gain(r, "network") for r in chosen]
             lines.append(f"\nmotion - network per clip (exposure frames, dB): "
                          + ", ".join(f"{d:+.2f}" for d in diffs))
     return "\n".join(lines)
+
+
+def gain(result: dict, name: str) -> float:
+    """A method's exposure-frame gain over INPUT on one clip (scored on its own frames)."""
+    x = result["methods"][name]
+    return x["exposure"] - x.get("input_exposure", result["methods"]["INPUT"]["exposure"])
 
 
 def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None:
@@ -304,10 +362,12 @@ def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
     info = probe(path)
     inputs = [fit_max_side(f, max_side)[0] for _, f in zip(range(frames), read_frames(info))]
     extractor = Extractor(threads=threads)
+    found = estimate_shutter(inputs)
+    print(f"{path.name}: shutter {found.shutter:g} ({'estimated' if found.measured else found.reason})")
     for method in ("network", "motion"):
         started = time.perf_counter()
         scores = [reblur_psnr(e.frames / 255.0, inputs[e.index]) for e in
-                  exposures_by(method, extractor, inputs, DEFAULT_SHUTTER, None)]
+                  exposures_by(method, extractor, inputs, found.shutter, None)]
         seconds = (time.perf_counter() - started) / len(inputs)
         print(f"{path.name} ({inputs[0].shape[1]}x{inputs[0].shape[0]}, {len(inputs)} frames) "
               f"{method}: reblur {np.mean(scores):.2f} dB (min {np.min(scores):.2f}), "
@@ -328,6 +388,11 @@ def main() -> None:
     parser.add_argument("--clips", help="only these clips of the set (comma-separated numbers)")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                         help="a comma-separated subset of " + ", ".join(METHODS))
+    parser.add_argument("--shutters", action="store_true",
+                        help="only the shutter estimate of each clip against its truth")
+    parser.add_argument("--told-shutter", action="store_true",
+                        help="tell every method the clip's true shutter (default: the "
+                             "product's estimate; the told rows are always told)")
     parser.add_argument("--json", type=Path, help="write every clip's figures here")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--size", default="1280x720")
@@ -357,18 +422,33 @@ def main() -> None:
         parser.error(f"unknown methods: {', '.join(sorted(unknown))}")
     extractor = Extractor(threads=args.threads)
     results = []
+    if args.shutters:
+        print("| clip | kind | objects | blur px | shutter | estimated | verdict | s |\n"
+              "|---:|---|---:|---:|---:|---:|---|---:|")
     chosen = None if not args.clips else {int(c) for c in args.clips.split(",")}
     for n, spec in enumerate(clip_specs(args.quick, args.seed)):
         if chosen is not None and n not in chosen:
             continue
         clip = render_clip(photos[n % len(photos)], spec, objects)
-        res = score_clip(clip, extractor, args.threads, methods, args.weight)
+        if args.shutters:
+            started = time.perf_counter()
+            found = estimate_shutter(list(clip.blur))
+            print(f"| {n} | {spec.kind} | {spec.objects} | {spec.blur:.0f} | {spec.shutter:g} | "
+                  f"{found.shutter:g} | {'measured' if found.measured else found.reason} | "
+                  f"{time.perf_counter() - started:.1f} |")
+            continue
+        res = score_clip(clip, extractor, args.threads, methods, args.weight,
+                         args.told_shutter)
         results.append(res)
         m = res["methods"]
         print(f"clip {n}: {spec.kind} objects={spec.objects} shutter={spec.shutter} "
+              f"(estimated {res['shutter_estimate']:g}"
+              f"{'' if res['shutter_measured'] else ', assumed'}) "
               f"blur={spec.blur:.0f}px noise={spec.noise:.4f} INPUT {m['INPUT']['exposure']:.2f} | "
-              + " | ".join(f"{k} {v['exposure'] - m['INPUT']['exposure']:+.2f}"
-                           for k, v in m.items() if k != "INPUT"), file=sys.stderr)
+              + " | ".join(f"{k} {gain(res, k):+.2f}" for k in m if k != "INPUT"),
+              file=sys.stderr)
+    if args.shutters:
+        return
     print(table(results, methods))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -33,6 +33,8 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import closing
+from itertools import chain
 from dataclasses import dataclass
 
 import cv2
@@ -48,6 +50,7 @@ from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, Exposure, FixedLagOr
                               link_costs, link_gap, motion, output_count,
                               probe_size, thumbnail, unary_costs)
 from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float, strip_to_u8
+from blurvid.shutter import AUTO, ShutterEstimate, estimate_shutter, shutter_setting
 from blurvid.video_motion import motion_exposures
 
 METHODS = ("network", "motion")  # how each exposure's 7 frames are made (video_frames)
@@ -265,6 +268,23 @@ def check_method(method: str) -> str:
     return method
 
 
+def estimated_shutter(frames: Iterable[np.ndarray]
+                      ) -> tuple[ShutterEstimate, Iterable[np.ndarray]]:
+    """The shutter of ``frames`` (:func:`blurvid.shutter.estimate_shutter`) and the frames
+    again, whole (the ones the estimate read are kept: at most
+    ``shutter.FRAMES * shutter.WINDOWS``)."""
+    source = iter(frames)
+    seen: list[np.ndarray] = []
+
+    def kept() -> Iterator[np.ndarray]:
+        for frame in source:
+            seen.append(frame)
+            yield frame
+
+    found = estimate_shutter(kept())
+    return found, chain(seen, source)
+
+
 def exposures_by(method: str, extractor: Extractor, frames: Iterable[np.ndarray],
                  shutter: float, max_side: int | None, lag: int = DEFAULT_LAG,
                  progress=None) -> Iterator[Exposure]:
@@ -274,7 +294,7 @@ def exposures_by(method: str, extractor: Extractor, frames: Iterable[np.ndarray]
     return oriented_exposures(extractor, frames, shutter, lag, max_side, progress=progress)
 
 
-def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SHUTTER,
+def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO,
                  start: float | None = None, end: float | None = None,
                  max_side: int | None = DEFAULT_MAX_SIDE, model=None, device: str = "auto",
                  threads: int | None = None, projection: str = DEFAULT_PROJECTION,
@@ -288,7 +308,9 @@ def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SH
 
     ``video``: a video file (anything ffmpeg reads; ``start``/``end`` in seconds pick a part)
     or an iterable of RGB frames (uint8, or float in [0, 1]; ``fps`` gives their rate, else
-    times are in frame intervals). ``shutter``: the exposed share of the frame interval.
+    times are in frame intervals). ``shutter``: the exposed share of the frame interval, or
+    ``"auto"``: estimated from the first frames (:func:`blurvid.shutter.estimate_shutter`;
+    :data:`blurvid.ordering.DEFAULT_SHUTTER` where they do not say).
     ``max_side``: frames are scaled down to this long side first (None or 0: full size).
     ``model``/``device``/``threads``/``projection``/``ensemble`` as for
     :class:`blurvid.pipeline.Extractor` (or pass one as ``extractor``); ``lag``: exposures
@@ -297,12 +319,15 @@ def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SH
     camera's motion measured between the neighbouring frames, the network where something
     moves on its own: :mod:`blurvid.video_motion`).
     """
-    shutter = check_shutter(shutter)
+    setting = shutter_setting(shutter)
     method = check_method(method)
     offset = 0.0
     if isinstance(video, (str, os.PathLike)):
         info = probe(video)
         first, total = info.select(start, end)
+        if setting is None:
+            with closing(read_frames(info, start, end)) as head:
+                setting = estimate_shutter(head).shutter
         frames: Iterable[np.ndarray] = read_frames(info, start, end)
         rate = info.fps if fps is None else fps
         offset = float(info.times[first])
@@ -312,6 +337,10 @@ def video_frames(video, *, fps: float | None = None, shutter: float = DEFAULT_SH
             total = len(video)
         except TypeError:
             pass
+        if setting is None:
+            setting, frames = estimated_shutter(frames)
+            setting = setting.shutter
+    shutter = setting
     if extractor is None:
         extractor = Extractor(model, device=device, threads=threads, projection=projection,
                               ensemble=ensemble)

@@ -61,6 +61,21 @@ def test_slowmo_mp4_with_json(tmp_path):
     assert (info.width, info.height) == (64, 48)
 
 
+def test_the_shutter_is_given_or_estimated_and_says_which(tmp_path):
+    """The test clip pans steadily: its shutter cannot be estimated, 0.5 is assumed and the
+    note says why; a given shutter is used as given."""
+    video = make_video(tmp_path / "clip.mp4")
+    result = run(video, "-o", tmp_path / "a.mp4", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["shutter"], summary["shutter_source"]) == (0.5, "assumed")
+    assert "shutter 0.5 assumed" in result.stderr and "--shutter sets it" in result.stderr
+    result = run(video, "-o", tmp_path / "g.mp4", "--json", "--shutter", "1")
+    summary = json.loads(result.stdout)
+    assert (summary["shutter"], summary["shutter_source"]) == (1.0, "given")
+    assert summary["frames"] == output_count(6, 1.0) and "shutter" not in result.stderr
+
+
 def test_smooth_png_folder_with_timeline(tmp_path):
     video = make_video(tmp_path / "clip.mp4")
     out = tmp_path / "frames"
@@ -122,7 +137,7 @@ def test_smooth_keeps_the_audio_of_the_range(tmp_path, start):
     extra = ["--start", start] if start is not None else []
     result = run(video, "-o", out, "--smooth", "--json", *extra)
     assert result.exit_code == 0, result.output
-    assert "audio" not in result.stderr
+    assert "audio is dropped" not in result.stderr
     summary = json.loads(result.stdout)
     assert summary["audio_kept"] and not summary["audio_dropped"]
     info = probe(out)
@@ -252,7 +267,7 @@ def test_a_still_image_is_refused_pointing_to_extract(tmp_path, name):
 @pytest.mark.parametrize("args", [
     ["--max-side", "1"], ["--max-side", "31"], ["--fps", "100000"], ["--fps", "0"],
     ["--start", "2", "--end", "1"], ["--end", "0"], ["--ensemble", "3"], ["-o", "x.avi"],
-    ["--start", "-1"],
+    ["--start", "-1"], ["--shutter", "x"], ["--shutter", "0"], ["--shutter", "1.5"],
 ])
 def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_path, args):
     """Exit code 2 for a command line that is wrong by itself: the input is not even read
@@ -267,8 +282,10 @@ def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_p
 
 
 def _only_error_line(stderr: str) -> str:
-    """The one line a failed run prints: no ffmpeg line (``[mp4 @ 0x...] ...``), no other."""
-    lines = stderr.strip().splitlines()
+    """The one line a failed run prints: no ffmpeg line (``[mp4 @ 0x...] ...``), no other
+    (blurvid's notes before it, e.g. the shutter's, aside)."""
+    lines = [line for line in stderr.strip().splitlines()
+             if not line.startswith("blurvid: note: ")]
     assert len(lines) == 1 and lines[0].startswith("blurvid: error: "), stderr
     return lines[0]
 

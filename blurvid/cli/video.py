@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import closing
 from enum import Enum
 from itertools import islice
 from pathlib import Path
@@ -20,8 +21,9 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
 from blurvid.io import check_not_inputs, check_outputs_free, check_writable, fitted_size
-from blurvid.ordering import DEFAULT_SHUTTER, output_count, output_times
+from blurvid.ordering import output_count, output_times
 from blurvid.pipeline import Extractor
+from blurvid.shutter import AUTO, describe, estimate_shutter, shutter_setting
 from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET, exposures_by,
                            timeline_frames)
 from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
@@ -53,10 +55,12 @@ def video(
     = None,
     max_side: max_side_option("Scale the frames down to this long side first")
     = DEFAULT_MAX_SIDE,
-    shutter: Annotated[float, typer.Option("--shutter", min=0.01, max=1.0,
-                                           help="Share of the frame interval each frame was "
-                                                "exposed (0.5: a 180-degree shutter; 1: no "
-                                                "gap).")] = DEFAULT_SHUTTER,
+    shutter: Annotated[str, typer.Option("--shutter",
+                                         help="Share of the frame interval each frame was "
+                                              "exposed (0.5: a 180-degree shutter; 1: no "
+                                              "gap), or auto: estimated from the first "
+                                              "frames where the camera moves (0.5 where "
+                                              "they do not say).")] = AUTO,
     method: Annotated[VideoMethod, typer.Option(
         "--method", help="network: the single-photo network on every frame, ordered from "
                          "its neighbours; motion: each frame solved told the camera's motion "
@@ -73,6 +77,10 @@ def video(
     """Turn a blurry video into a sharp one: 7 frames per input frame.
 
     The 7 frames of each input frame are put in the right temporal order."""
+    try:
+        given = shutter_setting(shutter)
+    except InputError as exc:
+        raise usage_error(str(exc), "--shutter") from None
     if end is not None and end <= (start or 0.0):
         raise usage_error(f"--end {end:g} is not after --start {start or 0.0:g}: the time "
                           "range is empty", "--end")
@@ -85,6 +93,16 @@ def video(
         raise InputError(f"{video_path} is a still image, not a video: `blurvid extract` "
                          "gives its 7 sharp frames, `blurvid interpolate` a clip of them")
     first, inputs = info.select(start, end)
+    if given is None:
+        # outputs written whatever the shutter (the fewest frames) refused before the wait
+        check_outputs_free(planned_outputs(output, video_path.stem, output_count(inputs, 0.01)),
+                           force)
+        with closing(read_frames(info, start, end)) as head:
+            estimate = estimate_shutter(head)
+        shutter = estimate.shutter
+        say(f"blurvid: note: {video_path}: {describe(estimate)}")
+    else:
+        shutter, estimate = given, None
     count = output_count(inputs, shutter)
     rate = fps or (info.fps if slowmo else info.fps * NUM_FRAMES)
     real_time = abs(rate - info.fps * NUM_FRAMES) <= 1e-6 * rate  # --smooth: same duration
@@ -157,6 +175,8 @@ def video(
                "input_frames": inputs, "input_fps": round(info.fps, 6),
                "start": round(offset, 6), "frames": count, "fps": round(rate, 6),
                "mode": "slowmo" if slowmo else "smooth", "shutter": shutter,
+               "shutter_source": ("given" if estimate is None else
+                                  "estimated" if estimate.measured else "assumed"),
                "method": method.value,
                "reversed_exposures": flipped[0], "width": out_w,
                "height": out_h, "audio_dropped": info.has_audio and not keep_audio,

@@ -1,0 +1,222 @@
+"""A video's shutter (the exposed share of each frame interval) estimated from its frames.
+
+A flow between two blurry frames measures how the centres of their blurs moved, whatever the
+shutter; the blur inside each frame is the shutter times that motion. So, for a candidate
+shutter ``s``, the camera's trajectory inside each exposure follows from the flows
+(:func:`blurvid.camera_motion.fit_trajectory`), each exposure is solved told it
+(:func:`blurvid.exposure_solver.solve_exposure`), and the neighbours' solved frames, blurred
+along an exposure's trajectory, predict its blurry frame
+(:func:`blurvid.camera_motion.refine_trajectory`). With the right ``s`` the prediction
+explains the frame; too short a shutter leaves the neighbours' frames blurry and the
+prediction too sharp, too long a one over-sharpens them and blurs the prediction too much.
+The figure compared is :attr:`blurvid.camera_motion.Refinement.explained` (how much of the
+frame the motion explains beyond the neighbours' frames aligned without blur); candidates
+within :data:`TIE` of the best are told apart by the prediction's median residual.
+
+Only a moving camera says its shutter, so the video is read in windows of :data:`FRAMES`
+frames, at most :data:`WINDOWS` of them, until one gives a verdict; where the camera barely
+moves, the candidates explain about as well, or none explains much of the frames (something
+moves on its own over most of them), the estimate is not ``measured`` and
+:data:`blurvid.ordering.DEFAULT_SHUTTER` is used.
+
+A steady pan says nothing either (each exposure's blur is its neighbours', and a wrong
+shutter's solves predict as well: the figure then leans toward long shutters), so a window
+whose camera moves steadily (:func:`steady`) gives no verdict: the evidence comes from the
+camera's motion changing between frames, as a handheld camera's does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from blurvid import camera_motion as cm
+from blurvid.errors import InputError
+from blurvid.ordering import DEFAULT_SHUTTER, check_shutter
+
+AUTO = "auto"  # the shutter setting that estimates it
+
+FRAMES = 6  # frames per window of the estimate
+WINDOWS = 4  # windows read at most (the first FRAMES * WINDOWS frames of a video)
+SIDE = 640  # px: the long side the frames are scaled to for the estimate (the flows' own)
+COARSE = (0.25, 0.5, 0.75, 1.0)  # the candidates tried first ...
+FINE = 0.125  # ... then this far on each side of the best
+TIE = 0.02  # explained figures this close are told apart by the residual
+MIN_SPREAD = 0.05  # the best candidate explains this much more than the worst, or no verdict
+MIN_EXPLAINED = 0.4  # ... and at least this much of the frames
+MIN_BLUR = 1.5  # px at SIDE: a camera moving less inside its exposures says nothing
+STEADY_PX = 1.0  # px at SIDE: a shift between frames changing less than this (and ...
+STEADY_SHARE = 0.1  # ... this share of itself) is a steady camera's (:func:`steady`)
+
+
+@dataclass
+class ShutterEstimate:
+    """``shutter``: the estimate (:data:`DEFAULT_SHUTTER` when not ``measured``);
+    ``scores``: ``{candidate: (explained, median residual)}`` of the candidates tried;
+    ``reason``: why it is not measured (empty when it is)."""
+
+    shutter: float
+    measured: bool
+    scores: dict[float, tuple[float, float]] = field(default_factory=dict)
+    reason: str = ""
+    frames: int = 0  # frames read
+
+
+def _flows(lumas: list[np.ndarray]):
+    """A :class:`blurvid.video_motion.MotionSolver` holding the flows' affine fits among
+    ``lumas`` (they do not depend on the shutter), and the frames."""
+    from blurvid.video_motion import MotionSolver, _Frame
+
+    size = lumas[0].shape
+    solver = MotionSolver(None, DEFAULT_SHUTTER)
+    frames: list[_Frame] = []
+    for index, luma in enumerate(lumas):
+        frames.append(_Frame(index, None, luma))
+        solver.add_flows(frames, size)
+    return solver, frames
+
+
+def steady(solver) -> bool | None:
+    """Whether the camera moved steadily over the window: the shift between consecutive
+    frames changes by less than :data:`STEADY_PX` px and :data:`STEADY_SHARE` of itself
+    (then every exposure's blur is its neighbours' and a wrong shutter's solves predict the
+    frames as well as the right one's); None when no two consecutive shifts were measured.
+    """
+    shifts = {i: fit.matrix[:2, 2] for (i, j), fit in solver.fits.items() if j == i + 1}
+    pairs = [(shifts[i], shifts[i + 1]) for i in shifts if i + 1 in shifts]
+    if not pairs:
+        return None
+    change = max(float(np.linalg.norm(b - a)) for a, b in pairs)
+    speed = float(np.median([np.linalg.norm(a) for a, _ in pairs]))
+    return change < max(STEADY_PX, STEADY_SHARE * speed)
+
+
+def _score(base, frames, shutter: float) -> tuple[float, float] | None:
+    """``(explained, median residual)`` over the exposures with neighbours on both sides
+    that the candidate ``shutter``'s solves can refine; None when none can. ``base``, the
+    flows' fits (:func:`_flows`)."""
+    from blurvid.video_motion import MotionSolver
+
+    size = frames[0].small.shape
+    solver = MotionSolver(None, shutter)
+    solver.fits, solver.cuts = dict(base.fits), set(base.cuts)
+    for frame in frames:  # every trajectory (and which exposures have both sides) ...
+        solver.first[frame.index] = solver.trajectory(frame.index, size)
+    for frame in frames:  # ... the solves only where a neighbour's refinement uses them
+        if frame.index in solver.two_sided:
+            solver.first_pass(frame, size)
+    explained, residual, blur = [], [], []
+    for frame in frames[1:-1]:
+        solver.final(frame, size)
+        found = solver.refinement
+        if found is None or frame.index not in solver.two_sided:
+            continue
+        explained.append(found.explained)
+        residual.append(float(np.nanmedian(found.residual)))
+        blur.append(found.trajectory.blur_length())
+    if not explained or float(np.median(blur)) < MIN_BLUR * shutter:
+        return None
+    return float(np.mean(explained)), float(np.mean(residual))
+
+
+def estimate_shutter(frames: Iterable[np.ndarray], side: int = SIDE) -> ShutterEstimate:
+    """The shutter of the video whose frames are ``frames`` (RGB uint8 or float in [0, 1], or
+    luma (H, W)), from windows of :data:`FRAMES` frames scaled to the long side ``side``, the
+    first with a verdict (:func:`window_shutter`); at most :data:`WINDOWS` windows are read
+    (the rest of ``frames`` is not consumed)."""
+    lumas: list[np.ndarray] = []
+    found = ShutterEstimate(DEFAULT_SHUTTER, False, reason="no frames")
+    read = 0
+    for frame in frames:
+        lumas.append(_luma(frame, side))
+        read += 1
+        if len(lumas) == FRAMES:
+            found = window_shutter(lumas)
+            lumas = []
+            if found.measured or read >= FRAMES * WINDOWS:
+                break
+    if lumas and not found.measured:  # a last, short window
+        found = window_shutter(lumas)
+    found.frames = read
+    return found
+
+
+def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
+    """The shutter from one window of consecutive frames (uint8 luma, one size, at least 3):
+    the candidate whose solves best explain them (module docstring)."""
+    if len(lumas) < 3:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, reason="fewer than 3 frames")
+    if len({luma.shape for luma in lumas}) > 1:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, reason="frames of different sizes")
+    scores: dict[float, tuple[float, float]] = {}
+    base, frames = _flows(lumas)
+    still = steady(base)
+    if still is None:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
+                               "no motion could be measured between the frames")
+    if still:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
+                               "the camera moves steadily or not at all")
+
+    def tried(candidates: Sequence[float]) -> None:
+        for s in candidates:
+            if s not in scores and 0.0 < s <= 1.0:
+                got = _score(base, frames, s)
+                if got is not None:
+                    scores[s] = got
+
+    tried(COARSE)
+    if len(scores) < 2:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores, "the camera barely moves")
+    tried([best_of(scores) - FINE, best_of(scores) + FINE])
+    explained = [v[0] for v in scores.values()]
+    if max(explained) < MIN_EXPLAINED:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
+                               "the camera's motion explains too little of the frames")
+    if max(explained) - min(explained) < MIN_SPREAD:
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
+                               "every shutter explains the frames about as well")
+    return ShutterEstimate(best_of(scores), True, scores)
+
+
+def shutter_setting(value: str | float | None) -> float | None:
+    """A shutter setting: a number in (0, 1] as a float, :data:`AUTO` (or None) as None
+    (estimate it); InputError otherwise."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == AUTO):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"the shutter must be {AUTO!r} or a number in (0, 1] (the exposed "
+                         f"share of the frame interval), got {value!r}") from None
+    return check_shutter(number)
+
+
+def describe(found: ShutterEstimate) -> str:
+    """One line for the user: the shutter and where it came from."""
+    if found.measured:
+        return (f"shutter {found.shutter:g} of the frame interval, estimated from "
+                f"{found.frames} frames (--shutter sets it)")
+    return (f"shutter {found.shutter:g} assumed: it cannot be estimated from the first "
+            f"{found.frames} frames ({found.reason}; --shutter sets it)")
+
+
+def best_of(scores: dict[float, tuple[float, float]]) -> float:
+    """The candidate that explains most; among those within :data:`TIE` of it, the one whose
+    prediction misses least."""
+    top = max(v[0] for v in scores.values())
+    near = [s for s, v in scores.items() if v[0] >= top - TIE]
+    return min(near, key=lambda s: scores[s][1])
+
+
+def _luma(frame: np.ndarray, side: int) -> np.ndarray:
+    """uint8 luma scaled to the long side ``side`` at most."""
+    from blurvid.color import rgb_to_y
+
+    f = np.asarray(frame)
+    f = f.astype(np.float32) / 255.0 if f.dtype == np.uint8 else f.astype(np.float32)
+    y = rgb_to_y(f) if f.ndim == 3 else f
+    h, w = y.shape
+    return cm.analysis_luma(y, min(1.0, side / max(h, w)))

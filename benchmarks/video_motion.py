@@ -53,7 +53,7 @@ from blurvid.lab.data.video_synth import ClipSpec, render_clip
 from blurvid.metrics import psnr
 from blurvid.ordering import output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.shutter import estimate_shutter
+from blurvid.shutter import ShutterEstimate, estimate_shutter
 from blurvid.video import exposures_by, timeline_frames
 from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
@@ -221,7 +221,8 @@ def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=Fals
     spec = clip.spec
     s = spec.shutter
     truth = Truth(clip)
-    estimate = estimate_shutter(list(clip.blur))
+    estimate = (ShutterEstimate(s, True) if told_shutter
+                else estimate_shutter(list(clip.blur)))
     result = {"spec": spec.__dict__ | {"size": list(spec.size)}, "methods": {},
               "shutter_estimate": estimate.shutter, "shutter_measured": estimate.measured}
     blurry = [[_y(clip.blur[t])] * NUM_FRAMES for t in range(spec.frames)]

@@ -75,7 +75,7 @@ def confidence(residual: np.ndarray, shape: tuple[int, int], scale: float = 1.5,
     k = max(3, int(round(grow * max(weight.shape))) | 1)
     weight = cv2.erode(weight, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     weight = cv2.GaussianBlur(weight, (0, 0), k / 2)
-    return cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.clip(cv2.resize(weight, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
 def blend(solved: np.ndarray, network: np.ndarray, weight: np.ndarray,

@@ -169,7 +169,9 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
 
     tried(COARSE)
     if len(scores) < 2:
-        return ShutterEstimate(DEFAULT_SHUTTER, False, scores, "the camera barely moves")
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
+                               "the camera barely moves, or too little of its motion was "
+                               "measured")
     tried([best_of(scores) - FINE, best_of(scores) + FINE])
     explained = [v[0] for v in scores.values()]
     if max(explained) < MIN_EXPLAINED:

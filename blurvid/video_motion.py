@@ -58,6 +58,9 @@ MIN_CORRELATION = 0.2  # frames less alike than this once aligned are not one sc
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (the inliers of a good pair between blurry frames can be several px off)
 WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
+# the refinement of an exposure with flows on one side only (a clip's ends): a correction of
+# up to 6 px in 4 terms per axis, 12 rounds (camera_motion's defaults: 3 px, 3 terms, 6)
+ONE_SIDED_REFINEMENT = dict(bound=6.0, terms=4, rounds=12)
 # How much of the frame the refined motion explains (camera_motion.Refinement.explained) ->
 # trust in the solver, from 0 at the first figure to 1 at the second, for blurs of at least
 # EXPLAINED_BLUR px at the analysis scale (a shorter blur explains less of a frame even when
@@ -69,6 +72,8 @@ EXPLAINED = (0.65, 0.85)
 EXPLAINED_BLUR = 20.0
 SHORT_BLUR = 12.0
 STILL_PX = 1.0
+NORMAL_RESIDUAL = 2.0  # a prediction missing by up to this many times its median ...
+TOLERATED_PX = 1.0  # ... plus what a motion error this large (analysis px) makes is trusted
 MIN_SIDE = 16  # px: smaller frames are the network's (too small to measure a motion on)
 
 
@@ -173,13 +178,17 @@ class MotionSolver:
         if not (self.refine and neighbours):
             return plain
         blurry = to_linear(frame.small.astype(np.float32) / 255.0)
+        # a clip's end exposure has flows on one side: its trajectory is an extrapolation,
+        # further off, and gets a wider correction
+        wider = {} if t in self.two_sided else ONE_SIDED_REFINEMENT
         found = self.refinement = cm.refine_trajectory(cm.scaled(trajectory, self.scale),
-                                                       blurry, neighbours, mask=mask)
+                                                       blurry, neighbours, mask=mask, **wider)
         if found is None:
             return plain
         refined = cm.scaled(found.trajectory, 1.0 / self.scale, size)
         trust = trust_in(found.explained, found.trajectory.blur_length(), t in self.two_sided)
-        return refined, WEIGHT_REFINED, trust * prediction_confidence(found.residual, size)
+        return refined, WEIGHT_REFINED, trust * prediction_confidence(found.residual, size,
+                                                                      blurry)
 
     def camera_mask(self, t: int, shape: tuple[int, int]) -> np.ndarray | None:
         """bool (h, w) on the analysis grid: where the flows from exposure ``t`` follow the
@@ -246,17 +255,29 @@ def orient(network: np.ndarray, frame: _Frame, neighbour: _Frame | None,
     return network[::-1] if costs[REVERSED] < costs[FORWARD] else network
 
 
-def prediction_confidence(residual: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def prediction_confidence(residual: np.ndarray, size: tuple[int, int],
+                          blurry: np.ndarray | None = None) -> np.ndarray:
     """float32 (H, W) in [0, 1] from the refinement's residual map (analysis scale, linear
     luma; NaN where no neighbour reaches: trusted): low where the neighbours' frames, blurred
-    along the camera's trajectory, do not predict this frame (something moved on its own)."""
+    along the camera's trajectory, do not predict this frame (something moved on its own).
+    A miss is expected up to :data:`NORMAL_RESIDUAL` times the frame's median miss plus what
+    a motion error of :data:`TOLERATED_PX` px makes at each pixel's edges (the gradient of
+    ``blurry``, the blurry frame on the same grid); only the excess lowers the confidence."""
     r = np.asarray(residual, np.float32)
     finite = np.isfinite(r)
     typical = float(np.median(r[finite])) if finite.any() else 0.0
     r = np.where(finite, r, typical).astype(np.float32)
     r = cv2.GaussianBlur(r, (0, 0), 3.0)
     level = float(np.median(r))
-    return es.confidence(r, size, scale=4.0 * level + 0.004, grow=0.03)
+    allowed = NORMAL_RESIDUAL * level
+    if blurry is not None:
+        b = np.asarray(blurry, np.float32)
+        edges = np.hypot(cv2.Sobel(b, cv2.CV_32F, 1, 0, ksize=3),
+                         cv2.Sobel(b, cv2.CV_32F, 0, 1, ksize=3)) / 8.0  # per px
+        allowed = allowed + TOLERATED_PX * cv2.GaussianBlur(edges, (0, 0), 3.0)
+    excess = np.maximum(r - allowed, 0.0)
+    return es.confidence(excess, size, scale=(4.0 - NORMAL_RESIDUAL) * level + 0.004,
+                         grow=0.03)
 
 
 def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,

@@ -21,7 +21,8 @@ from blurvid.lab.data.video_synth import ClipSpec, render_clip  # noqa: E402
 from blurvid.metrics import psnr  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
 from blurvid.video import check_method, exposures_by  # noqa: E402
-from blurvid.video_motion import MotionSolver, motion_exposures, trust_in  # noqa: E402
+from blurvid.video_motion import (MotionSolver, motion_exposures,  # noqa: E402
+                                  prediction_confidence, trust_in)
 from tests.fakes import texture  # noqa: E402
 
 TINY = Path(__file__).parent / "data" / "tiny-fast.onnx"
@@ -83,6 +84,24 @@ def test_confidence_is_low_where_the_flow_departs_and_one_elsewhere():
     conf = es.confidence(residual, (120, 160))
     assert conf.shape == (120, 160) and conf.min() >= 0 and conf.max() <= 1
     assert conf[55, 75] < 0.1 and conf[5, 140] > 0.99 and conf[1, 1] > 0.99
+
+
+def test_a_miss_that_a_small_motion_error_explains_keeps_full_confidence():
+    """A prediction missing in proportion to the frame's edges (what a fraction of a px of
+    motion error leaves) is trusted everywhere; a patch missing far beyond it is not."""
+    rng = np.random.default_rng(4)
+    blurry = cv2.GaussianBlur(rng.random((90, 160)).astype(np.float32), (0, 0), 2.0)
+    blurry[:, 55:] = 0.5  # textured on the left third, flat on the rest
+    edges = np.hypot(cv2.Sobel(blurry, cv2.CV_32F, 1, 0), cv2.Sobel(blurry, cv2.CV_32F, 0, 1))
+    residual = 0.3 * edges / 8.0 + 0.002 * rng.random((90, 160)).astype(np.float32)
+    conf = prediction_confidence(residual, (180, 320), blurry)
+    assert conf.shape == (180, 320) and float(conf.min()) > 0.999
+    without_edges = prediction_confidence(residual, (180, 320))  # the median alone
+    assert float(without_edges.min()) < 0.9
+    moved = residual.copy()
+    moved[30:60, 60:100] += 0.2  # something moved on its own here
+    conf = prediction_confidence(moved, (180, 320), blurry)
+    assert conf[90, 160] < 0.05 and float(conf[:, :30].min()) > 0.99 and conf[170, 300] > 0.999
 
 
 def test_blend_takes_the_solver_where_trusted_and_the_network_in_its_order():

@@ -341,7 +341,7 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
             out = Path(tmp) / f"{method}.mp4"
             cmd = [sys.executable, "-c", "from blurvid.cli import main; main()", "video",
                    str(src), "-o", str(out), "--method", method, "--max-side", "0",
-                   "--threads", str(threads), "--json"]
+                   "--threads", str(threads), "--json", "--shutter", "0.5"]
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.perf_counter() - started
@@ -349,8 +349,13 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
                 raise SystemExit(proc.stderr)
             peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
             print(f"{method}: {frames} frames of {size[0]}x{size[1]} in {wall:.1f} s = "
-                  f"{wall / frames:.2f} s per input frame (process start included); peak RSS "
-                  f"so far among runs {peak:.2f} GiB")
+                  f"{wall / frames:.2f} s per input frame (process start included; the shutter "
+                  f"given); peak RSS so far among runs {peak:.2f} GiB")
+    started = time.perf_counter()
+    found = estimate_shutter(clip.blur)
+    print(f"the shutter's estimate (once per video, --shutter auto): "
+          f"{time.perf_counter() - started:.1f} s ({found.shutter:g}, "
+          f"{'measured' if found.measured else found.reason})")
 
 
 def footage(path: Path, frames: int, threads: int, max_side: int) -> None:

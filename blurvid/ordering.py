@@ -42,6 +42,7 @@ from blurvid.errors import InputError
 FORWARD, REVERSED = 0, 1
 PROBE_SIDE = 256  # long side of the thumbnails the costs are measured on
 DEFAULT_SHUTTER = 0.5
+MIN_SHUTTER = 0.01  # a shorter exposure is as good as sharp (and its timeline degenerates)
 DEFAULT_LAG = 8
 
 
@@ -60,11 +61,11 @@ class Exposure:
 
 
 def check_shutter(shutter: float) -> float:
-    """``shutter`` as a float; InputError unless it is in (0, 1]."""
+    """``shutter`` as a float; InputError unless it is in [:data:`MIN_SHUTTER`, 1]."""
     shutter = float(shutter)
-    if not 0 < shutter <= 1:
-        raise InputError(f"the shutter must be in (0, 1] (the exposed share of the frame "
-                         f"interval), got {shutter:g}")
+    if not MIN_SHUTTER <= shutter <= 1:
+        raise InputError(f"the shutter must be in [{MIN_SHUTTER:g}, 1] (the exposed share of "
+                         f"the frame interval), got {shutter:g}")
     return shutter
 
 

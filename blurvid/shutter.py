@@ -34,7 +34,9 @@ import numpy as np
 
 from blurvid import camera_motion as cm
 from blurvid.errors import InputError
+from blurvid.color import rgb_to_y
 from blurvid.ordering import DEFAULT_SHUTTER, check_shutter
+from blurvid.pipeline import as_rgb_float
 
 AUTO = "auto"  # the shutter setting that estimates it
 
@@ -46,8 +48,8 @@ FINE = 0.125  # ... then this far on each side of the best
 TIE = 0.02  # explained figures this close are told apart by the residual
 MIN_SPREAD = 0.05  # the best candidate explains this much more than the worst, or no verdict
 MIN_EXPLAINED = 0.4  # ... and at least this much of the frames
-MIN_BLUR = 1.5  # px at SIDE: a camera moving less inside its exposures says nothing
-STEADY_PX = 1.0  # px at SIDE: a shift between frames changing less than this (and ...
+MIN_SPEED = 1.5  # px per frame interval at SIDE: a camera moving less says nothing
+STEADY_PX = 1.0  # px at SIDE: a shift between frames changing by less than this (or ...
 STEADY_SHARE = 0.1  # ... this share of itself) is a steady camera's (:func:`steady`)
 
 
@@ -62,7 +64,8 @@ class ShutterEstimate:
     scores: dict[float, tuple[float, float]] = field(default_factory=dict)
     reason: str = ""
     frames: int = 0  # frames read
-
+    first: int = 0  # the first frame of the window that decided (when measured)
+    used: int = 0  # its frames
 
 def _flows(lumas: list[np.ndarray]):
     """A :class:`blurvid.video_motion.MotionSolver` holding the flows' affine fits among
@@ -80,7 +83,8 @@ def _flows(lumas: list[np.ndarray]):
 
 def steady(solver) -> bool | None:
     """Whether the camera moved steadily over the window: the shift between consecutive
-    frames changes by less than :data:`STEADY_PX` px and :data:`STEADY_SHARE` of itself
+    frames changes by less than :data:`STEADY_PX` px or :data:`STEADY_SHARE` of itself
+    (whichever is larger)
     (then every exposure's blur is its neighbours' and a wrong shutter's solves predict the
     frames as well as the right one's); None when no two consecutive shifts were measured.
     """
@@ -116,29 +120,35 @@ def _score(base, frames, shutter: float) -> tuple[float, float] | None:
         explained.append(found.explained)
         residual.append(float(np.nanmedian(found.residual)))
         blur.append(found.trajectory.blur_length())
-    if not explained or float(np.median(blur)) < MIN_BLUR * shutter:
+    # (the blur is about the shutter times the motion between frames)
+    if not explained or float(np.median(blur)) < MIN_SPEED * shutter:
         return None
     return float(np.mean(explained)), float(np.mean(residual))
 
 
 def estimate_shutter(frames: Iterable[np.ndarray], side: int = SIDE) -> ShutterEstimate:
-    """The shutter of the video whose frames are ``frames`` (RGB uint8 or float in [0, 1], or
-    luma (H, W)), from windows of :data:`FRAMES` frames scaled to the long side ``side``, the
-    first with a verdict (:func:`window_shutter`); at most :data:`WINDOWS` windows are read
-    (the rest of ``frames`` is not consumed)."""
+    """The shutter of the video whose frames are ``frames`` (any image
+    :func:`blurvid.pipeline.as_rgb_float` takes; InputError as it raises), from windows of
+    :data:`FRAMES` frames scaled to the long side ``side``, the first with a verdict
+    (:func:`window_shutter`); at most :data:`WINDOWS` windows are read (the rest of
+    ``frames`` is not consumed). A last window of 3 to 5 frames is tried too."""
     lumas: list[np.ndarray] = []
-    found = ShutterEstimate(DEFAULT_SHUTTER, False, reason="no frames")
+    found = ShutterEstimate(DEFAULT_SHUTTER, False, reason="fewer than 3 frames")
     read = 0
     for frame in frames:
         lumas.append(_luma(frame, side))
         read += 1
         if len(lumas) == FRAMES:
             found = window_shutter(lumas)
+            found.first = read - FRAMES
             lumas = []
             if found.measured or read >= FRAMES * WINDOWS:
                 break
-    if lumas and not found.measured:  # a last, short window
-        found = window_shutter(lumas)
+    if len(lumas) >= 3 and not found.measured:  # a last, short window
+        last = window_shutter(lumas)
+        last.first = read - len(lumas)
+        if last.measured or read < FRAMES:  # (else the full windows' reason stands)
+            found = last
     found.frames = read
     return found
 
@@ -180,7 +190,7 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
     if max(explained) - min(explained) < MIN_SPREAD:
         return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
                                "every shutter explains the frames about as well")
-    return ShutterEstimate(best_of(scores), True, scores)
+    return ShutterEstimate(best_of(scores), True, scores, used=len(lumas))
 
 
 def shutter_setting(value: str | float | None) -> float | None:
@@ -199,8 +209,8 @@ def shutter_setting(value: str | float | None) -> float | None:
 def describe(found: ShutterEstimate) -> str:
     """One line for the user: the shutter and where it came from."""
     if found.measured:
-        return (f"shutter {found.shutter:g} of the frame interval, estimated from "
-                f"{found.frames} frames (--shutter sets it)")
+        return (f"shutter {found.shutter:g} of the frame interval, estimated from frames "
+                f"{found.first + 1}-{found.first + found.used} (--shutter sets it)")
     return (f"shutter {found.shutter:g} assumed: it cannot be estimated from the first "
             f"{found.frames} frames ({found.reason}; --shutter sets it)")
 
@@ -215,10 +225,6 @@ def best_of(scores: dict[float, tuple[float, float]]) -> float:
 
 def _luma(frame: np.ndarray, side: int) -> np.ndarray:
     """uint8 luma scaled to the long side ``side`` at most."""
-    from blurvid.color import rgb_to_y
-
-    f = np.asarray(frame)
-    f = f.astype(np.float32) / 255.0 if f.dtype == np.uint8 else f.astype(np.float32)
-    y = rgb_to_y(f) if f.ndim == 3 else f
+    y = rgb_to_y(as_rgb_float(np.asarray(frame)))
     h, w = y.shape
     return cm.analysis_luma(y, min(1.0, side / max(h, w)))

@@ -272,7 +272,7 @@ def estimated_shutter(frames: Iterable[np.ndarray]
                       ) -> tuple[ShutterEstimate, Iterable[np.ndarray]]:
     """The shutter of ``frames`` (:func:`blurvid.shutter.estimate_shutter`) and the frames
     again, whole (the ones the estimate read are kept: at most
-    ``shutter.FRAMES * shutter.WINDOWS``)."""
+    ``shutter.FRAMES * shutter.WINDOWS``, 24, as they come)."""
     source = iter(frames)
     seen: list[np.ndarray] = []
 
@@ -319,15 +319,15 @@ def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO
     camera's motion measured between the neighbouring frames, the network where something
     moves on its own: :mod:`blurvid.video_motion`).
     """
-    setting = shutter_setting(shutter)
+    used = shutter_setting(shutter)  # None: estimated below
     method = check_method(method)
     offset = 0.0
     if isinstance(video, (str, os.PathLike)):
         info = probe(video)
         first, total = info.select(start, end)
-        if setting is None:
+        if used is None:
             with closing(read_frames(info, start, end)) as head:
-                setting = estimate_shutter(head).shutter
+                used = estimate_shutter(head).shutter
         frames: Iterable[np.ndarray] = read_frames(info, start, end)
         rate = info.fps if fps is None else fps
         offset = float(info.times[first])
@@ -337,10 +337,11 @@ def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO
             total = len(video)
         except TypeError:
             pass
-        if setting is None:
-            setting, frames = estimated_shutter(frames)
-            setting = setting.shutter
-    shutter = setting
+        if used is None:  # (the frames the estimate reads are kept: scaled first)
+            frames = (fit_max_side(np.asarray(f), max_side)[0] for f in frames)
+            estimate, frames = estimated_shutter(frames)
+            used = estimate.shutter
+    shutter = used
     if extractor is None:
         extractor = Extractor(model, device=device, threads=threads, projection=projection,
                               ensemble=ensemble)

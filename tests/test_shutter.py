@@ -34,7 +34,8 @@ def test_shutter_setting_reads_auto_or_a_share(value, expected):
     assert shutter_setting(value) == expected
 
 
-@pytest.mark.parametrize("value", ["x", "0", "1.5", "-0.5", ""])
+@pytest.mark.parametrize("value", ["x", "0", "1.5", "-0.5", "", "1e-9", "0.005", "nan",
+                                   "inf"])
 def test_shutter_setting_refuses_anything_else(value):
     with pytest.raises(InputError, match="shutter"):
         shutter_setting(value)
@@ -48,7 +49,7 @@ def test_a_full_shutter_is_estimated_from_a_handheld_clip_s_first_window(photo):
     assert found.measured, found
     assert found.shutter == pytest.approx(1.0, abs=FINE / 2), found
     assert found.frames == FRAMES and len(list(source)) == 3
-    assert "estimated from 6 frames" in describe(found)
+    assert "estimated from frames 1-6" in describe(found)
 
 
 @pytest.mark.slow
@@ -73,6 +74,24 @@ def test_still_frames_say_nothing_and_every_window_is_read(photo):
     found = estimate_shutter(frame for _ in range(FRAMES * WINDOWS + 5))
     assert not found.measured and found.shutter == DEFAULT_SHUTTER
     assert found.frames == FRAMES * WINDOWS  # no more is read
+
+
+def test_a_short_last_window_keeps_the_reason_of_the_full_one(photo):
+    clip = render_clip(photo, ClipSpec(kind="pan", frames=FRAMES + 1, size=(240, 136), blur=12,
+                                       seed=3)).blur
+    found = estimate_shutter(clip)
+    assert not found.measured and "steadily" in found.reason and found.frames == FRAMES + 1
+
+
+def test_frames_the_pipeline_takes_are_taken_and_others_refused_as_it_does(photo):
+    rgb = _handheld(photo, 1.0, seed=2)
+    rgba = [np.dstack([f, np.full(f.shape[:2], 255, np.uint8)]) for f in rgb]
+    as_float = [f.astype(np.float32) / 255.0 for f in rgb]
+    assert estimate_shutter(rgba[:2]).reason == estimate_shutter(as_float[:2]).reason
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        estimate_shutter([f.astype(np.float32) for f in rgb])  # 0-255 floats
+    with pytest.raises(InputError, match="NaN"):
+        estimate_shutter([np.full((32, 48, 3), np.nan, np.float32)] * 3)
 
 
 @pytest.mark.parametrize("count", [0, 1, 2])

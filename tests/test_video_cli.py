@@ -268,6 +268,7 @@ def test_a_still_image_is_refused_pointing_to_extract(tmp_path, name):
     ["--max-side", "1"], ["--max-side", "31"], ["--fps", "100000"], ["--fps", "0"],
     ["--start", "2", "--end", "1"], ["--end", "0"], ["--ensemble", "3"], ["-o", "x.avi"],
     ["--start", "-1"], ["--shutter", "x"], ["--shutter", "0"], ["--shutter", "1.5"],
+    ["--shutter", "0.001"], ["--shutter", "nan"],
 ])
 def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_path, args):
     """Exit code 2 for a command line that is wrong by itself: the input is not even read

@@ -21,7 +21,7 @@ from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
 from blurvid.footage import probe, read_frames
 from blurvid.io import check_not_inputs, check_outputs_free, check_writable, fitted_size
-from blurvid.ordering import output_count, output_times
+from blurvid.ordering import MIN_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.shutter import AUTO, describe, estimate_shutter, shutter_setting
 from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET, exposures_by,
@@ -94,16 +94,19 @@ def video(
                          "gives its 7 sharp frames, `blurvid interpolate` a clip of them")
     first, inputs = info.select(start, end)
     if given is None:
-        # outputs written whatever the shutter (the fewest frames) refused before the wait
-        check_outputs_free(planned_outputs(output, video_path.stem, output_count(inputs, 0.01)),
-                           force)
+        # what is wrong with the outputs whatever the shutter (the fewest frames) is said
+        # before the wait
+        early = planned_outputs(output, video_path.stem, output_count(inputs, MIN_SHUTTER))
+        check_not_inputs(early, [video_path])
+        check_outputs_free(early, force)
+        check_writable(early[0].parent, output)
         with closing(read_frames(info, start, end)) as head:
             estimate = estimate_shutter(head)
-        shutter = estimate.shutter
+        used = estimate.shutter
         say(f"blurvid: note: {video_path}: {describe(estimate)}")
     else:
-        shutter, estimate = given, None
-    count = output_count(inputs, shutter)
+        used, estimate = given, None
+    count = output_count(inputs, used)
     rate = fps or (info.fps if slowmo else info.fps * NUM_FRAMES)
     real_time = abs(rate - info.fps * NUM_FRAMES) <= 1e-6 * rate  # --smooth: same duration
     keep_audio = info.has_audio and real_time and kind == "mp4"
@@ -131,7 +134,7 @@ def video(
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     offset = float(info.times[first])
-    seconds_of = (output_times(inputs, shutter) / info.fps + offset).round(6)
+    seconds_of = (output_times(inputs, used) / info.fps + offset).round(6)
     flipped = [0]
     started = time.perf_counter()
     progress = progress_bar(show=inputs > 1, eta=True)
@@ -146,12 +149,12 @@ def video(
 
         def exposures():
             stream = exposures_by(method.value, extractor, read_frames(info, start, end),
-                                  shutter, max_side, progress=advance)
+                                  used, max_side, progress=advance)
             for exposure in stream:
                 flipped[0] += exposure.reversed
                 yield exposure
 
-        frames = (frame for _, frame in timeline_frames(exposures(), count, shutter))
+        frames = (frame for _, frame in timeline_frames(exposures(), count, used))
         if kind == "mp4":
             # the audio from the first output frame's time, as long as the output lasts
             audio = (AudioTrack(video_path, info.start + float(seconds_of[0]), count / rate)
@@ -165,7 +168,7 @@ def video(
                                  times=seconds_of,
                                  stem=video_path.stem, force=force,
                                  info={"input": str(video_path), "input_fps": info.fps,
-                                       "shutter": shutter, "time_unit": "seconds of the input"})
+                                       "shutter": used, "time_unit": "seconds of the input"})
             written_frames = count
     if written_frames != count:
         raise InputError(f"{video_path}: made {written_frames} frames, {count} expected")
@@ -174,7 +177,7 @@ def video(
     summary = {"input": str(video_path), "output": str(output), "files": len(written),
                "input_frames": inputs, "input_fps": round(info.fps, 6),
                "start": round(offset, 6), "frames": count, "fps": round(rate, 6),
-               "mode": "slowmo" if slowmo else "smooth", "shutter": shutter,
+               "mode": "slowmo" if slowmo else "smooth", "shutter": used,
                "shutter_source": ("given" if estimate is None else
                                   "estimated" if estimate.measured else "assumed"),
                "method": method.value,

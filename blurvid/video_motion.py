@@ -73,7 +73,7 @@ EXPLAINED_BLUR = 20.0
 SHORT_BLUR = 12.0
 STILL_PX = 1.0
 NORMAL_RESIDUAL = 2.0  # a prediction missing by up to this many times its median ...
-TOLERATED_PX = 1.0  # ... plus what a motion error this large (analysis px) makes is trusted
+TOLERATED_PX = 0.5  # ... plus what a motion error this large (analysis px) makes is trusted
 MIN_SIDE = 16  # px: smaller frames are the network's (too small to measure a motion on)
 
 

@@ -53,7 +53,7 @@ from blurvid.lab.data.video_synth import ClipSpec, render_clip
 from blurvid.metrics import psnr
 from blurvid.ordering import output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.shutter import ShutterEstimate, estimate_shutter
+from blurvid.shutter import SIDE as SHUTTER_SIDE, ShutterEstimate, estimate_shutter
 from blurvid.video import exposures_by, timeline_frames
 from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
@@ -396,6 +396,8 @@ def main() -> None:
                         help="a comma-separated subset of " + ", ".join(METHODS))
     parser.add_argument("--shutters", action="store_true",
                         help="only the shutter estimate of each clip against its truth")
+    parser.add_argument("--shutter-side", type=int, default=SHUTTER_SIDE,
+                        help="with --shutters: the long side the estimate works at")
     parser.add_argument("--told-shutter", action="store_true",
                         help="tell every method the clip's true shutter (default: the "
                              "product's estimate; the told rows are always told)")
@@ -438,7 +440,7 @@ def main() -> None:
         clip = render_clip(photos[n % len(photos)], spec, objects)
         if args.shutters:
             started = time.perf_counter()
-            found = estimate_shutter(list(clip.blur))
+            found = estimate_shutter(list(clip.blur), side=args.shutter_side)
             print(f"| {n} | {spec.kind} | {spec.objects} | {spec.blur:.0f} | {spec.shutter:g} | "
                   f"{found.shutter:g} | {'measured' if found.measured else found.reason} | "
                   f"{time.perf_counter() - started:.1f} |")

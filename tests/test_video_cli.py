@@ -349,9 +349,14 @@ def test_an_output_in_a_folder_that_takes_no_files_names_it_and_the_reason(tmp_p
     assert "write-check" not in result.stderr
 
 
-def test_the_motion_method_writes_a_clip_and_says_so(tmp_path):
+def test_each_method_writes_a_clip_and_says_so(tmp_path):
+    """motion is the default; network on request."""
     video = make_video(tmp_path / "clip.mp4", n=6)
-    result = run(video, "-o", tmp_path / "sharp.mp4", "--method", "motion", "--json")
+    result = run(video, "-o", tmp_path / "fast.mp4", "--method", "network", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["method"] == "network" and summary["frames"] == output_count(6, 0.5)
+    result = run(video, "-o", tmp_path / "sharp.mp4", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["method"] == "motion" and summary["reversed_exposures"] == 0

@@ -383,7 +383,9 @@ class Refinement:
     ``|prediction - blurry|`` (float32 (h, w), the smallest over the neighbours, NaN where
     none reaches); ``explained``: 1 - its median / (the median of the same prediction's
     without the blur), the frame's noise taken out of both: near 1 when the motion inside the
-    exposure explains the frame, near 0 or below when not."""
+    exposure explains the frame, near 0 or below when not; where nothing beyond the noise is
+    left to explain (a noisy or flat frame) 0 if the blur predicts at least as well as no blur,
+    -1 if worse."""
 
     trajectory: Trajectory
     residual: np.ndarray
@@ -521,8 +523,12 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                       for a in (residual, unblurred))
     # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
     floor = 0.6745 * noise_level(blurry)
-    typical, still = max(typical - floor, 0.0), still - floor
-    return Refinement(refined, residual, 1.0 - typical / still if still > 1e-9 else 0.0)
+    if still - floor > 1e-9:
+        explained = 1.0 - max(typical - floor, 0.0) / (still - floor)
+    else:  # nothing beyond the noise to explain (or, in flat frames, at all): undecided when
+        # the blur predicts at least as well as no blur, against the motion when worse
+        explained = 0.0 if typical <= still else -1.0
+    return Refinement(refined, residual, explained)
 
 
 def _sample_map(trajectory: Trajectory, back: np.ndarray, tau: float, delta: np.ndarray,

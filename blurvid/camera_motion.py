@@ -523,12 +523,18 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                       for a in (residual, unblurred))
     # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
     floor = 0.6745 * noise_level(blurry)
+    return Refinement(refined, residual, explained_share(typical, still, floor))
+
+
+def explained_share(typical: float, still: float, floor: float) -> float:
+    """How much of a frame a motion explains: ``1 - (typical - floor) / (still - floor)``
+    from the median miss of the prediction along the motion (``typical``), that of the same
+    prediction without the blur (``still``) and the median miss the frame's noise alone makes
+    (``floor``). Where nothing beyond the noise is left to explain (a noisy or a flat frame):
+    0 (undecided) if the blur predicts at least as well as no blur, -1 if worse."""
     if still - floor > 1e-9:
-        explained = 1.0 - max(typical - floor, 0.0) / (still - floor)
-    else:  # nothing beyond the noise to explain (or, in flat frames, at all): undecided when
-        # the blur predicts at least as well as no blur, against the motion when worse
-        explained = 0.0 if typical <= still else -1.0
-    return Refinement(refined, residual, explained)
+        return 1.0 - max(typical - floor, 0.0) / (still - floor)
+    return 0.0 if typical <= still else -1.0
 
 
 def _sample_map(trajectory: Trajectory, back: np.ndarray, tau: float, delta: np.ndarray,

@@ -169,6 +169,18 @@ def test_refine_trajectory_finds_the_motion_inside_the_exposure():
     assert found.explained > 0.9 and found.residual.shape == (h, w)
 
 
+@pytest.mark.parametrize("typical, still, floor, expected", [
+    (0.001, 0.004, 0.0, 0.75),  # the blur explains three quarters of the miss
+    (0.002, 0.004, 0.002, 1.0),  # all of it beyond the noise
+    (0.006, 0.004, 0.0, -0.5),  # the blur predicts worse: a wrong motion
+    (0.0027, 0.0047, 0.0047, 0.0),  # noise hides the evidence, the blur predicts better
+    (0.00002, 0.0, 0.0, -1.0),  # a flat frame the blur predicts worse than none
+    (0.0, 0.0, 0.0, 0.0),  # nothing at all to tell
+])
+def test_explained_share(typical, still, floor, expected):
+    assert cm.explained_share(typical, still, floor) == pytest.approx(expected)
+
+
 def test_refine_trajectory_without_neighbours_finds_nothing():
     t = _trajectory()
     assert cm.refine_trajectory(t, np.zeros((96, 128), np.float32), {}) is None

@@ -1,7 +1,11 @@
 """The video pipeline: every frame of a blurry video -> its 7 sharp frames, in the right
 order, with the shutter gaps filled: a 7x slower (or 7x smoother) sharp video.
 
-Streaming, in constant memory whatever the length:
+Streaming, in constant memory whatever the length. Unless it is given, the shutter is
+estimated first from the video's first frames (:mod:`blurvid.shutter`). Each exposure's 7
+frames are made by the default ``motion`` method (:mod:`blurvid.video_motion`: solved told
+the camera's motion measured between the neighbouring frames) or, with ``method="network"``,
+by steps 2-3 below; steps 1 and 4 are shared:
 
 1. input frames come one at a time (:mod:`blurvid.footage`, or any iterable of RGB arrays);
 2. the model extracts each one's 7 frames (:class:`blurvid.pipeline.Extractor`), kept as
@@ -23,7 +27,7 @@ bit for bit either way (``timeline_frames(..., ahead=0)`` runs everything in tur
 
 :func:`video_frames` is the public generator; ``blurvid video`` (:mod:`blurvid.cli.video`)
 writes the frames to an MP4 (:func:`blurvid.clips.write_mp4`) or a folder of PNGs with a
-timeline JSON; ``--method motion`` makes the exposures with :mod:`blurvid.video_motion`.
+timeline JSON.
 """
 
 from __future__ import annotations
@@ -317,7 +321,7 @@ def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO
     of lookahead before an order is frozen. ``method``: ``network`` (the single-photo network
     on every frame, ordered from the neighbours) or ``motion`` (each exposure solved told the
     camera's motion measured between the neighbouring frames, the network where something
-    moves on its own: :mod:`blurvid.video_motion`).
+    moves on its own: :mod:`blurvid.video_motion`; the default).
     """
     used = shutter_setting(shutter)  # None: estimated below
     method = check_method(method)

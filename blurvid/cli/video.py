@@ -59,8 +59,8 @@ def video(
                                          help="Share of the frame interval each frame was "
                                               "exposed (0.5: a 180-degree shutter; 1: no "
                                               "gap), or auto: estimated from the first "
-                                              "frames where the camera moves (0.5 where "
-                                              "they do not say).")] = AUTO,
+                                              "frames where the camera's motion changes "
+                                              "(0.5 where they do not say).")] = AUTO,
     method: Annotated[VideoMethod, typer.Option(
         "--method", help="motion: each frame solved told the camera's motion measured "
                          "between its neighbours, the network where something moves on its "
@@ -77,7 +77,8 @@ def video(
 ) -> None:
     """Turn a blurry video into a sharp one: 7 frames per input frame.
 
-    The 7 frames of each input frame are put in the right temporal order."""
+    Each input frame is solved told the camera's motion measured between its neighbours (the
+    default), or made by the network and put in the right temporal order."""
     try:
         given = shutter_setting(shutter)
     except InputError as exc:

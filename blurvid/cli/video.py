@@ -192,6 +192,8 @@ def video(
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
+        # (the motion method's frames run the way its measured motion does: none reversed)
+        flips = f"{flipped[0]} exposures reversed, " if method.value == "network" else ""
         say(f"{video_path} -> {output}: {inputs} input frames -> {count} frames at {rate:g} "
-            f"fps ({count / rate:.2f} s; {flipped[0]} exposures reversed, "
-            f"{inputs / seconds:.2f} input frames/s, {seconds:.1f} s)")
+            f"fps ({count / rate:.2f} s; {flips}{inputs / seconds:.2f} input frames/s, "
+            f"{seconds:.1f} s)")

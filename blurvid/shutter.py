@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from blurvid import camera_motion as cm
-from blurvid.errors import InputError
 from blurvid.color import rgb_to_y
+from blurvid.errors import InputError
 from blurvid.ordering import DEFAULT_SHUTTER, check_shutter
 from blurvid.pipeline import as_rgb_float
 
@@ -82,12 +82,11 @@ def _flows(lumas: list[np.ndarray]):
 
 
 def steady(solver) -> bool | None:
-    """Whether the camera moved steadily over the window: the shift between consecutive
-    frames changes by less than :data:`STEADY_PX` px or :data:`STEADY_SHARE` of itself
-    (whichever is larger)
-    (then every exposure's blur is its neighbours' and a wrong shutter's solves predict the
-    frames as well as the right one's); None when no two consecutive shifts were measured.
-    """
+    """Whether the camera moved steadily over the window (``solver``: the flows' fits,
+    :func:`_flows`): the shift between consecutive frames changes by less than
+    :data:`STEADY_PX` px or :data:`STEADY_SHARE` of itself, whichever is larger. Then every
+    exposure's blur is its neighbours' and a wrong shutter's solves predict the frames as
+    well as the right one's. None when no two consecutive shifts were measured."""
     shifts = {i: fit.matrix[:2, 2] for (i, j), fit in solver.fits.items() if j == i + 1}
     pairs = [(shifts[i], shifts[i + 1]) for i in shifts if i + 1 in shifts]
     if not pairs:

@@ -179,15 +179,19 @@ class Truth:
 
     def __init__(self, clip) -> None:
         self.clip = clip
-        self.cache: dict[float, tuple] = {}
+        self.rendered: dict[float, list[list[np.ndarray]]] = {}  # exposures() by shutter
 
     def exposures(self, shutter: float) -> list[list[np.ndarray]]:
-        clip, s = self.clip, self.clip.spec.shutter
-        if abs(shutter - s) < 1e-9:
-            return [[_y(f) for f in exposure] for exposure in clip.truth]
-        return [[_y(clip.frame_at(t + shutter * (2 * k + 1) / (2 * NUM_FRAMES),
-                                  s / NUM_FRAMES)) for k in range(NUM_FRAMES)]
-                for t in range(clip.spec.frames)]
+        """Each exposure's 7 true frames (luma) at the times ``shutter`` puts them."""
+        if shutter not in self.rendered:
+            clip, s = self.clip, self.clip.spec.shutter
+            self.rendered[shutter] = (
+                [[_y(f) for f in exposure] for exposure in clip.truth]
+                if abs(shutter - s) < 1e-9 else
+                [[_y(clip.frame_at(t + shutter * (2 * k + 1) / (2 * NUM_FRAMES),
+                                   s / NUM_FRAMES)) for k in range(NUM_FRAMES)]
+                 for t in range(clip.spec.frames)])
+        return self.rendered[shutter]
 
     def gaps(self, times: list[float]) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The truth at ``times`` and INPUT there (the blurry frame nearest in time)."""

@@ -272,6 +272,15 @@ def check_method(method: str) -> str:
     return method
 
 
+def file_shutter(info, start: float | None = None,
+                 end: float | None = None) -> ShutterEstimate:
+    """The shutter of the video ``info`` (:func:`blurvid.footage.probe`) from its first
+    frames in ``[start, end)`` (:func:`blurvid.shutter.estimate_shutter`); the decoder is
+    closed when the estimate has read enough."""
+    with closing(read_frames(info, start, end)) as head:
+        return estimate_shutter(head)
+
+
 def estimated_shutter(frames: Iterable[np.ndarray]
                       ) -> tuple[ShutterEstimate, Iterable[np.ndarray]]:
     """The shutter of ``frames`` (:func:`blurvid.shutter.estimate_shutter`) and the frames
@@ -330,8 +339,7 @@ def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO
         info = probe(video)
         first, total = info.select(start, end)
         if used is None:
-            with closing(read_frames(info, start, end)) as head:
-                used = estimate_shutter(head).shutter
+            used = file_shutter(info, start, end).shutter
         frames: Iterable[np.ndarray] = read_frames(info, start, end)
         rate = info.fps if fps is None else fps
         offset = float(info.times[first])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import closing
 from enum import Enum
 from itertools import islice
 from pathlib import Path
@@ -23,9 +22,9 @@ from blurvid.footage import probe, read_frames
 from blurvid.io import check_not_inputs, check_outputs_free, check_writable, fitted_size
 from blurvid.ordering import MIN_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
-from blurvid.shutter import AUTO, describe, estimate_shutter, shutter_setting
+from blurvid.shutter import AUTO, describe, shutter_setting
 from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET, exposures_by,
-                           timeline_frames)
+                           file_shutter, timeline_frames)
 from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
                            gif_step, padding_note, planned_outputs, write_clip, write_mp4)
 
@@ -95,15 +94,18 @@ def video(
         raise InputError(f"{video_path} is a still image, not a video: `blurvid extract` "
                          "gives its 7 sharp frames, `blurvid interpolate` a clip of them")
     first, inputs = info.select(start, end)
+
+    def check_targets(count: int) -> None:  # the outputs of a clip of ``count`` frames
+        targets = planned_outputs(output, video_path.stem, count)
+        check_not_inputs(targets, [video_path])
+        check_outputs_free(targets, force)
+        check_writable(targets[0].parent, output)
+
     if given is None:
         # what is wrong with the outputs whatever the shutter (the fewest frames) is said
         # before the wait
-        early = planned_outputs(output, video_path.stem, output_count(inputs, MIN_SHUTTER))
-        check_not_inputs(early, [video_path])
-        check_outputs_free(early, force)
-        check_writable(early[0].parent, output)
-        with closing(read_frames(info, start, end)) as head:
-            estimate = estimate_shutter(head)
+        check_targets(output_count(inputs, MIN_SHUTTER))
+        estimate = file_shutter(info, start, end)
         used = estimate.shutter
         say(f"blurvid: note: {video_path}: {describe(estimate)}")
     else:
@@ -129,10 +131,7 @@ def video(
     step = gif_step(rate) if kind == "gif" else 1
     if step > 1:
         say(f"blurvid: note: {output}: {gif_note(count, rate, step)}")
-    targets = planned_outputs(output, video_path.stem, count)
-    check_not_inputs(targets, [video_path])
-    check_outputs_free(targets, force)
-    check_writable(targets[0].parent, output)
+    check_targets(count)
     extractor = Extractor(model, device=device.value, threads=threads,
                           projection=projection.value, ensemble=ensemble)
     offset = float(info.times[first])

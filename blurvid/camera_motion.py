@@ -322,10 +322,17 @@ def noise_level(luma: np.ndarray) -> float:
 REFINE_TERMS = 3  # correction terms per axis (orthonormal polynomials of degree 1..3)
 REFINE_BOUND = 3.0  # px (at the working scale): the largest correction allowed
 REFINE_ROUNDS = 6
+# the refinement between blurry frames (refine_between_blurry) starts from the flows' path,
+# which can be several px off on a long, shaky blur: a wider correction, more rounds
+CROSS_TERMS = 4
+CROSS_BOUND = 6.0
+CROSS_ROUNDS = 8
 
 
 def _legendre(x: np.ndarray, terms: int) -> np.ndarray:
     """(terms, ...) orthonormal Legendre polynomials of degree 1..terms on [-1, 1]."""
+    if terms == 0:
+        return np.zeros((0,) + np.shape(x))
     p = [np.ones_like(x), x]
     for n in range(1, terms):
         p.append(((2 * n + 1) * x * p[n] - n * p[n - 1]) / (n + 1))
@@ -358,6 +365,8 @@ def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajector
     """``trajectory`` plus a translation ``correction`` (2, terms) in :func:`_legendre`
     terms over its exposure, less the correction's value at the middle (``R(0) = I``)."""
     terms = correction.shape[1]
+    if terms == 0:
+        return trajectory
     mono = _legendre_monomials(terms, trajectory.shutter)  # (terms, powers)
     poly = correction @ mono  # (2, powers): translation per power of tau
     degree = max(trajectory.degree, terms)
@@ -395,7 +404,8 @@ class Refinement:
 def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                       neighbours: dict[int, np.ndarray], terms: int = REFINE_TERMS,
                       rounds: int = REFINE_ROUNDS, bound: float = REFINE_BOUND,
-                      step: int = 2, mask: np.ndarray | None = None) -> Refinement | None:
+                      step: int = 2, mask: np.ndarray | None = None,
+                      placed: Trajectory | None = None) -> Refinement | None:
     """Refine the motion inside an exposure so that its neighbours' sharp frames, blurred
     along it, predict its blurry frame.
 
@@ -406,40 +416,148 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
     correction of ``terms`` orthonormal polynomial terms per axis shared by all neighbours,
     ``o_k`` an offset per neighbour (its alignment). Gauss-Newton with Huber weights on
     every ``step``-th pixel; the correction is bounded to ``bound`` px. ``mask`` (h, w) bool:
-    the pixels to fit (e.g. where the flows follow the camera's model; None: all). Returns a
-    :class:`Refinement`, or None when there was too little to fit."""
+    the pixels to fit (e.g. where the flows follow the camera's model; None: all).
+    ``placed``: the trajectory whose maps at the neighbours' offsets place them (default
+    ``trajectory``; a refined trajectory's correction holds inside its exposure only, and
+    its polynomial runs off beyond it). Returns a :class:`Refinement`, or None when there was
+    too little to fit."""
     h, w = blurry.shape
     if not neighbours or min(h, w) < 2 * step + 2:
         return None
-    length = trajectory.blur_length()
-    samples = int(np.clip(np.ceil(length / 0.75), 8, 32))
-    taus = -trajectory.shutter / 2 + trajectory.shutter * (np.arange(samples) + 0.5) / samples
+    taus = _instants(trajectory)
+    stacks = {offset: _stack(latent) for offset, latent in neighbours.items()}
+    target = np.ascontiguousarray(blurry[::step, ::step], np.float32)
+    places = _places(placed or trajectory, stacks)
+    found = _fit_correction(trajectory, places, stacks,
+                            {offset: (target, None) for offset in stacks}, taus, terms, rounds,
+                            bound, step, mask)
+    if found is None:
+        return None
+    correction, offsets = found
+    refined = with_correction(trajectory, correction)
+    delta = correction @ _legendre(2 * taus / trajectory.shutter, terms)
+    residual = _prediction_residual(trajectory, places, delta, blurry, stacks, offsets, taus)
+    # the same prediction without the blur (the neighbours' sharp frames, aligned): how much
+    # of the frame the motion inside the exposure explains
+    unblurred = _prediction_residual(trajectory, places, np.zeros((2, 1)), blurry, stacks,
+                                     offsets, np.zeros(1))
+    both = np.isfinite(residual) & np.isfinite(unblurred)
+    if mask is not None and (both & mask).sum() > 100:
+        both &= mask
+    # medians, not rms: an object moving on its own over a part of the frame does not decide
+    # how well the camera's motion explains the rest
+    typical, still = ((float(np.median(a[both])) if both.any() else 0.0)
+                      for a in (residual, unblurred))
+    # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
+    floor = 0.6745 * noise_level(blurry)
+    return Refinement(refined, residual, explained_share(typical, still, floor))
+
+
+def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
+                          neighbours: dict[int, tuple[np.ndarray, Trajectory]],
+                          terms: int = CROSS_TERMS, rounds: int = CROSS_ROUNDS,
+                          bound: float = CROSS_BOUND, step: int = 2,
+                          mask: np.ndarray | None = None) -> Trajectory | None:
+    """Refine the motion inside an exposure from its neighbours' BLURRY frames alone.
+
+    Two blurry frames of one scene, each blurred along the other's path, are the same image
+    (for a translation: ``B_t * k_k = (L * k_t) * k_k = B_k * k_t``; the camera's rotation
+    between neighbouring frames is a few tenths of a degree, so it holds locally). So the
+    correction ``c(tau)`` of :func:`refine_trajectory` is fitted so that each neighbour's
+    blurry frame ``B_k``, blurred along this exposure's path, matches this frame blurred along
+    the neighbour's own path: no sharp frame is needed, so no error of a first solve enters
+    (the refinement against solved neighbours inherits their ringing when their paths were
+    off by pixels, as the flows' paths are on a long, shaky full-shutter blur).
+
+    ``trajectory`` and ``blurry`` (linear luma (h, w)) as for :func:`refine_trajectory`;
+    ``neighbours``: ``{offset: (blurry linear luma (h, w), its own trajectory or None)}``
+    (its own: the exposure ``offset`` frames away, at the same scale; None: this
+    ``trajectory`` over that exposure's window). Returns the refined trajectory, or None when
+    there was too little to fit."""
+    h, w = blurry.shape
+    if not neighbours or min(h, w) < 2 * step + 2:
+        return None
+    taus = _instants(trajectory)
+    stacks = {offset: _stack(frame) for offset, (frame, _) in neighbours.items()}
+    targets = {offset: _blurred_along(blurry, trajectory if own is None else own,
+                                      offset if own is None else 0, len(taus), step)
+               for offset, (_, own) in neighbours.items()}
+    found = _fit_correction(trajectory, _places(trajectory, stacks), stacks, targets, taus,
+                            terms, rounds, bound, step, mask)
+    return None if found is None else with_correction(trajectory, found[0])
+
+
+def _instants(trajectory: Trajectory) -> np.ndarray:
+    """The instants (from the middle) at which a refinement samples the exposure: one per
+    0.75 px of blur, 8 to 32."""
+    samples = int(np.clip(np.ceil(trajectory.blur_length() / 0.75), 8, 32))
+    return -trajectory.shutter / 2 + trajectory.shutter * (np.arange(samples) + 0.5) / samples
+
+
+def _stack(image: np.ndarray) -> np.ndarray:
+    """float32 (h, w, 4): the image, its x and y gradients and ones (what a warp reaches)."""
+    image = np.asarray(image, np.float32)
+    gy, gx = np.gradient(image)
+    return cv2.merge([image, gx.astype(np.float32), gy.astype(np.float32),
+                      np.ones_like(image)])
+
+
+def _blurred_along(image: np.ndarray, trajectory: Trajectory, offset: int, samples: int,
+                   step: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(image blurred along trajectory's exposure offset frames away, relative to that
+    exposure's middle; bool: where every sample saw the image)`` on every ``step``-th pixel."""
+    h, w = image.shape
+    coarse = np.diag([float(step), float(step), 1.0])
+    gh, gw = (h + step - 1) // step, (w + step - 1) // step
+    back = np.linalg.inv(trajectory.at(offset))
+    start, end = exposure_window(offset, trajectory.shutter)
+    source = cv2.merge([np.asarray(image, np.float32), np.ones((h, w), np.float32)])
+    acc = np.zeros((gh, gw, 2), np.float32)
+    for sigma in start + (end - start) * (np.arange(samples) + 0.5) / samples:
+        px = _sample_map(trajectory, back, sigma, np.zeros(2), np.zeros(2), (h, w)) @ coarse
+        acc += cv2.warpAffine(source, px[:2], (gw, gh),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    acc /= samples
+    return acc[..., 0].copy(), acc[..., 1] > 0.999
+
+
+def _places(trajectory: Trajectory, neighbours: dict) -> dict[int, np.ndarray]:
+    """``{offset: the inverse of trajectory's map at offset}``: where each neighbour sits."""
+    return {offset: np.linalg.inv(trajectory.at(offset)) for offset in neighbours}
+
+
+def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
+                    stacks: dict[int, np.ndarray],
+                    targets: dict[int, tuple[np.ndarray, np.ndarray | None]],
+                    taus: np.ndarray, terms: int, rounds: int, bound: float, step: int,
+                    mask: np.ndarray | None) -> tuple[np.ndarray, dict] | None:
+    """The Gauss-Newton fit both refinements share: ``(correction (2, terms), {offset: the
+    neighbour's offset})`` such that each neighbour's ``stacks[offset]`` (:func:`_stack`),
+    placed by ``places[offset]`` (:func:`_places`),
+    blurred along ``trajectory`` plus the correction at the instants ``taus``, matches
+    ``targets[offset]`` (``(image on every step-th pixel, bool where valid or None)``);
+    None when too little of the frame is left to fit."""
+    h, w = next(iter(stacks.values())).shape[:2]
+    samples = len(taus)
     phi = _legendre(2 * taus / trajectory.shutter, terms)  # (terms, samples)
-    stacks = {}
-    for offset, latent in neighbours.items():
-        latent = np.asarray(latent, np.float32)
-        gy, gx = np.gradient(latent)
-        stacks[offset] = cv2.merge([latent, gx.astype(np.float32), gy.astype(np.float32),
-                                    np.ones_like(latent)])
     names = sorted(stacks)
     n_params = 2 * terms + 2 * len(names)
     params = np.zeros(n_params)
-    target = np.ascontiguousarray(blurry[::step, ::step], np.float32)
-    gh, gw = target.shape
-    target = target.ravel()
+    gh, gw = next(iter(targets.values()))[0].shape
     usable = (np.ones((gh, gw), bool) if mask is None
               else np.asarray(mask, bool)[::step, ::step]).ravel()
     coarse = np.diag([float(step), float(step), 1.0])  # the sampled grid -> pixels
-    # each neighbour's offset starts where its unblurred prediction lines up with the frame
+    # each neighbour's offset starts where its unblurred prediction lines up with its target
     # (phase correlation): Gauss-Newton's reach is a few px of texture, a neighbour placed by a
     # trajectory that is off inside its window can be off by more
     for k, offset in enumerate(names):
-        back = np.linalg.inv(trajectory.at(offset))
+        back = places[offset]
         px = _pixel_map(back, (h, w)) @ coarse
         plain = cv2.warpAffine(stacks[offset][..., 0], px[:2], (gw, gh),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT101)
-        sx, sy = _global_shift(target.reshape(gh, gw), plain)
+        sx, sy = _global_shift(targets[offset][0], plain)
         params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
     sigma, best, damping = None, None, 1e-3
     for iteration in range(rounds + 1):
@@ -449,7 +567,7 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
         jtr = np.zeros(n_params)
         residuals, jacobians = [], []
         for k, offset in enumerate(names):
-            back = np.linalg.inv(trajectory.at(offset))
+            back = places[offset]
             o = params[2 * terms + 2 * k: 2 * terms + 2 * k + 2]
             lin = back[:2, :2]
             warped = np.empty((samples, gh, gw, 4), np.float32)
@@ -459,7 +577,10 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             acc = warped.mean(axis=0)
+            target, seen = targets[offset]
             valid = (acc[..., 3] > 0.999).ravel() & usable
+            if seen is not None:
+                valid &= seen.ravel()
             # d(sample)/d(c_x) = lin[:, 0] phi, d/d(c_y) = lin[:, 1] phi
             gxw = np.tensordot(phi, warped[..., 1], axes=(1, 0)) / samples  # (terms, gh, gw)
             gyw = np.tensordot(phi, warped[..., 2], axes=(1, 0)) / samples
@@ -469,7 +590,7 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                 cols[terms + m_] = (gxw[m_] * lin[0, 1] + gyw[m_] * lin[1, 1]).ravel()[valid]
             cols[2 * terms + 2 * k] = acc[..., 1].ravel()[valid]
             cols[2 * terms + 2 * k + 1] = acc[..., 2].ravel()[valid]
-            residuals.append(acc[..., 0].ravel()[valid] - target[valid])
+            residuals.append(acc[..., 0].ravel()[valid] - target.ravel()[valid])
             jacobians.append(cols)
         r = np.concatenate(residuals)
         if r.size < n_params * 10:  # too little left in view: the best step so far
@@ -503,27 +624,11 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
         reach = float(np.abs(corr - corr.mean(axis=1, keepdims=True)).max())
         if reach > bound:  # keep the correction within its bound
             params[:2 * terms] *= bound / reach
-        if np.abs(step_[:2 * terms]).max() < 1e-3:
+        if terms and np.abs(step_[:2 * terms]).max() < 1e-3:
             break
     params = best[1]
-    refined = with_correction(trajectory, params[:2 * terms].reshape(2, terms))
     offsets = {k: params[2 * terms + 2 * i: 2 * terms + 2 * i + 2] for i, k in enumerate(names)}
-    delta = params[:2 * terms].reshape(2, terms) @ phi
-    residual = _prediction_residual(trajectory, delta, blurry, stacks, offsets, taus)
-    # the same prediction without the blur (the neighbours' sharp frames, aligned): how much
-    # of the frame the motion inside the exposure explains
-    unblurred = _prediction_residual(trajectory, np.zeros((2, 1)), blurry, stacks, offsets,
-                                     np.zeros(1))
-    both = np.isfinite(residual) & np.isfinite(unblurred)
-    if mask is not None and (both & mask).sum() > 100:
-        both &= mask
-    # medians, not rms: an object moving on its own over a part of the frame does not decide
-    # how well the camera's motion explains the rest
-    typical, still = ((float(np.median(a[both])) if both.any() else 0.0)
-                      for a in (residual, unblurred))
-    # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
-    floor = 0.6745 * noise_level(blurry)
-    return Refinement(refined, residual, explained_share(typical, still, floor))
+    return params[:2 * terms].reshape(2, terms), offsets
 
 
 def explained_share(typical: float, still: float, floor: float) -> float:
@@ -552,7 +657,8 @@ def _lin_offset(back: np.ndarray, sx: float, sy: float, step: int) -> np.ndarray
     return back[:2, :2] @ np.array([sx, sy]) * step
 
 
-def _prediction_residual(trajectory: Trajectory, delta: np.ndarray, blurry: np.ndarray,
+def _prediction_residual(trajectory: Trajectory, places: dict[int, np.ndarray],
+                         delta: np.ndarray, blurry: np.ndarray,
                          stacks: dict, offsets: dict,
                          taus: np.ndarray) -> np.ndarray:
     """The residual map (h, w) ``|prediction - blurry|`` of each neighbour's prediction
@@ -562,7 +668,7 @@ def _prediction_residual(trajectory: Trajectory, delta: np.ndarray, blurry: np.n
     h, w = blurry.shape
     best = np.full((h, w), np.nan, np.float32)
     for offset, stack in stacks.items():
-        back = np.linalg.inv(trajectory.at(offset))
+        back = places[offset]
         acc = np.zeros((h, w, 4), np.float32)
         for j, tau in enumerate(taus):
             px = _sample_map(trajectory, back, tau, delta[:, j], offsets[offset], (h, w))

@@ -47,8 +47,15 @@ from blurvid.ordering import (FORWARD, REVERSED, Exposure, check_shutter, motion
 from blurvid.pipeline import Extractor, as_rgb_float, strip_to_u8
 
 REACH = 2  # exposures on each side whose flows inform a trajectory
-NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory
-LOOKAHEAD = REACH + NEIGHBOURS  # input frames read ahead of the exposure being finished
+BLURRY_REACH = 2  # exposures on each side whose blurry frames refine a trajectory ...
+SWEEPS = 2  # ... in this many sweeps over the clip
+NEIGHBOURS = 2  # exposures on each side whose solved frames judge a trajectory
+# input frames read ahead of an exposure for each step (:func:`motion_exposures`): its flows'
+# trajectory, each sweep of the refinement between blurry frames (the neighbours' paths from
+# the sweep before), its first solve, and its final solve
+MEASURED = REACH
+SWEPT = tuple(REACH + BLURRY_REACH * (k + 1) for k in range(SWEEPS))
+LOOKAHEAD = SWEPT[-1] + NEIGHBOURS  # input frames read ahead of the exposure being finished
 # The solver's weight grows with the frame's noise (a noisy, compressed frame needs a
 # smoother solve: measured in docs/experiments.md, 2026-12-06).
 QUIET_NOISE = 0.001
@@ -97,20 +104,31 @@ class _Frame:
     small: np.ndarray  # uint8 analysis luma
 
 
+def _linear(frame: _Frame) -> np.ndarray:
+    """The frame's analysis luma in linear light, float32 (h, w)."""
+    return to_linear(frame.small.astype(np.float32) / 255.0)
+
+
 class MotionSolver:
     """The motion method's state over a sliding window of frames: the flows' affine fits,
     each exposure's first trajectory and first solve at the analysis scale (its middle frame,
     for its neighbours' refinement), and the final solve of an exposure."""
 
     def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
-                 threads: int | None = None, refine: bool = True) -> None:
+                 threads: int | None = None, refine: bool = True,
+                 between_blurry: bool = True) -> None:
         self.extractor = extractor
         self.shutter = check_shutter(shutter)
         self.weight = weight
         self.threads = max(1, threads or 1)
         self.refine = refine
+        # True: each trajectory is refined between the blurry frames (:meth:`sweep`) and the
+        # solved neighbours only judge it; False: the solved neighbours refine the flows' one
+        self.between_blurry = between_blurry
         self.fits: dict[tuple[int, int], cm.AffineFit] = {}
         self.first: dict[int, cm.Trajectory | None] = {}  # the trajectories from the flows
+        # each exposure's newest trajectory at the analysis scale (the flows', then each sweep's)
+        self.paths: dict[int, cm.Trajectory] = {}
         self.latents: dict[int, np.ndarray] = {}  # first solves' middle frames, linear
         self.two_sided: set[int] = set()  # exposures with flows on both sides
         self.cuts: set[int] = set()  # k: no usable flow from frame k - 1 to frame k
@@ -132,40 +150,79 @@ class MotionSolver:
         keep = new.index - 2 * LOOKAHEAD
         for key in [k for k in self.fits if k[0] < keep]:
             del self.fits[key]
-        for store in (self.first, self.latents):
+        for store in (self.first, self.latents, self.paths):
             for key in [k for k in store if k < keep]:
                 del store[key]
         self.two_sided = {k for k in self.two_sided if k >= keep}
         self.cuts = {k for k in self.cuts if k >= keep}
 
+    def joined(self, t: int, k: int) -> bool:
+        """No scene cut between exposure ``t`` and exposure ``k``."""
+        return not any(min(t, k) < cut <= max(t, k) for cut in self.cuts)
+
     def trajectory(self, t: int, size: tuple[int, int]) -> cm.Trajectory | None:
         """The trajectory inside exposure ``t`` from the flows' affine fits (None: no fit)."""
-        def joined(k: int) -> bool:  # no scene cut between exposure t and exposure k
-            return not any(min(t, k) < cut <= max(t, k) for cut in self.cuts)
-
         rel = {(i - t, j - t): fit.matrix for (i, j), fit in self.fits.items()
-               if abs(i - t) <= REACH and abs(j - t) <= REACH and joined(i) and joined(j)}
+               if abs(i - t) <= REACH and abs(j - t) <= REACH and self.joined(t, i)
+               and self.joined(t, j)}
         if any(i < 0 or j < 0 for i, j in rel) and any(i > 0 or j > 0 for i, j in rel):
             self.two_sided.add(t)
         return cm.fit_trajectory(rel, self.shutter, size) if rel else None
 
-    def first_pass(self, frame: _Frame, size: tuple[int, int]) -> None:
-        """Exposure ``frame``'s trajectory from the flows and its solve at the analysis scale."""
+    def path(self, t: int) -> cm.Trajectory:
+        """Exposure ``t``'s newest trajectory at the analysis scale (the flows' until a sweep
+        refines it; ``t`` measured, with a trajectory)."""
+        if t not in self.paths:
+            self.paths[t] = cm.scaled(self.first[t], self.scale)
+        return self.paths[t]
+
+    def measure(self, frame: _Frame, size: tuple[int, int]) -> None:
+        """Exposure ``frame``'s trajectory from the flows."""
         t = frame.index
         self.first[t] = trajectory = self.trajectory(t, size)
-        if trajectory is None or not self.refine:
+        if trajectory is not None:
+            self.paths[t] = cm.scaled(trajectory, self.scale)
+
+    def sweep(self, frame: _Frame, window: Iterable[_Frame]) -> None:
+        """One sweep's refinement of exposure ``frame``'s trajectory between the blurry frames
+        of its :data:`BLURRY_REACH` neighbours on each side in ``window``
+        (:func:`blurvid.camera_motion.refine_between_blurry`), each neighbour blurred along its
+        newest path: the sweep's own for those before it (already refined), the sweep
+        before's for those after it. Always from the flows' trajectory, so a sweep does not
+        carry an error forward."""
+        t = frame.index
+        if not (self.refine and self.between_blurry) or self.first.get(t) is None:
+            return
+        neighbours = {f.index - t: (_linear(f), self.paths[f.index]) for f in window
+                      if 0 < abs(f.index - t) <= BLURRY_REACH and f.index in self.paths
+                      and self.joined(t, f.index)}
+        if not neighbours:
+            return
+        found = cm.refine_between_blurry(cm.scaled(self.first[t], self.scale), _linear(frame),
+                                         neighbours, mask=self.camera_mask(t, frame.small.shape))
+        if found is not None:
+            self.paths[t] = found
+
+    def first_pass(self, frame: _Frame, size: tuple[int, int]) -> None:
+        """Exposure ``frame``'s solve at the analysis scale told its newest trajectory (its
+        middle frame, for its neighbours' :meth:`final`); measured first if it was not."""
+        t = frame.index
+        if t not in self.first:
+            self.measure(frame, size)
+        if self.first[t] is None or not self.refine:
             return
         small = frame.small.astype(np.float32) / 255.0
-        paths = es.tile_paths(cm.scaled(trajectory, self.scale), small.shape)
+        paths = es.tile_paths(self.path(t), small.shape)
         frames = es.solve_exposure(small, paths, weight=self.weight)
         self.latents[t] = to_linear(frames[NUM_FRAMES // 2])
 
     def final(self, frame: _Frame, size: tuple[int, int]):
         """``(trajectory, weight, confidence (H, W) or None)`` for the final solve."""
         t = frame.index
-        trajectory = self.first.get(t)  # (first_pass ran for every measured exposure)
-        if trajectory is None:
+        if self.first.get(t) is None:  # (first_pass ran for every measured exposure)
             return None, self.weight, None
+        swept = self.between_blurry and self.refine
+        trajectory = cm.scaled(self.path(t), 1.0 / self.scale, size)
         neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
                       if o and t + o in self.latents and t + o in self.two_sided}
         self.refinement = None
@@ -177,12 +234,13 @@ class MotionSolver:
                  else es.confidence(np.where(mask, 0.0, 10.0), size))
         if not (self.refine and neighbours):
             return plain
-        blurry = to_linear(frame.small.astype(np.float32) / 255.0)
+        blurry = _linear(frame)
         # a clip's end exposure has flows on one side: its trajectory is an extrapolation,
         # further off, and gets a wider correction
         wider = {} if t in self.two_sided else ONE_SIDED_REFINEMENT
-        found = self.refinement = cm.refine_trajectory(cm.scaled(trajectory, self.scale),
-                                                       blurry, neighbours, mask=mask, **wider)
+        found = self.refinement = cm.refine_trajectory(
+            self.path(t), blurry, neighbours, mask=mask,
+            placed=cm.scaled(self.first[t], self.scale), **wider)
         if found is None:
             return plain
         refined = cm.scaled(found.trajectory, 1.0 / self.scale, size)
@@ -303,6 +361,11 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
     def at(index: int) -> _Frame:
         return next(f for f in window if f.index == index)
 
+    # each step runs on the frame that many frames behind the newest (the module docstring)
+    steps = ([(MEASURED, lambda f: solver.measure(f, size))]
+             + [(delay, lambda f: solver.sweep(f, window)) for delay in SWEPT]
+             + [(SWEPT[-1], lambda f: solver.first_pass(f, size))])
+
     for index, frame in enumerate(frames):
         rgb = fit_max_side(frame, max_side)[0]
         h, w = rgb.shape[:2]
@@ -318,8 +381,9 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         measured = min(size) >= MIN_SIDE  # smaller frames are the network's
         if measured:
             solver.add_flows(list(window), size)
-            if index - REACH >= 0:
-                solver.first_pass(at(index - REACH), size)
+            for delay, step in steps:
+                if index - delay >= 0:
+                    step(at(index - delay))
         if index - LOOKAHEAD >= 0:
             yield finish(at(index - LOOKAHEAD))
         while window and window[0].index <= index - LOOKAHEAD:  # finished
@@ -327,8 +391,9 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
     if size is None:
         return
     last = window[-1].index
-    for k in range(max(0, last - REACH + 1), last + 1):
-        if measured:
-            solver.first_pass(at(k), size)
+    if measured:  # each step for the frames it has not reached, in order
+        for delay, step in steps:
+            for k in range(max(0, last - delay + 1), last + 1):
+                step(at(k))
     for k in range(max(0, last - LOOKAHEAD + 1), last + 1):
         yield finish(at(k))

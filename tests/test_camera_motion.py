@@ -1,6 +1,8 @@
 """blurvid.camera_motion: flows between blurry frames, affine fits, the trajectory inside an
 exposure from window averages, and its refinement against the neighbours' sharp frames."""
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -167,6 +169,94 @@ def test_refine_trajectory_finds_the_motion_inside_the_exposure():
     found = cm.refine_trajectory(wrong, blurry.astype(np.float32), neighbours)
     assert error(found.trajectory) < 0.1
     assert found.explained > 0.9 and found.residual.shape == (h, w)
+
+
+def _relative(truth: cm.Trajectory, k: int) -> cm.Trajectory:
+    """Exposure ``k``'s own trajectory (time from its middle): ``R_k(s) = R(k)^-1 R(k + s)``,
+    the powers of ``k + s`` expanded."""
+    back = np.linalg.inv(truth.at(k))
+    coeffs = np.zeros_like(truth.coeffs)
+    for n, a in enumerate(truth.coeffs, start=1):
+        for m in range(1, n + 1):
+            coeffs[m - 1] += math.comb(n, m) * k ** (n - m) * a
+    coeffs = np.einsum("ij,njk->nik", back, coeffs)
+    coeffs[:, 2] = 0.0
+    return cm.Trajectory(coeffs, truth.shutter, truth.size)
+
+
+def _error(t: cm.Trajectory, truth: cm.Trajectory) -> float:
+    """px rms of the image centre's group centres, each path's mean removed."""
+    e, g = (x.displacements(np.zeros(()), np.zeros(())) for x in (t, truth))
+    d = (e - e.mean(0)) - (g - g.mean(0))
+    return float(np.sqrt(np.mean(np.sum(d**2, axis=-1))))
+
+
+def test_relative_trajectory_is_the_same_camera():
+    truth = _trajectory()
+    own = _relative(truth, 1)
+    np.testing.assert_allclose(own.at(0.0), np.eye(3), atol=1e-12)
+    for s in (-0.25, 0.1, 0.25):
+        np.testing.assert_allclose(truth.at(1) @ own.at(s), truth.at(1 + s), atol=1e-9)
+
+
+def _blurry_clip(scene, truth, offsets=(-2, -1, 0, 1, 2)):
+    """Each exposure's blurry frame (linear), the camera ``truth`` over its window."""
+    frames = {}
+    for k in offsets:
+        start, end = cm.exposure_window(k, truth.shutter)
+        frames[k] = np.mean([_warp(scene, truth.at(tau))
+                             for tau in np.linspace(start, end, 64)], axis=0).astype(np.float32)
+    return frames
+
+
+def test_refine_between_blurry_finds_the_motion_from_blurry_neighbours():
+    """No sharp frame at all: told the neighbours' own paths, the blurry frames alone pin a
+    path 1.8 px off to within 0.15 px."""
+    h, w = 96, 128
+    scene = texture(h, w, seed=5)[..., 1] ** 2.2
+    truth = _trajectory(size=(h, w))
+    frames = _blurry_clip(scene, truth)
+    # the same camera at the neighbours' middles (where the refinement places them), but for
+    # its translation's shape inside the exposure: tau (tau^2 - 1) (tau^2 - 4) in x and
+    # tau^2 (tau^2 - 1) (tau^2 - 4) in y, zero at 0, +-1, +-2
+    coeffs = np.zeros((6, 3, 3))
+    coeffs[:3] = truth.coeffs
+    for power, value in ((1, 4.0), (3, -5.0), (5, 1.0)):
+        coeffs[power - 1, 0, 2] += 3.0 * value
+    for power, value in ((2, 4.0), (4, -5.0), (6, 1.0)):
+        coeffs[power - 1, 1, 2] += 12.0 * value
+    wrong = cm.Trajectory(coeffs, truth.shutter, truth.size)
+    for k in (-2, -1, 1, 2):
+        np.testing.assert_allclose(wrong.at(k), truth.at(k), atol=1e-9)
+    assert _error(wrong, truth) > 1.5
+    neighbours = {k: (frames[k], _relative(truth, k)) for k in (-2, -1, 1, 2)}
+    found = cm.refine_between_blurry(wrong, frames[0], neighbours)
+    assert _error(found, truth) < 0.15
+    # a neighbour's path not given: this trajectory over its window (here as wrong as it is)
+    guessed = cm.refine_between_blurry(wrong, frames[0], {k: (f, None) for k, (f, _) in
+                                                          neighbours.items()})
+    assert _error(guessed, truth) > _error(found, truth)
+
+
+def test_refine_between_blurry_without_neighbours_finds_nothing():
+    assert cm.refine_between_blurry(_trajectory(), np.zeros((96, 128), np.float32), {}) is None
+
+
+def test_a_refined_trajectory_is_judged_with_its_neighbours_placed_by_another():
+    """A correction holds inside its exposure; beyond it its polynomial runs off, so the
+    neighbours are placed by the trajectory it corrects (``placed``). ``terms`` 0 judges the
+    trajectory without changing it."""
+    h, w = 96, 128
+    scene = texture(h, w, seed=5)[..., 1] ** 2.2
+    truth = _trajectory(size=(h, w))
+    blurry = _blurry_clip(scene, truth, (0,))[0]
+    neighbours = {k: _warp(scene, truth.at(k)) for k in (-1, 1)}
+    corrected = cm.with_correction(truth, np.array([[0.0, 0.0, 0.0, 0.3],
+                                                    [0.0, 0.0, 0.0, -0.3]]))
+    assert np.abs(corrected.at(1.0) - truth.at(1.0)).max() > 10  # runs off beyond
+    judged = cm.refine_trajectory(corrected, blurry, neighbours, terms=0, placed=truth)
+    assert judged.trajectory is corrected and judged.explained > 0.8
+    assert cm.refine_trajectory(corrected, blurry, neighbours, terms=0) is None  # off view
 
 
 @pytest.mark.parametrize("typical, still, floor, expected", [

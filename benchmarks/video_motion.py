@@ -18,8 +18,10 @@ chose (not order-invariant). Exposure frames (the 7 of each exposure) and gap fr
 by flow) apart; INPUT is the blurry frame of the exposure nearest in time.
 
 Rows, all through the product's own streaming pipeline (:func:`blurvid.video.timeline_frames`):
-``network`` (the default: the single-photo network on each frame, ordered from the
-neighbours), ``motion`` (:mod:`blurvid.video_motion`), ``no-fallback`` (the motion method's
+``network`` (the single-photo network on each frame, ordered from the neighbours),
+``motion`` (the default: :mod:`blurvid.video_motion`), ``no-sweeps`` (the motion method
+without its refinement between the blurry frames: the flows' trajectories refined by the
+solved neighbours alone, as before issue 27 part 3), ``no-fallback`` (the motion method's
 solver everywhere, no network where the flow departs from the camera's model), ``told``
 (the solver told the true camera trajectory: what the motion measurement could reach at
 most, objects excepted). Also the measured trajectory's error (px rms over a 9x5 grid of
@@ -58,7 +60,7 @@ from blurvid.video import exposures_by, timeline_frames
 from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
 
-METHODS = ("network", "motion", "no-fallback", "told", "told-no-fallback")
+METHODS = ("network", "motion", "no-sweeps", "no-fallback", "told", "told-no-fallback")
 DEFAULT_METHODS = ("network", "motion", "no-fallback", "told")
 
 
@@ -153,7 +155,10 @@ def run_method(name: str, clip, extractor: Extractor, threads: int, weight: floa
             cls = ToldNoFallbackSolver if name == "told-no-fallback" else ToldSolver
             solver = cls(clip, extractor, shutter, **kwargs)
         else:
-            cls = {"motion": RecordingSolver, "no-fallback": NoFallbackSolver}[name]
+            cls = {"motion": RecordingSolver, "no-sweeps": RecordingSolver,
+                   "no-fallback": NoFallbackSolver}[name]
+            if name == "no-sweeps":
+                kwargs["between_blurry"] = False
             solver = cls(extractor, shutter, **kwargs)
         exposures = motion_exposures(extractor, frames, shutter, solver=solver)
     kept = []

@@ -349,8 +349,6 @@ CROSS_SAMPLES = 20000
 
 def _legendre(x: np.ndarray, terms: int) -> np.ndarray:
     """(terms, ...) orthonormal Legendre polynomials of degree 1..terms on [-1, 1]."""
-    if terms == 0:
-        return np.zeros((0,) + np.shape(x))
     p = [np.ones_like(x), x]
     for n in range(1, terms):
         p.append(((2 * n + 1) * x * p[n] - n * p[n - 1]) / (n + 1))
@@ -383,8 +381,6 @@ def with_correction(trajectory: Trajectory, correction: np.ndarray) -> Trajector
     """``trajectory`` plus a translation ``correction`` (2, terms) in :func:`_legendre`
     terms over its exposure, less the correction's value at the middle (``R(0) = I``)."""
     terms = correction.shape[1]
-    if terms == 0:
-        return trajectory
     mono = _legendre_monomials(terms, trajectory.shutter)  # (terms, powers)
     poly = correction @ mono  # (2, powers): translation per power of tau
     degree = max(trajectory.degree, terms)
@@ -648,7 +644,7 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
         reach = float(np.abs(corr - corr.mean(axis=1, keepdims=True)).max())
         if reach > bound:  # keep the correction within its bound
             params[:2 * terms] *= bound / reach
-        if terms and np.abs(step_[:2 * terms]).max() < 1e-3:
+        if np.abs(step_[:2 * terms]).max() < 1e-3:
             break
     params = best[1]
     offsets = {k: params[2 * terms + 2 * i: 2 * terms + 2 * i + 2] for i, k in enumerate(names)}

@@ -1,8 +1,9 @@
 """The ``motion`` method of ``blurvid video``: each exposure solved from its neighbours.
 
-Streaming, in constant memory (:data:`LOOKAHEAD` + 1 input frames as YCbCr, the fits, first
-solves and residual maps of about twice that many at the analysis scale, and one exposure's
-frames):
+Streaming, in constant memory (:data:`LOOKAHEAD` + 1 input frames as YCbCr, the fits, paths,
+first solves and residual maps of about twice that many at the analysis scale, and one
+exposure's frames); each step runs when the frames it needs are in (:data:`MEASURED`,
+:data:`SWEPT` and :data:`LOOKAHEAD` frames after the exposure):
 
 1. every input frame's luma is scaled to :data:`blurvid.camera_motion.ANALYSIS_SIDE` and its
    flows from the one and the two frames before it are measured and summarised by robust
@@ -10,14 +11,21 @@ frames):
 2. when the frames two ahead of exposure ``t`` are in, the camera's trajectory inside ``t``
    is fitted to the affine fits among ``t - 2 .. t + 2``
    (:func:`blurvid.camera_motion.fit_trajectory`; fewer at the clip's ends);
-3. the exposure is solved tile by tile told that trajectory
+3. the motion inside each exposure is refined between the blurry frames alone
+   (:func:`blurvid.camera_motion.refine_between_blurry`: ``t``'s frame blurred along a
+   neighbour's path matches the neighbour's frame blurred along ``t``'s), in
+   :data:`SWEEPS` sweeps over the clip, each exposure's :data:`BLURRY_REACH` neighbours on
+   each side blurred along their newest paths (the flows' fit is off inside the exposure by
+   pixels on a long, shaky blur: the window averages it matches do not say the path's shape);
+4. each exposure is solved at the analysis scale told that path (its middle frame, for its
+   neighbours), then its path refined once more so that those neighbours' solves, blurred
+   along it, predict the frame (:func:`blurvid.camera_motion.refine_trajectory`); where they
+   do not (something moves on its own) or the whole frame is poorly explained
+   (:func:`trust_in`), the network's frames take over, blended softly
+   (:func:`prediction_confidence`, :func:`blurvid.exposure_solver.blend`);
+   the exposure is solved tile by tile at full size
    (:func:`blurvid.exposure_solver.solve_exposure`): 7 frames in the trajectory's time order,
    so no forward/reversed ambiguity;
-4. the trajectory is refined so that the neighbours' first solves, blurred along it, predict
-   the frame (:func:`blurvid.camera_motion.refine_trajectory`); where they do not (something
-   moves on its own) or the whole frame is poorly explained (:func:`trust_in`), the network's
-   frames take over, blended softly (:func:`prediction_confidence`,
-   :func:`blurvid.exposure_solver.blend`);
 5. the input's colour (Cb, Cr) is recombined onto each frame, as for the network.
 
 A pair of frames that are not one scene once aligned (a scene cut, a flash: correlation under
@@ -122,8 +130,9 @@ class MotionSolver:
         self.weight = weight
         self.threads = max(1, threads or 1)
         self.refine = refine
-        # True: each trajectory is refined between the blurry frames (:meth:`sweep`) and the
-        # solved neighbours only judge it; False: the solved neighbours refine the flows' one
+        # True: each trajectory is refined between the blurry frames (:meth:`sweep`) before
+        # the solved neighbours refine it; False: they refine the flows' one (as the shutter's
+        # estimate, whose figures were set with it, does)
         self.between_blurry = between_blurry
         self.fits: dict[tuple[int, int], cm.AffineFit] = {}
         self.first: dict[int, cm.Trajectory | None] = {}  # the trajectories from the flows
@@ -221,7 +230,6 @@ class MotionSolver:
         t = frame.index
         if self.first.get(t) is None:  # (first_pass ran for every measured exposure)
             return None, self.weight, None
-        swept = self.between_blurry and self.refine
         trajectory = cm.scaled(self.path(t), 1.0 / self.scale, size)
         neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
                       if o and t + o in self.latents and t + o in self.two_sided}

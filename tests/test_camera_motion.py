@@ -242,21 +242,20 @@ def test_refine_between_blurry_without_neighbours_finds_nothing():
     assert cm.refine_between_blurry(_trajectory(), np.zeros((96, 128), np.float32), {}) is None
 
 
-def test_a_refined_trajectory_is_judged_with_its_neighbours_placed_by_another():
+def test_a_refined_trajectory_is_refined_with_its_neighbours_placed_by_another():
     """A correction holds inside its exposure; beyond it its polynomial runs off, so the
-    neighbours are placed by the trajectory it corrects (``placed``). ``terms`` 0 judges the
-    trajectory without changing it."""
+    neighbours are placed by the trajectory it corrects (``placed``)."""
     h, w = 96, 128
     scene = texture(h, w, seed=5)[..., 1] ** 2.2
     truth = _trajectory(size=(h, w))
     blurry = _blurry_clip(scene, truth, (0,))[0]
     neighbours = {k: _warp(scene, truth.at(k)) for k in (-1, 1)}
-    corrected = cm.with_correction(truth, np.array([[0.0, 0.0, 0.0, 0.3],
-                                                    [0.0, 0.0, 0.0, -0.3]]))
+    corrected = cm.with_correction(truth, np.array([[0.0, 0.0, 0.3], [0.0, 0.0, -0.3]]))
     assert np.abs(corrected.at(1.0) - truth.at(1.0)).max() > 10  # runs off beyond
-    judged = cm.refine_trajectory(corrected, blurry, neighbours, terms=0, placed=truth)
-    assert judged.trajectory is corrected and judged.explained > 0.8
-    assert cm.refine_trajectory(corrected, blurry, neighbours, terms=0) is None  # off view
+    assert _error(corrected, truth) > 0.2
+    found = cm.refine_trajectory(corrected, blurry, neighbours, placed=truth)
+    assert _error(found.trajectory, truth) < 0.1 and found.explained > 0.9
+    assert cm.refine_trajectory(corrected, blurry, neighbours) is None  # out of view
 
 
 @pytest.mark.parametrize("typical, still, floor, expected", [

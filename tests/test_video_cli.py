@@ -284,9 +284,10 @@ def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_p
 
 def _only_error_line(stderr: str) -> str:
     """The one line a failed run prints: no ffmpeg line (``[mp4 @ 0x...] ...``), no other
-    (blurvid's notes before it, e.g. the shutter's, aside)."""
+    (blurvid's notes before it, e.g. the shutter's, and the progress lines a run of over
+    ~30 s prints off a terminal, aside)."""
     lines = [line for line in stderr.strip().splitlines()
-             if not line.startswith("blurvid: note: ")]
+             if not line.startswith(("blurvid: note: ", "blurvid: input frame "))]
     assert len(lines) == 1 and lines[0].startswith("blurvid: error: "), stderr
     return lines[0]
 

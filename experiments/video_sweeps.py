@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""The refinement between blurry frames (issue 27, part 3): its settings against the motion
+error, without solving anything.
+
+    python experiments/video_sweeps.py 27:7 27:8 28:0 28:9 27:0
+
+Each argument is ``seed:clip`` of ``benchmarks/video_motion.py``'s clips (camera only; told
+the true shutter). Per clip, the mean / median / interior-mean px rms of every exposure's path
+against the truth (as the benchmark measures it), for the flows' paths and for the sweeps
+of :func:`blurvid.camera_motion.refine_between_blurry` with each variant's settings (the
+product's: 2 sweeps, 4 terms, 6 px, 5 rounds, every third pixel on these 640x360 frames),
+and the seconds per exposure and sweep. ``neighbours along this path``: each neighbour's
+frame blurred along the exposure's own flows' polynomial over the neighbour's window instead
+of the neighbour's path (one exposure at a time, no sweeps). The sweeps run over the whole clip in order, as the
+streaming solver runs them (each neighbour blurred along its newest path: the sweep's own
+before the exposure, the sweep before's after it).
+
+An experiment, not a product path: the truth comes from the clip's rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from video_motion import clip_specs, motion_error  # noqa: E402
+
+from blurvid import camera_motion as cm  # noqa: E402
+from blurvid.io import photos_in  # noqa: E402
+from blurvid.lab.data.video_synth import render_clip  # noqa: E402
+from blurvid.pipeline import Extractor, as_rgb_float  # noqa: E402
+from blurvid.video_motion import BLURRY_REACH, MotionSolver, _Frame, _linear  # noqa: E402
+
+VARIANTS = {  # name: (sweeps, refine_between_blurry's settings)
+    "product": (2, {}),
+    "1 sweep": (1, {}),
+    "3 sweeps": (3, {}),
+    "every 2nd px, 8 rounds": (2, dict(step=2, rounds=8)),
+    "3 terms, 3 px": (2, dict(terms=3, bound=3.0)),
+    "neighbours along this path": (1, dict(own=False)),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("clips", nargs="+", help="seed:clip, e.g. 27:7")
+    parser.add_argument("--images", type=Path,
+                        default=Path.home() / ".cache/blurvid/photos/val")
+    args = parser.parse_args()
+    photos = photos_in(args.images, "--images")
+    extractor = Extractor(threads=2)
+    print("| clip | variant | mean px | median px | interior mean px | s / exposure / sweep |\n"
+          "|---|---|---:|---:|---:|---:|")
+    for item in args.clips:
+        seed, n = (int(x) for x in item.split(":"))
+        spec = clip_specs(False, seed)[n]
+        if spec.objects:
+            raise SystemExit(f"clip {item} has objects moving on their own: no camera truth")
+        clip = render_clip(photos[n % len(photos)], spec, [])
+        solver = MotionSolver(extractor, spec.shutter)
+        frames: list[_Frame] = []
+        for index, rgb in enumerate(clip.blur):
+            ycbcr = extractor.to_ycbcr(as_rgb_float(np.asarray(rgb)))
+            if index == 0:
+                size = ycbcr.shape[:2]
+                solver.scale = cm.analysis_scale(*size)
+            frames.append(_Frame(index, ycbcr, cm.analysis_luma(ycbcr[..., 0], solver.scale)))
+            solver.add_flows(frames, size)
+        for frame in frames:
+            solver.measure(frame, size)
+        first = dict(solver.paths)
+
+        def errors(paths):
+            return [motion_error(cm.scaled(paths[t], 1 / solver.scale, size), clip.trajectory(t))
+                    for t in range(spec.frames)]
+
+        def row(name, e, seconds=""):
+            print(f"| {item} (s {spec.shutter:g}, {spec.blur:.0f} px) | {name} | {np.mean(e):.2f} | "
+                  f"{np.median(e):.2f} | {np.mean(e[1:-1]):.2f} | {seconds} |")
+
+        row("flows", errors(first))
+        for name, (sweeps, settings) in VARIANTS.items():
+            paths = dict(first)
+            started = time.perf_counter()
+            settings = dict(settings)
+            own = settings.pop("own", True)
+            for _ in range(sweeps):
+                for frame in frames:
+                    t = frame.index
+                    near = {f.index - t: (_linear(f), paths[f.index] if own else None)
+                            for f in frames if 0 < abs(f.index - t) <= BLURRY_REACH}
+                    found = cm.refine_between_blurry(
+                        first[t], _linear(frame), near,
+                        mask=solver.camera_mask(t, frame.small.shape), **settings)
+                    if found is not None:
+                        paths[t] = found
+            seconds = (time.perf_counter() - started) / spec.frames / sweeps
+            row(name, errors(paths), f"{seconds:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -471,7 +471,8 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
                           neighbours: dict[int, tuple[np.ndarray, Trajectory]],
                           terms: int = CROSS_TERMS, rounds: int = CROSS_ROUNDS,
                           bound: float = CROSS_BOUND, step: int | None = None,
-                          mask: np.ndarray | None = None) -> Trajectory | None:
+                          mask: np.ndarray | None = None,
+                          masks: dict[int, np.ndarray] | None = None) -> Trajectory | None:
     """Refine the motion inside an exposure from its neighbours' BLURRY frames alone.
 
     Two blurry frames of one scene, each blurred along the other's path, are the same image
@@ -487,8 +488,11 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
     ``neighbours``: ``{offset: (blurry linear luma (h, w), its own trajectory or None)}``
     (its own: the exposure ``offset`` frames away, at the same scale; None: this
     ``trajectory`` over that exposure's window). ``step``: every how many pixels are fitted
-    (None: 3 where that leaves :data:`CROSS_SAMPLES`, else 2). Returns the refined
-    trajectory, or None when there was too little to fit."""
+    (None: 3 where that leaves :data:`CROSS_SAMPLES`, else 2). ``mask``: this frame's pixels
+    to fit, as for :func:`refine_trajectory`; ``masks``: ``{offset: bool (h, w)}`` the same
+    on a neighbour's own grid (where the neighbour's flows follow the camera's model: what
+    moves on its own is elsewhere in each frame, and a pair compares both places). Returns
+    the refined trajectory, or None when there was too little to fit."""
     h, w = blurry.shape
     if step is None:
         step = 3 if h * w >= 9 * CROSS_SAMPLES else 2
@@ -499,8 +503,18 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
     targets = {offset: _blurred_along(blurry, trajectory if own is None else own,
                                       offset if own is None else 0, len(taus), step)
                for offset, (_, own) in neighbours.items()}
-    found = _fit_correction(trajectory, _places(trajectory, stacks), stacks, targets, taus,
-                            terms, rounds, bound, step, mask)
+    places = _places(trajectory, stacks)
+    for offset, keep in (masks or {}).items():  # each neighbour's mask onto this frame's grid
+        if offset in targets and keep is not None:
+            px = _pixel_map(places[offset], (h, w)) @ np.diag([float(step), float(step), 1.0])
+            image, seen = targets[offset]
+            gh, gw = image.shape
+            mapped = cv2.warpAffine(np.asarray(keep, np.uint8), px[:2], (gw, gh),
+                                    flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                    borderMode=cv2.BORDER_CONSTANT, borderValue=1)
+            targets[offset] = (image, seen & (mapped > 0))
+    found = _fit_correction(trajectory, places, stacks, targets, taus, terms, rounds, bound,
+                            step, mask)
     return None if found is None else with_correction(trajectory, found[0])
 
 
@@ -577,6 +591,7 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
         sx, sy = _global_shift(targets[offset][0], plain)
         params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
     sigma, best, damping = None, None, 1e-3
+
     for iteration in range(rounds + 1):
         c = params[:2 * terms].reshape(2, terms)
         delta = c @ phi  # (2, samples) correction per sample

@@ -207,8 +207,11 @@ class MotionSolver:
                       and self.joined(t, f.index)}
         if not neighbours:
             return
+        shape = frame.small.shape
         found = cm.refine_between_blurry(cm.scaled(self.first[t], self.scale), _linear(frame),
-                                         neighbours, mask=self.camera_mask(t, frame.small.shape))
+                                         neighbours, mask=self.camera_mask(t, shape),
+                                         masks={k: self.camera_mask(t + k, shape)
+                                                for k in neighbours})
         if found is not None:
             self.paths[t] = found
 

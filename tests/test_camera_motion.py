@@ -209,6 +209,19 @@ def _blurry_clip(scene, truth, offsets=(-2, -1, 0, 1, 2)):
     return frames
 
 
+def _wrong_inside(truth: cm.Trajectory) -> cm.Trajectory:
+    """The same camera at the neighbours' middles (where the refinements place them), but
+    for its translation's shape inside the exposure: ``3 tau (tau^2 - 1) (tau^2 - 4)`` px in
+    x and ``12 tau^2 (tau^2 - 1) (tau^2 - 4)`` in y, zero at 0, +-1, +-2."""
+    coeffs = np.zeros((6, 3, 3))
+    coeffs[:truth.degree] = truth.coeffs
+    for power, value in ((1, 4.0), (3, -5.0), (5, 1.0)):
+        coeffs[power - 1, 0, 2] += 3.0 * value
+    for power, value in ((2, 4.0), (4, -5.0), (6, 1.0)):
+        coeffs[power - 1, 1, 2] += 12.0 * value
+    return cm.Trajectory(coeffs, truth.shutter, truth.size)
+
+
 def test_refine_between_blurry_finds_the_motion_from_blurry_neighbours():
     """No sharp frame at all: told the neighbours' own paths, the blurry frames alone pin a
     path 1.8 px off to within 0.15 px."""
@@ -216,16 +229,7 @@ def test_refine_between_blurry_finds_the_motion_from_blurry_neighbours():
     scene = texture(h, w, seed=5)[..., 1] ** 2.2
     truth = _trajectory(size=(h, w))
     frames = _blurry_clip(scene, truth)
-    # the same camera at the neighbours' middles (where the refinement places them), but for
-    # its translation's shape inside the exposure: tau (tau^2 - 1) (tau^2 - 4) in x and
-    # tau^2 (tau^2 - 1) (tau^2 - 4) in y, zero at 0, +-1, +-2
-    coeffs = np.zeros((6, 3, 3))
-    coeffs[:3] = truth.coeffs
-    for power, value in ((1, 4.0), (3, -5.0), (5, 1.0)):
-        coeffs[power - 1, 0, 2] += 3.0 * value
-    for power, value in ((2, 4.0), (4, -5.0), (6, 1.0)):
-        coeffs[power - 1, 1, 2] += 12.0 * value
-    wrong = cm.Trajectory(coeffs, truth.shutter, truth.size)
+    wrong = _wrong_inside(truth)
     for k in (-2, -1, 1, 2):
         np.testing.assert_allclose(wrong.at(k), truth.at(k), atol=1e-9)
     assert _error(wrong, truth) > 1.5
@@ -236,6 +240,26 @@ def test_refine_between_blurry_finds_the_motion_from_blurry_neighbours():
     guessed = cm.refine_between_blurry(wrong, frames[0], {k: (f, None) for k, (f, _) in
                                                           neighbours.items()})
     assert _error(guessed, truth) > _error(found, truth)
+
+
+def test_a_neighbours_mask_leaves_its_pixels_out():
+    """A neighbour's mask (on its own grid) is carried onto this frame's: a neighbour masked
+    everywhere counts as no neighbour; one that keeps everything changes nothing."""
+    h, w = 96, 128
+    scene = texture(h, w, seed=5)[..., 1] ** 2.2
+    truth = _trajectory(size=(h, w))
+    frames = _blurry_clip(scene, truth)
+    neighbours = {k: (frames[k], _relative(truth, k)) for k in (-2, -1, 1, 2)}
+    wrong = _wrong_inside(truth)
+    every = np.ones((h, w), bool)
+    before = cm.refine_between_blurry(wrong, frames[0], {k: neighbours[k] for k in (-2, -1)})
+    masked = cm.refine_between_blurry(wrong, frames[0], neighbours,
+                                      masks={1: ~every, 2: ~every})
+    kept = cm.refine_between_blurry(wrong, frames[0], neighbours, masks={1: every, 2: every})
+    full = cm.refine_between_blurry(wrong, frames[0], neighbours)
+    # masked everywhere, the neighbours after it count as absent (they do count otherwise)
+    assert _error(masked, before) < 0.1 * _error(full, before)
+    assert _error(kept, full) < 1e-9
 
 
 def test_refine_between_blurry_without_neighbours_finds_nothing():

@@ -500,8 +500,11 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
         return None
     taus = _instants(trajectory)
     stacks = {offset: _stack(frame) for offset, (frame, _) in neighbours.items()}
+    # each target sampled at least as finely as the neighbour's own blur needs (a long blur
+    # sampled for a short one would be copies a few px apart, not a blur)
     targets = {offset: _blurred_along(blurry, trajectory if own is None else own,
-                                      offset if own is None else 0, len(taus), step)
+                                      offset if own is None else 0,
+                                      max(len(taus), len(_instants(own or trajectory))), step)
                for offset, (_, own) in neighbours.items()}
     places = _places(trajectory, stacks)
     for offset, keep in (masks or {}).items():  # each neighbour's mask onto this frame's grid

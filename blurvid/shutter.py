@@ -103,8 +103,7 @@ def _score(base, frames, shutter: float) -> tuple[float, float] | None:
     from blurvid.video_motion import MotionSolver
 
     size = frames[0].small.shape
-    # (the refinement by the solved neighbours: the figures below were set with it)
-    solver = MotionSolver(None, shutter, between_blurry=False)
+    solver = MotionSolver(None, shutter)  # (no sweeps here: the flows' trajectories refined)
     solver.fits, solver.cuts = dict(base.fits), set(base.cuts)
     for frame in frames:  # every trajectory (and which exposures have both sides) ...
         solver.first[frame.index] = solver.trajectory(frame.index, size)

@@ -1,9 +1,9 @@
 """The ``motion`` method of ``blurvid video``: each exposure solved from its neighbours.
 
-Streaming, in constant memory (:data:`LOOKAHEAD` + 1 input frames as YCbCr, the fits, paths,
-first solves and residual maps of about twice that many at the analysis scale, and one
-exposure's frames); each step runs when the frames it needs are in (:data:`MEASURED`,
-:data:`SWEPT` and :data:`LOOKAHEAD` frames after the exposure):
+Streaming, in constant memory (:attr:`MotionSolver.lookahead` + 1 input frames as YCbCr, the
+fits, paths, first solves and residual maps of about twice that many at the analysis scale,
+and one exposure's frames); each step runs when the frames it needs are in
+(:meth:`MotionSolver.steps`: :data:`LOOKAHEAD` frames of lookahead with the sweeps below):
 
 1. every input frame's luma is scaled to :data:`blurvid.camera_motion.ANALYSIS_SIDE` and its
    flows from the one and the two frames before it are measured and summarised by robust
@@ -14,9 +14,9 @@ exposure's frames); each step runs when the frames it needs are in (:data:`MEASU
 3. the motion inside each exposure is refined between the blurry frames alone
    (:func:`blurvid.camera_motion.refine_between_blurry`: ``t``'s frame blurred along a
    neighbour's path matches the neighbour's frame blurred along ``t``'s), in
-   :data:`SWEEPS` sweeps over the clip, each exposure's :data:`BLURRY_REACH` neighbours on
-   each side blurred along their newest paths (the flows' fit is off inside the exposure by
-   pixels on a long, shaky blur: the window averages it matches do not say the path's shape);
+   :data:`SWEEPS` sweeps over the clip, with the :data:`BLURRY_REACH` neighbours on each side
+   and their newest paths (the flows' fit is off inside the exposure by pixels on a long,
+   shaky blur: the window averages it matches do not say the path's shape);
 4. each exposure is solved at the analysis scale told that path (its middle frame, for its
    neighbours), then its path refined once more so that those neighbours' solves, blurred
    along it, predict the frame (:func:`blurvid.camera_motion.refine_trajectory`); where they
@@ -57,13 +57,11 @@ from blurvid.pipeline import Extractor, as_rgb_float, strip_to_u8
 REACH = 2  # exposures on each side whose flows inform a trajectory
 BLURRY_REACH = 2  # exposures on each side whose blurry frames refine a trajectory ...
 SWEEPS = 2  # ... in this many sweeps over the clip
-NEIGHBOURS = 2  # exposures on each side whose solved frames judge a trajectory
-# input frames read ahead of an exposure for each step (:func:`motion_exposures`): its flows'
-# trajectory, each sweep of the refinement between blurry frames (the neighbours' paths from
-# the sweep before), its first solve, and its final solve
-MEASURED = REACH
-SWEPT = tuple(REACH + BLURRY_REACH * (k + 1) for k in range(SWEEPS))
-LOOKAHEAD = SWEPT[-1] + NEIGHBOURS  # input frames read ahead of the exposure being finished
+NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory last
+# input frames read ahead of the exposure being finished (MotionSolver.steps): its flows'
+# trajectory needs REACH, each sweep BLURRY_REACH more (the neighbours' paths from the sweep
+# before), the final solve NEIGHBOURS more (their first solves)
+LOOKAHEAD = REACH + BLURRY_REACH * SWEEPS + NEIGHBOURS
 # The solver's weight grows with the frame's noise (a noisy, compressed frame needs a
 # smoother solve: measured in docs/experiments.md, 2026-12-06).
 QUIET_NOISE = 0.001
@@ -119,8 +117,10 @@ def _linear(frame: _Frame) -> np.ndarray:
 
 class MotionSolver:
     """The motion method's state over a sliding window of frames: the flows' affine fits,
-    each exposure's first trajectory and first solve at the analysis scale (its middle frame,
-    for its neighbours' refinement), and the final solve of an exposure."""
+    each exposure's trajectory from them (``first``, full size), its newest path (``paths``,
+    the analysis scale: the flows', then each sweep's) and its first solve's middle frame at
+    the analysis scale (``latents``, for its neighbours' refinement), and the final solve of
+    an exposure."""
 
     def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
                  threads: int | None = None, refine: bool = True,
@@ -156,7 +156,7 @@ class MotionSolver:
                     self.cuts.add(new.index)  # a scene cut (or a flash) between old and new
             elif fit.rms <= MAX_FIT_RMS:  # else a flow too poor to use (a long blur)
                 self.fits[(old.index, new.index)] = fit
-        keep = new.index - 2 * LOOKAHEAD
+        keep = new.index - 2 * self.lookahead
         for key in [k for k in self.fits if k[0] < keep]:
             del self.fits[key]
         for store in (self.first, self.latents, self.paths):
@@ -164,6 +164,24 @@ class MotionSolver:
                 del store[key]
         self.two_sided = {k for k in self.two_sided if k >= keep}
         self.cuts = {k for k in self.cuts if k >= keep}
+
+    @property
+    def sweeps(self) -> int:
+        """Sweeps of the refinement between blurry frames this solver makes."""
+        return SWEEPS if self.refine and self.between_blurry else 0
+
+    @property
+    def lookahead(self) -> int:
+        """Input frames read ahead of the exposure being finished."""
+        return REACH + BLURRY_REACH * self.sweeps + NEIGHBOURS
+
+    def steps(self, window: Iterable[_Frame], size: tuple[int, int]) -> list:
+        """``[(delay, step)]``: each step runs on the frame ``delay`` frames behind the newest
+        (:func:`motion_exposures`): the flows' trajectory, each sweep, the first solve."""
+        swept = [REACH + BLURRY_REACH * (k + 1) for k in range(self.sweeps)]
+        return ([(REACH, lambda f: self.measure(f, size))]
+                + [(delay, lambda f: self.sweep(f, window)) for delay in swept]
+                + [(swept[-1] if swept else REACH, lambda f: self.first_pass(f, size))])
 
     def joined(self, t: int, k: int) -> bool:
         """No scene cut between exposure ``t`` and exposure ``k``."""
@@ -193,12 +211,12 @@ class MotionSolver:
             self.paths[t] = cm.scaled(trajectory, self.scale)
 
     def sweep(self, frame: _Frame, window: Iterable[_Frame]) -> None:
-        """One sweep's refinement of exposure ``frame``'s trajectory between the blurry frames
-        of its :data:`BLURRY_REACH` neighbours on each side in ``window``
-        (:func:`blurvid.camera_motion.refine_between_blurry`), each neighbour blurred along its
-        newest path: the sweep's own for those before it (already refined), the sweep
-        before's for those after it. Always from the flows' trajectory, so a sweep does not
-        carry an error forward."""
+        """One sweep's refinement of exposure ``frame``'s trajectory between its blurry frame
+        and those of its :data:`BLURRY_REACH` neighbours on each side in ``window`` (no scene
+        cut between; :func:`blurvid.camera_motion.refine_between_blurry`), with each
+        neighbour's newest path: the sweep's own for those before it (already refined), the
+        sweep before's for those after it. Always from the flows' trajectory, so a sweep does
+        not carry an error forward."""
         t = frame.index
         if not (self.refine and self.between_blurry) or self.first.get(t) is None:
             return
@@ -235,7 +253,8 @@ class MotionSolver:
             return None, self.weight, None
         trajectory = cm.scaled(self.path(t), 1.0 / self.scale, size)
         neighbours = {o: self.latents[t + o] for o in range(-NEIGHBOURS, NEIGHBOURS + 1)
-                      if o and t + o in self.latents and t + o in self.two_sided}
+                      if o and t + o in self.latents and t + o in self.two_sided
+                      and self.joined(t, t + o)}
         self.refinement = None
         mask = self.camera_mask(t, frame.small.shape)
         # unrefined (too few frames, or refinement off): trusted where the flows follow the
@@ -372,10 +391,8 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
     def at(index: int) -> _Frame:
         return next(f for f in window if f.index == index)
 
-    # each step runs on the frame that many frames behind the newest (the module docstring)
-    steps = ([(MEASURED, lambda f: solver.measure(f, size))]
-             + [(delay, lambda f: solver.sweep(f, window)) for delay in SWEPT]
-             + [(SWEPT[-1], lambda f: solver.first_pass(f, size))])
+    lookahead = solver.lookahead
+    steps = None
 
     for index, frame in enumerate(frames):
         rgb = fit_max_side(frame, max_side)[0]
@@ -383,6 +400,7 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         if size is None:
             size = (h, w)
             solver.scale = cm.analysis_scale(h, w)
+            steps = solver.steps(window, size)
         elif (h, w) != size:
             raise InputError(f"frame {index} is {w}x{h}, the frames before it "
                              f"{size[1]}x{size[0]}")
@@ -395,9 +413,9 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
             for delay, step in steps:
                 if index - delay >= 0:
                     step(at(index - delay))
-        if index - LOOKAHEAD >= 0:
-            yield finish(at(index - LOOKAHEAD))
-        while window and window[0].index <= index - LOOKAHEAD:  # finished
+        if index - lookahead >= 0:
+            yield finish(at(index - lookahead))
+        while window and window[0].index <= index - lookahead:  # finished
             window.popleft()
     if size is None:
         return
@@ -406,5 +424,5 @@ def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter
         for delay, step in steps:
             for k in range(max(0, last - delay + 1), last + 1):
                 step(at(k))
-    for k in range(max(0, last - LOOKAHEAD + 1), last + 1):
+    for k in range(max(0, last - lookahead + 1), last + 1):
         yield finish(at(k))

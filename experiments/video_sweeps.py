@@ -78,7 +78,7 @@ def main() -> None:
 
         def errors(paths):
             return [motion_error(cm.scaled(paths[t], 1 / solver.scale, size), clip.trajectory(t))
-                    for t in range(spec.frames)]
+                    for t in sorted(paths)]
 
         def row(name, e, seconds=""):
             print(f"| {item} (s {spec.shutter:g}, {spec.blur:.0f} px) | {name} | {np.mean(e):.2f} | "
@@ -91,13 +91,17 @@ def main() -> None:
             settings = dict(settings)
             own = settings.pop("own", True)
             for _ in range(sweeps):
-                for frame in frames:
+                for frame in frames:  # as MotionSolver.sweep, with the variant's settings
                     t = frame.index
+                    if t not in first:
+                        continue
                     near = {f.index - t: (_linear(f), paths[f.index] if own else None)
-                            for f in frames if 0 < abs(f.index - t) <= BLURRY_REACH}
+                            for f in frames if 0 < abs(f.index - t) <= BLURRY_REACH
+                            and f.index in paths and solver.joined(t, f.index)}
+                    shape = frame.small.shape
                     found = cm.refine_between_blurry(
-                        first[t], _linear(frame), near,
-                        mask=solver.camera_mask(t, frame.small.shape), **settings)
+                        first[t], _linear(frame), near, mask=solver.camera_mask(t, shape),
+                        masks={k: solver.camera_mask(t + k, shape) for k in near}, **settings)
                     if found is not None:
                         paths[t] = found
             seconds = (time.perf_counter() - started) / spec.frames / sweeps

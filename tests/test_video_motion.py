@@ -273,3 +273,67 @@ def test_no_motion_is_measured_across_a_scene_cut(extractor, photo, tmp_path):
     for t in (1, 2):
         assert _gain(joined[t].frames, a.truth[t], a.blur[t]) > \
             _gain(alone[t].frames, a.truth[t], a.blur[t]) - 1.0
+
+
+class _Schedule(MotionSolver):
+    """Logs each step the streaming solver runs: ``(step, exposure, sweep number)``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.log: list[tuple[str, int, int]] = []
+
+    def measure(self, frame, size):
+        self.log.append(("measure", frame.index, 0))
+        return super().measure(frame, size)
+
+    def sweep(self, frame, window):
+        done = sum(1 for step, t, _ in self.log if step == "sweep" and t == frame.index)
+        self.log.append(("sweep", frame.index, done + 1))
+        return super().sweep(frame, window)
+
+    def first_pass(self, frame, size):
+        self.log.append(("first_pass", frame.index, 0))
+        return super().first_pass(frame, size)
+
+    def final(self, frame, size):
+        self.log.append(("final", frame.index, 0))
+        return super().final(frame, size)
+
+
+@pytest.mark.parametrize("frames", [5, 20])
+def test_each_step_runs_when_what_it_needs_is_done(extractor, photo, frames):
+    """Streaming (20 frames) and at a clip's end (5, under the lookahead): every exposure is
+    measured, swept twice, solved first and finished, in that order; a sweep of ``t`` comes
+    after the same sweep of the exposures before it and the sweep before of those after it
+    (Gauss-Seidel), and the final solve after its neighbours' first solves."""
+    clip = render_clip(photo, ClipSpec(kind="handheld", frames=frames, size=(128, 96), blur=8,
+                                       seed=2))
+    solver = _Schedule(extractor, 0.5)
+    assert solver.lookahead == 8
+    _run(extractor, clip.blur, solver=solver)
+    at = {entry: n for n, entry in enumerate(solver.log)}
+    assert len(at) == len(solver.log)  # no step twice
+    for t in range(frames):
+        order = [("measure", t, 0), ("sweep", t, 1), ("sweep", t, 2), ("first_pass", t, 0),
+                 ("final", t, 0)]
+        assert [at[e] for e in order] == sorted(at[e] for e in order), t
+        for o in (-2, -1, 1, 2):
+            if 0 <= t + o < frames:
+                assert at[("first_pass", t + o, 0)] < at[("final", t, 0)]
+                for s in (1, 2):
+                    if o < 0:  # the same sweep of those before
+                        assert at[("sweep", t + o, s)] < at[("sweep", t, s)]
+                    else:  # the sweep before of those after, not this one
+                        assert at[("sweep", t + o, s)] > at[("sweep", t, s)]
+                        assert at[("sweep" if s > 1 else "measure", t + o, s - 1 if s > 1
+                                   else 0)] < at[("sweep", t, s)]
+
+
+def test_without_the_sweeps_the_lookahead_is_shorter(extractor, photo):
+    clip = render_clip(photo, ClipSpec(kind="handheld", frames=7, size=(128, 96), blur=8,
+                                       seed=2))
+    solver = _Schedule(extractor, 0.5, between_blurry=False)
+    assert solver.lookahead == 4
+    _run(extractor, clip.blur, solver=solver)
+    assert not any(step == "sweep" for step, _, _ in solver.log)
+    assert all(t in solver.paths for t in range(7) if solver.first.get(t) is not None)

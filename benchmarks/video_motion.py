@@ -19,9 +19,9 @@ by flow) apart; INPUT is the blurry frame of the exposure nearest in time.
 
 Rows, all through the product's own streaming pipeline (:func:`blurvid.video.timeline_frames`):
 ``network`` (the single-photo network on each frame, ordered from the neighbours),
-``motion`` (the default: :mod:`blurvid.video_motion`), ``no-sweeps`` (the motion method
-without its refinement between the blurry frames: the flows' trajectories refined by the
-solved neighbours alone, as before issue 27 part 3), ``no-fallback`` (the motion method's
+``motion`` (the default: :mod:`blurvid.video_motion`), ``sweeps`` (the motion method with
+its refinement between the blurry frames, ``blurvid video --sweeps 2``), ``no-fallback`` (the
+motion method's
 solver everywhere, no network where the flow departs from the camera's model), ``told``
 (the solver told the true camera trajectory: what the motion measurement could reach at
 most, objects excepted). Also the measured trajectory's error (px rms over a 9x5 grid of
@@ -57,10 +57,10 @@ from blurvid.ordering import output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.shutter import SIDE as SHUTTER_SIDE, ShutterEstimate, estimate_shutter
 from blurvid.video import exposures_by, timeline_frames
-from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
+from blurvid.video_motion import SWEEPS, WEIGHT_REFINED, MotionSolver, motion_exposures
 
 
-METHODS = ("network", "motion", "no-sweeps", "no-fallback", "told", "told-no-fallback")
+METHODS = ("network", "motion", "sweeps", "no-fallback", "told", "told-no-fallback")
 DEFAULT_METHODS = ("network", "motion", "no-fallback", "told")
 
 
@@ -142,23 +142,24 @@ def motion_error(estimate, truth) -> float:
 
 
 def run_method(name: str, clip, extractor: Extractor, threads: int, weight: float | None,
-               shutter: float):
+               shutter: float, sweeps: bool = False):
     """``(exposures uint8 (N, 7, H, W, 3), gap times, gap frames, solver or None)`` of one
-    method on ``clip`` told ``shutter``, through the product's streaming timeline."""
+    method on ``clip`` told ``shutter``, through the product's streaming timeline
+    (``sweeps``: every motion row with the sweeps, not only ``sweeps``)."""
     frames = list(clip.blur)
     solver = None
     if name == "network":
         exposures = exposures_by("network", extractor, frames, shutter, None)
     else:
         kwargs = dict(threads=threads) | ({} if weight is None else dict(weight=weight))
+        if name == "sweeps" or sweeps:  # (--sweeps: the told and no-fallback rows too)
+            kwargs["sweeps"] = SWEEPS
         if name.startswith("told"):
             cls = ToldNoFallbackSolver if name == "told-no-fallback" else ToldSolver
             solver = cls(clip, extractor, shutter, **kwargs)
         else:
-            cls = {"motion": RecordingSolver, "no-sweeps": RecordingSolver,
+            cls = {"motion": RecordingSolver, "sweeps": RecordingSolver,
                    "no-fallback": NoFallbackSolver}[name]
-            if name == "no-sweeps":
-                kwargs["between_blurry"] = False
             solver = cls(extractor, shutter, **kwargs)
         exposures = motion_exposures(extractor, frames, shutter, solver=solver)
     kept = []
@@ -222,7 +223,8 @@ def _exposure_scores(frames, truth) -> tuple[dict, list[bool]]:
             "per_exposure": p.mean(axis=1).round(3).tolist()}, order
 
 
-def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=False) -> dict:
+def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=False,
+               sweeps=False) -> dict:
     """Every method on ``clip``: each told the shutter the product would use (estimated from
     the clip: :func:`blurvid.shutter.estimate_shutter`) unless ``told_shutter`` (the clip's
     true one; the ``told`` rows always are), scored against the truth at the times it puts
@@ -247,7 +249,7 @@ def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=Fals
             continue
         started = time.perf_counter()
         exposures, gap_times, gaps, solver = run_method(name, clip, extractor, threads, weight,
-                                                        shutter)
+                                                        shutter, sweeps)
         seconds = time.perf_counter() - started
         entry, order = _exposure_scores([[_y(x) for x in e] for e in exposures],
                                         truth.exposures(shutter))
@@ -410,6 +412,9 @@ def main() -> None:
     parser.add_argument("--told-shutter", action="store_true",
                         help="tell every method the clip's true shutter (default: the "
                              "product's estimate; the told rows are always told)")
+    parser.add_argument("--sweeps", action="store_true",
+                        help=f"every motion row ({', '.join(METHODS[1:])}) with the "
+                             f"refinement between the blurry frames ({SWEEPS} sweeps)")
     parser.add_argument("--json", type=Path, help="write every clip's figures here")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--size", default="1280x720")
@@ -455,7 +460,7 @@ def main() -> None:
                   f"{time.perf_counter() - started:.1f} |")
             continue
         res = score_clip(clip, extractor, args.threads, methods, args.weight,
-                         args.told_shutter)
+                         args.told_shutter, args.sweeps)
         results.append(res)
         m = res["methods"]
         print(f"clip {n}: {spec.kind} objects={spec.objects} shutter={spec.shutter} "

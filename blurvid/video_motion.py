@@ -3,7 +3,8 @@
 Streaming, in constant memory (:attr:`MotionSolver.lookahead` + 1 input frames as YCbCr, the
 fits, paths, first solves and residual maps of about twice that many at the analysis scale,
 and one exposure's frames); each step runs when the frames it needs are in
-(:meth:`MotionSolver.steps`: :data:`LOOKAHEAD` frames of lookahead with the sweeps below):
+(:meth:`MotionSolver.steps`: :data:`LOOKAHEAD` frames of lookahead without the sweeps
+below, 2 more per sweep):
 
 1. every input frame's luma is scaled to :data:`blurvid.camera_motion.ANALYSIS_SIDE` and its
    flows from the one and the two frames before it are measured and summarised by robust
@@ -11,10 +12,12 @@ and one exposure's frames); each step runs when the frames it needs are in
 2. when the frames two ahead of exposure ``t`` are in, the camera's trajectory inside ``t``
    is fitted to the affine fits among ``t - 2 .. t + 2``
    (:func:`blurvid.camera_motion.fit_trajectory`; fewer at the clip's ends);
-3. the motion inside each exposure is refined between the blurry frames alone
+3. with ``sweeps`` (an option, off by default: it gains on camera-only clips and loses
+   where things move on its own, docs/video.md), the motion inside each exposure is refined
+   between the blurry frames alone
    (:func:`blurvid.camera_motion.refine_between_blurry`: ``t``'s frame blurred along a
    neighbour's path matches the neighbour's frame blurred along ``t``'s), in
-   :data:`SWEEPS` sweeps over the clip, with the :data:`BLURRY_REACH` neighbours on each side
+   ``sweeps`` sweeps over the clip (:data:`SWEEPS` measured), with the :data:`BLURRY_REACH` neighbours on each side
    and their newest paths (the flows' fit is off inside the exposure by pixels on a long,
    shaky blur: the window averages it matches do not say the path's shape);
 4. each exposure is solved at the analysis scale told that path (its middle frame, for its
@@ -56,12 +59,13 @@ from blurvid.pipeline import Extractor, as_rgb_float, strip_to_u8
 
 REACH = 2  # exposures on each side whose flows inform a trajectory
 BLURRY_REACH = 2  # exposures on each side whose blurry frames refine a trajectory ...
-SWEEPS = 2  # ... in this many sweeps over the clip
+SWEEPS = 2  # ... in this many sweeps over the clip (`--sweeps`; the figures measured with 2)
 NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory last
+MAX_SWEEPS = 8
 # input frames read ahead of the exposure being finished (MotionSolver.steps): its flows'
 # trajectory needs REACH, each sweep BLURRY_REACH more (the neighbours' paths from the sweep
 # before), the final solve NEIGHBOURS more (their first solves)
-LOOKAHEAD = REACH + BLURRY_REACH * SWEEPS + NEIGHBOURS
+LOOKAHEAD = REACH + NEIGHBOURS  # without sweeps
 # The solver's weight grows with the frame's noise (a noisy, compressed frame needs a
 # smoother solve: measured in docs/experiments.md, 2026-12-06).
 QUIET_NOISE = 0.001
@@ -124,16 +128,15 @@ class MotionSolver:
 
     def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
                  threads: int | None = None, refine: bool = True,
-                 between_blurry: bool = True) -> None:
+                 sweeps: int = 0) -> None:
         self.extractor = extractor
         self.shutter = check_shutter(shutter)
         self.weight = weight
         self.threads = max(1, threads or 1)
         self.refine = refine
-        # True: each trajectory is refined between the blurry frames (:meth:`sweep`) before
-        # the solved neighbours refine it; False: they refine the flows' one (as the shutter's
-        # estimate, whose figures were set with it, does)
-        self.between_blurry = between_blurry
+        # sweeps of the refinement between the blurry frames (:meth:`sweep`) before the solved
+        # neighbours refine each trajectory (0: they refine the flows' one)
+        self._sweeps = check_sweeps(sweeps)
         self.fits: dict[tuple[int, int], cm.AffineFit] = {}
         self.first: dict[int, cm.Trajectory | None] = {}  # the trajectories from the flows
         # each exposure's newest trajectory at the analysis scale (the flows', then each sweep's)
@@ -168,7 +171,7 @@ class MotionSolver:
     @property
     def sweeps(self) -> int:
         """Sweeps of the refinement between blurry frames this solver makes."""
-        return SWEEPS if self.refine and self.between_blurry else 0
+        return self._sweeps if self.refine else 0
 
     @property
     def lookahead(self) -> int:
@@ -218,7 +221,7 @@ class MotionSolver:
         sweep before's for those after it. Always from the flows' trajectory, so a sweep does
         not carry an error forward."""
         t = frame.index
-        if not (self.refine and self.between_blurry) or self.first.get(t) is None:
+        if not self.sweeps or self.first.get(t) is None:
             return
         neighbours = {f.index - t: (_linear(f), self.paths[f.index]) for f in window
                       if 0 < abs(f.index - t) <= BLURRY_REACH and f.index in self.paths
@@ -321,6 +324,15 @@ class MotionSolver:
             self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, strip_to_u8, out=out[k])
 
 
+def check_sweeps(sweeps) -> int:
+    """``sweeps`` as a whole number in 0..:data:`MAX_SWEEPS`, else :class:`InputError`."""
+    if isinstance(sweeps, bool) or not isinstance(sweeps, (int, np.integer)) \
+            or not 0 <= sweeps <= MAX_SWEEPS:
+        raise InputError(f"sweeps must be a whole number from 0 to {MAX_SWEEPS}, got "
+                         f"{sweeps!r}")
+    return int(sweeps)
+
+
 def noise_weight(weight: float, luma: np.ndarray) -> float:
     """``weight`` raised in proportion to the frame's noise above :data:`QUIET_NOISE` (an
     8-bit frame's own), at most :data:`MAX_NOISE_FACTOR` times."""
@@ -370,13 +382,14 @@ def prediction_confidence(residual: np.ndarray, size: tuple[int, int],
 
 def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,
                      max_side: int | None = None, progress=None,
-                     weight: float = es.WEIGHT, solver: MotionSolver | None = None) -> Iterator:
+                     weight: float = es.WEIGHT, solver: MotionSolver | None = None,
+                     sweeps: int = 0) -> Iterator:
     """Each input frame's :class:`blurvid.ordering.Exposure` (7 uint8 frames in time order),
     in input order, solved from its neighbours (the module docstring). ``progress`` is
     called after each exposure is solved; ``solver``: a :class:`MotionSolver` to use (the
-    benchmark's variants), else one is made."""
+    benchmark's variants), else one is made with ``sweeps`` (:meth:`MotionSolver.sweep`)."""
     if solver is None:
-        solver = MotionSolver(extractor, shutter, weight, extractor.threads)
+        solver = MotionSolver(extractor, shutter, weight, extractor.threads, sweeps=sweeps)
     window: deque[_Frame] = deque()
     size: tuple[int, int] | None = None
 

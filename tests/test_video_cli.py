@@ -268,7 +268,8 @@ def test_a_still_image_is_refused_pointing_to_extract(tmp_path, name):
     ["--max-side", "1"], ["--max-side", "31"], ["--fps", "100000"], ["--fps", "0"],
     ["--start", "2", "--end", "1"], ["--end", "0"], ["--ensemble", "3"], ["-o", "x.avi"],
     ["--start", "-1"], ["--shutter", "x"], ["--shutter", "0"], ["--shutter", "1.5"],
-    ["--shutter", "0.001"], ["--shutter", "nan"],
+    ["--shutter", "0.001"], ["--shutter", "nan"], ["--sweeps", "9"], ["--sweeps", "-1"],
+    ["--sweeps", "2", "--method", "network"],
 ])
 def test_bad_option_values_are_usage_errors_found_before_reading_the_input(tmp_path, args):
     """Exit code 2 for a command line that is wrong by itself: the input is not even read
@@ -372,6 +373,11 @@ def test_each_method_writes_a_clip_and_says_so(tmp_path):
     assert "blurvid: input frame 6/6" in result.stderr
     result = run(video, "-o", tmp_path / "x.mp4", "--method", "magic")
     assert result.exit_code == 2 and "magic" in result.stderr
+    result = run(video, "-o", tmp_path / "swept.mp4", "--sweeps", "2", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["method"] == "motion" and summary["sweeps"] == 2
+    assert probe(tmp_path / "swept.mp4").frame_count == output_count(6, 0.5)
 
 
 def test_progress_lines_come_every_interval_off_a_terminal():

@@ -21,7 +21,7 @@ from blurvid.lab.data.video_synth import ClipSpec, render_clip  # noqa: E402
 from blurvid.metrics import psnr  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
 from blurvid.video import check_method, exposures_by  # noqa: E402
-from blurvid.video_motion import (LOOKAHEAD, MotionSolver, motion_exposures,  # noqa: E402
+from blurvid.video_motion import (MotionSolver, motion_exposures,  # noqa: E402
                                   prediction_confidence, trust_in)
 from tests.fakes import texture  # noqa: E402
 
@@ -127,12 +127,13 @@ def _run(extractor, frames, shutter=0.5, solver=None):
     return list(motion_exposures(extractor, list(frames), shutter, solver=solver))
 
 
-def test_a_clip_with_known_motion_is_solved_well_above_the_network(extractor, photo):
+@pytest.mark.parametrize("sweeps", [0, 2])
+def test_a_clip_with_known_motion_is_solved_well_above_the_network(extractor, photo, sweeps):
     """A handheld clip: the interior exposures' 7 frames gain over 3 dB on the input (the
-    tiny test network gains nothing), in the right order."""
+    tiny test network gains nothing), in the right order; with the sweeps too."""
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=7, size=(192, 128), blur=14,
                                        seed=4))
-    exposures = _run(extractor, clip.blur)
+    exposures = _run(extractor, clip.blur, solver=MotionSolver(extractor, 0.5, sweeps=sweeps))
     assert [e.index for e in exposures] == list(range(7))
     assert all(e.frames.shape == (NUM_FRAMES, 128, 192, 3) and e.frames.dtype == np.uint8
                and not e.reversed for e in exposures)
@@ -214,6 +215,8 @@ def test_an_unknown_method_is_refused(extractor):
         check_method("magic")
     with pytest.raises(InputError):
         exposures_by("magic", extractor, [], 0.5, None)
+    with pytest.raises(InputError, match="method motion"):  # the sweeps refine its motion
+        exposures_by("network", extractor, [], 0.5, None, sweeps=2)
 
 
 def test_an_empty_or_one_frame_clip(extractor):
@@ -222,7 +225,8 @@ def test_an_empty_or_one_frame_clip(extractor):
     assert len(one) == 1 and one[0].frames.shape == (NUM_FRAMES, 48, 64, 3)
 
 
-def test_memory_stays_bounded_over_a_long_clip(extractor):
+@pytest.mark.parametrize("sweeps", [0, 2])
+def test_memory_stays_bounded_over_a_long_clip(extractor, sweeps):
     """Frames, fits and first solves are let go as the clip streams past: what is held after
     60 frames is what is held after 15."""
     held = []
@@ -241,11 +245,11 @@ def test_memory_stays_bounded_over_a_long_clip(extractor):
             yield np.clip(base[:, 3 * i:3 * i + 96].astype(int) + rng.integers(-2, 3, (64, 96, 3)),
                           0, 255).astype(np.uint8)
 
-    solver = Counting(extractor, 0.5)
+    solver = Counting(extractor, 0.5, sweeps=sweeps)
     count = sum(1 for _ in motion_exposures(extractor, frames(), 0.5, solver=solver))
     assert count == 60
     # flat while streaming (from the window's length on), and the end's flush adds little
-    assert len(set(held[2 * LOOKAHEAD:50])) == 1 and max(held) <= 1.2 * held[30]
+    assert len(set(held[2 * solver.lookahead:50])) == 1 and max(held) <= 1.2 * held[30]
 
 
 @pytest.mark.parametrize("h, w", [(8, 8), (16, 16), (31, 20), (32, 32), (2, 64), (48, 64)])
@@ -308,7 +312,7 @@ def test_each_step_runs_when_what_it_needs_is_done(extractor, photo, frames):
     (Gauss-Seidel), and the final solve after its neighbours' first solves."""
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=frames, size=(128, 96), blur=8,
                                        seed=2))
-    solver = _Schedule(extractor, 0.5)
+    solver = _Schedule(extractor, 0.5, sweeps=2)
     assert solver.lookahead == 8
     _run(extractor, clip.blur, solver=solver)
     at = {entry: n for n, entry in enumerate(solver.log)}
@@ -329,10 +333,16 @@ def test_each_step_runs_when_what_it_needs_is_done(extractor, photo, frames):
                                    else 0)] < at[("sweep", t, s)]
 
 
+def test_bad_sweeps_are_refused():
+    for bad in (-1, 9, 1.5, True, "2"):
+        with pytest.raises(InputError, match="sweeps"):
+            MotionSolver(None, 0.5, sweeps=bad)
+
+
 def test_without_the_sweeps_the_lookahead_is_shorter(extractor, photo):
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=7, size=(128, 96), blur=8,
                                        seed=2))
-    solver = _Schedule(extractor, 0.5, between_blurry=False)
+    solver = _Schedule(extractor, 0.5)  # (no sweeps: the default)
     assert solver.lookahead == 4
     _run(extractor, clip.blur, solver=solver)
     assert not any(step == "sweep" for step, _, _ in solver.log)

@@ -25,6 +25,7 @@ from blurvid.pipeline import Extractor
 from blurvid.shutter import AUTO, describe, shutter_setting
 from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET, exposures_by,
                            file_shutter, timeline_frames)
+from blurvid.video_motion import MAX_SWEEPS
 from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
                            gif_step, padding_note, planned_outputs, write_clip, write_mp4)
 
@@ -66,6 +67,12 @@ def video(
                          "own; network: the single-photo network on every frame, ordered "
                          "from its neighbours (about 3x faster, softer; docs/video.md).")]
     = VideoMethod(DEFAULT_METHOD),
+    sweeps: Annotated[int, typer.Option(
+        "--sweeps", help="With --method motion: also refine the motion inside each frame "
+                         "between the blurry frames, in this many sweeps (2 measured: "
+                         "sharper on handheld footage where only the camera moves, worse "
+                         "where things move on their own; about 0.5 s more per frame; "
+                         "docs/video.md).")] = 0,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
@@ -82,6 +89,11 @@ def video(
         given = shutter_setting(shutter)
     except InputError as exc:
         raise usage_error(str(exc), "--shutter") from None
+    if not 0 <= sweeps <= MAX_SWEEPS:
+        raise usage_error(f"--sweeps must be from 0 to {MAX_SWEEPS}, got {sweeps}", "--sweeps")
+    if sweeps and method.value != "motion":
+        raise usage_error("--sweeps refines the motion method's motion: it needs --method "
+                          "motion", "--sweeps")
     if end is not None and end <= (start or 0.0):
         raise usage_error(f"--end {end:g} is not after --start {start or 0.0:g}: the time "
                           "range is empty", "--end")
@@ -150,7 +162,7 @@ def video(
 
         def exposures():
             stream = exposures_by(method.value, extractor, read_frames(info, start, end),
-                                  used, max_side, progress=advance)
+                                  used, max_side, progress=advance, sweeps=sweeps)
             for exposure in stream:
                 flipped[0] += exposure.reversed
                 yield exposure
@@ -181,7 +193,7 @@ def video(
                "mode": "slowmo" if slowmo else "smooth", "shutter": used,
                "shutter_source": ("given" if estimate is None else
                                   "estimated" if estimate.measured else "assumed"),
-               "method": method.value,
+               "method": method.value, "sweeps": sweeps,
                "reversed_exposures": flipped[0], "width": out_w,
                "height": out_h, "audio_dropped": info.has_audio and not keep_audio,
                "audio_kept": keep_audio,

@@ -6,14 +6,14 @@ error, without solving anything.
 
 Each argument is ``seed:clip`` of ``benchmarks/video_motion.py``'s clips (camera only; told
 the true shutter). Per clip, the mean / median / interior-mean px rms of every exposure's path
-against the truth (as the benchmark measures it), for the flows' paths and for the sweeps
-of :func:`blurvid.camera_motion.refine_between_blurry` with each variant's settings (the
-product's: 2 sweeps, 4 terms, 6 px, 5 rounds, every third pixel on these 640x360 frames),
-and the seconds per exposure and sweep. ``neighbours along this path``: each neighbour's
-frame blurred along the exposure's own flows' polynomial over the neighbour's window instead
-of the neighbour's path (one exposure at a time, no sweeps). The sweeps run over the whole clip in order, as the
-streaming solver runs them (each neighbour blurred along its newest path: the sweep's own
-before the exposure, the sweep before's after it).
+against the truth (as the benchmark measures it), for the flows' paths and for the sweeps of
+:func:`blurvid.camera_motion.refine_between_blurry` with each variant's settings (those of
+``blurvid video --sweeps 2``: 2 sweeps, 4 terms, 6 px, 5 rounds, every third pixel on these
+640x360 frames), and the seconds per exposure and sweep. ``neighbours along this path``:
+each neighbour's frame blurred along the exposure's own flows' polynomial over the
+neighbour's window instead of the neighbour's path (one exposure at a time, no sweeps). The
+sweeps run over the whole clip in order, as the streaming solver runs them (each neighbour
+with its newest path: the sweep's own before the exposure, the sweep before's after it).
 
 An experiment, not a product path: the truth comes from the clip's rendering.
 """
@@ -38,7 +38,7 @@ from blurvid.pipeline import Extractor, as_rgb_float  # noqa: E402
 from blurvid.video_motion import BLURRY_REACH, MotionSolver, _Frame, _linear  # noqa: E402
 
 VARIANTS = {  # name: (sweeps, refine_between_blurry's settings)
-    "product": (2, {}),
+    "2 sweeps (--sweeps 2)": (2, {}),
     "1 sweep": (1, {}),
     "3 sweeps": (3, {}),
     "every 2nd px, 8 rounds": (2, dict(step=2, rounds=8)),

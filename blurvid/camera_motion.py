@@ -594,7 +594,6 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
         sx, sy = _global_shift(targets[offset][0], plain)
         params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
     sigma, best, damping = None, None, 1e-3
-
     for iteration in range(rounds + 1):
         c = params[:2 * terms].reshape(2, terms)
         delta = c @ phi  # (2, samples) correction per sample

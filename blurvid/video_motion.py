@@ -176,7 +176,7 @@ class MotionSolver:
     @property
     def lookahead(self) -> int:
         """Input frames read ahead of the exposure being finished."""
-        return REACH + BLURRY_REACH * self.sweeps + NEIGHBOURS
+        return LOOKAHEAD + BLURRY_REACH * self.sweeps
 
     def steps(self, window: Iterable[_Frame], size: tuple[int, int]) -> list:
         """``[(delay, step)]``: each step runs on the frame ``delay`` frames behind the newest

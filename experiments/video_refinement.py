@@ -46,9 +46,10 @@ from blurvid.video_motion import ONE_SIDED_REFINEMENT, MotionSolver, _Frame  # n
 VARIANTS = ("flows", "refined", "told-latents", "wider", "wider-told", "round-2")
 
 
-def run(clip, extractor: Extractor) -> dict[str, list[float]]:
-    spec = clip.spec
-    solver = MotionSolver(extractor, spec.shutter)
+def with_flows(clip, extractor: Extractor) -> tuple[MotionSolver, list[_Frame], tuple]:
+    """``(solver, frames, size)``: a :class:`MotionSolver` told the clip's true shutter that
+    holds the flows' fits among all its frames (the whole clip at once, not streamed)."""
+    solver = MotionSolver(extractor, clip.spec.shutter)
     frames: list[_Frame] = []
     for index, rgb in enumerate(clip.blur):
         ycbcr = extractor.to_ycbcr(as_rgb_float(np.asarray(rgb)))
@@ -57,6 +58,12 @@ def run(clip, extractor: Extractor) -> dict[str, list[float]]:
             solver.scale = cm.analysis_scale(*size)
         frames.append(_Frame(index, ycbcr, cm.analysis_luma(ycbcr[..., 0], solver.scale)))
         solver.add_flows(frames, size)
+    return solver, frames, size
+
+
+def run(clip, extractor: Extractor) -> dict[str, list[float]]:
+    spec = clip.spec
+    solver, frames, size = with_flows(clip, extractor)
     for frame in frames:
         solver.first_pass(frame, size)
 

@@ -30,12 +30,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 from video_motion import clip_specs, motion_error  # noqa: E402
+from video_refinement import with_flows  # noqa: E402  (this folder)
 
 from blurvid import camera_motion as cm  # noqa: E402
 from blurvid.io import photos_in  # noqa: E402
 from blurvid.lab.data.video_synth import render_clip  # noqa: E402
-from blurvid.pipeline import Extractor, as_rgb_float  # noqa: E402
-from blurvid.video_motion import BLURRY_REACH, MotionSolver, _Frame, _linear  # noqa: E402
+from blurvid.pipeline import Extractor  # noqa: E402
+from blurvid.video_motion import BLURRY_REACH, _linear  # noqa: E402
 
 VARIANTS = {  # name: (sweeps, refine_between_blurry's settings)
     "2 sweeps (--sweeps 2)": (2, {}),
@@ -63,15 +64,7 @@ def main() -> None:
         if spec.objects:
             raise SystemExit(f"clip {item} has objects moving on their own: no camera truth")
         clip = render_clip(photos[n % len(photos)], spec, [])
-        solver = MotionSolver(extractor, spec.shutter)
-        frames: list[_Frame] = []
-        for index, rgb in enumerate(clip.blur):
-            ycbcr = extractor.to_ycbcr(as_rgb_float(np.asarray(rgb)))
-            if index == 0:
-                size = ycbcr.shape[:2]
-                solver.scale = cm.analysis_scale(*size)
-            frames.append(_Frame(index, ycbcr, cm.analysis_luma(ycbcr[..., 0], solver.scale)))
-            solver.add_flows(frames, size)
+        solver, frames, size = with_flows(clip, extractor)
         for frame in frames:
             solver.measure(frame, size)
         first = dict(solver.paths)

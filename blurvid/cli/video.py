@@ -23,9 +23,8 @@ from blurvid.io import check_not_inputs, check_outputs_free, check_writable, fit
 from blurvid.ordering import MIN_SHUTTER, output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.shutter import AUTO, describe, shutter_setting
-from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET, exposures_by,
-                           file_shutter, timeline_frames)
-from blurvid.video_motion import MAX_SWEEPS
+from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET,
+                           check_sweeps_with, exposures_by, file_shutter, timeline_frames)
 from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
                            gif_step, padding_note, planned_outputs, write_clip, write_mp4)
 
@@ -89,11 +88,10 @@ def video(
         given = shutter_setting(shutter)
     except InputError as exc:
         raise usage_error(str(exc), "--shutter") from None
-    if not 0 <= sweeps <= MAX_SWEEPS:
-        raise usage_error(f"--sweeps must be from 0 to {MAX_SWEEPS}, got {sweeps}", "--sweeps")
-    if sweeps and method.value != "motion":
-        raise usage_error("--sweeps refines the motion method's motion: it needs --method "
-                          "motion", "--sweeps")
+    try:
+        check_sweeps_with(method.value, sweeps)
+    except InputError as exc:
+        raise usage_error(str(exc), "--sweeps") from None
     if end is not None and end <= (start or 0.0):
         raise usage_error(f"--end {end:g} is not after --start {start or 0.0:g}: the time "
                           "range is empty", "--end")

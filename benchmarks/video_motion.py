@@ -340,7 +340,8 @@ def gain(result: dict, name: str) -> float:
 
 
 def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None:
-    """Wall time and peak memory of ``blurvid video`` per method on a rendered clip."""
+    """Wall time and peak memory of ``blurvid video`` per method on a rendered clip (``sweeps``:
+    ``--method motion --sweeps 2``)."""
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=frames, size=size, blur=20,
                                        seed=5))
     from blurvid.clips import write_mp4
@@ -348,11 +349,13 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
         write_mp4(src, (f for f in clip.blur), 30.0)
-        for method in ("network", "motion"):
+        for method in ("network", "motion", "sweeps"):
             out = Path(tmp) / f"{method}.mp4"
             cmd = [sys.executable, "-c", "from blurvid.cli import main; main()", "video",
-                   str(src), "-o", str(out), "--method", method, "--max-side", "0",
+                   str(src), "-o", str(out), "--max-side", "0",
                    "--threads", str(threads), "--json", "--shutter", "0.5"]
+            cmd += (["--method", "motion", "--sweeps", str(SWEEPS)] if method == "sweeps"
+                    else ["--method", method])
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
             wall = time.perf_counter() - started

@@ -86,6 +86,26 @@ def _global_shift(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
     return (sx, sy) if np.isfinite(sx + sy) else (0.0, 0.0)
 
 
+def _consensus_shift(first: np.ndarray, second: np.ndarray,
+                     grid: tuple[int, int] = (3, 4)) -> tuple[float, float]:
+    """(dx, dy): the translation from ``first`` to ``second`` most of the image agrees on:
+    the median of :func:`_global_shift` over a ``grid`` (rows, columns) of tiles (the whole
+    image's where a tile would be under 32 px). A phase correlation over the whole image
+    follows whatever has the strongest edges: one object moving on its own over 1.5 % of
+    the frame moved it by 6 px from the camera's shift (docs/experiments.md, part 4)."""
+    h, w = first.shape
+    rows, cols = grid
+    if h // rows < 32 or w // cols < 32:
+        return _global_shift(first, second)
+    shifts = [_global_shift(first[i * h // rows:(i + 1) * h // rows,
+                                  j * w // cols:(j + 1) * w // cols],
+                            second[i * h // rows:(i + 1) * h // rows,
+                                   j * w // cols:(j + 1) * w // cols])
+              for i in range(rows) for j in range(cols)]
+    sx, sy = np.median(np.array(shifts), axis=0)
+    return float(sx), float(sy)
+
+
 def _even_dft_size(n: int) -> int:
     """The largest even length <= ``n`` that OpenCV's DFT takes unpadded (``n`` when < 4)."""
     if n < 4:
@@ -584,14 +604,15 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
     coarse = np.diag([float(step), float(step), 1.0])  # the sampled grid -> pixels
     # each neighbour's offset starts where its unblurred prediction lines up with its target
     # (phase correlation): Gauss-Newton's reach is a few px of texture, a neighbour placed by a
-    # trajectory that is off inside its window can be off by more
+    # trajectory that is off inside its window can be off by more; the tiles' median, so that
+    # an object moving on its own does not place it (from there a longer blur fits best)
     for k, offset in enumerate(names):
         back = places[offset]
         px = _pixel_map(back, (h, w)) @ coarse
         plain = cv2.warpAffine(stacks[offset][..., 0], px[:2], (gw, gh),
                                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                borderMode=cv2.BORDER_REFLECT101)
-        sx, sy = _global_shift(targets[offset][0], plain)
+        sx, sy = _consensus_shift(targets[offset][0], plain)
         params[2 * terms + 2 * k: 2 * terms + 2 * k + 2] = _lin_offset(back, sx, sy, step)
     sigma, best, damping = None, None, 1e-3
     for iteration in range(rounds + 1):

@@ -4,14 +4,18 @@ error, without solving anything.
 
     python experiments/video_sweeps.py 27:7 27:8 28:0 28:9 27:0
 
-Each argument is ``seed:clip`` of ``benchmarks/video_motion.py``'s clips (camera only; told
-the true shutter). Per clip, the mean / median / interior-mean px rms of every exposure's path
+Each argument is ``seed:clip`` of ``benchmarks/video_motion.py``'s clips (told the true
+shutter; on a clip with objects moving on their own the error is the camera's, the objects'
+pixels excepted nowhere: the paths should follow the camera). Per clip, the mean / median / interior-mean px rms of every exposure's path
 against the truth (as the benchmark measures it), for the flows' paths and for the sweeps of
 :func:`blurvid.camera_motion.refine_between_blurry` with each variant's settings (those of
 ``blurvid video --sweeps 2``: 2 sweeps, 4 terms, 6 px, 5 rounds, every third pixel on these
 640x360 frames), and the seconds per exposure and sweep. ``neighbours along this path``:
 each neighbour's frame blurred along the exposure's own flows' polynomial over the
-neighbour's window instead of the neighbour's path (one exposure at a time, no sweeps). The
+neighbour's window instead of the neighbour's path (one exposure at a time, no sweeps).
+``offsets from the whole frame``: each neighbour's starting offset from a phase correlation
+of the whole frame, as before part 4 (it follows an object moving on its own; the product
+takes the median over tiles, :func:`blurvid.camera_motion._consensus_shift`). The
 sweeps run over the whole clip in order, as the streaming solver runs them (each neighbour
 with its newest path: the sweep's own before the exposure, the sweep before's after it).
 
@@ -45,25 +49,30 @@ VARIANTS = {  # name: (sweeps, refine_between_blurry's settings)
     "every 2nd px, 8 rounds": (2, dict(step=2, rounds=8)),
     "3 terms, 3 px": (2, dict(terms=3, bound=3.0)),
     "neighbours along this path": (1, dict(own=False)),
+    "offsets from the whole frame": (2, dict(whole_frame=True)),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("clips", nargs="+", help="seed:clip, e.g. 27:7")
+    parser.add_argument("--variants", help="only these (comma-separated names)")
+    parser.add_argument("--objects", type=Path,
+                        default=Path.home() / ".cache/blurvid/photos/objects")
     parser.add_argument("--images", type=Path,
                         default=Path.home() / ".cache/blurvid/photos/val")
     args = parser.parse_args()
     photos = photos_in(args.images, "--images")
+    variants = {name: VARIANTS[name] for name in
+                (args.variants.split(",") if args.variants else VARIANTS)}
     extractor = Extractor(threads=2)
     print("| clip | variant | mean px | median px | interior mean px | s / exposure / sweep |\n"
           "|---|---|---:|---:|---:|---:|")
     for item in args.clips:
         seed, n = (int(x) for x in item.split(":"))
         spec = clip_specs(False, seed)[n]
-        if spec.objects:
-            raise SystemExit(f"clip {item} has objects moving on their own: no camera truth")
-        clip = render_clip(photos[n % len(photos)], spec, [])
+        objects = photos_in(args.objects, "--objects") if spec.objects else []
+        clip = render_clip(photos[n % len(photos)], spec, objects)
         solver, frames, size = with_flows(clip, extractor)
         for frame in frames:
             solver.measure(frame, size)
@@ -74,15 +83,20 @@ def main() -> None:
                     for t in sorted(paths)]
 
         def row(name, e, seconds=""):
-            print(f"| {item} (s {spec.shutter:g}, {spec.blur:.0f} px) | {name} | {np.mean(e):.2f} | "
+            kind = f", {spec.objects} obj." if spec.objects else ""
+            print(f"| {item} (s {spec.shutter:g}, {spec.blur:.0f} px{kind}) | {name} | "
+                  f"{np.mean(e):.2f} | "
                   f"{np.median(e):.2f} | {np.mean(e[1:-1]):.2f} | {seconds} |")
 
         row("flows", errors(first))
-        for name, (sweeps, settings) in VARIANTS.items():
+        for name, (sweeps, settings) in variants.items():
             paths = dict(first)
             started = time.perf_counter()
             settings = dict(settings)
             own = settings.pop("own", True)
+            consensus = cm._consensus_shift
+            if settings.pop("whole_frame", False):  # as before part 4
+                cm._consensus_shift = cm._global_shift
             for _ in range(sweeps):
                 for frame in frames:  # as MotionSolver.sweep, with the variant's settings
                     t = frame.index
@@ -98,6 +112,7 @@ def main() -> None:
                     if found is not None:
                         paths[t] = found
             seconds = (time.perf_counter() - started) / spec.frames / sweeps
+            cm._consensus_shift = consensus
             row(name, errors(paths), f"{seconds:.2f}")
 
 

@@ -526,6 +526,9 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
                                       offset if own is None else 0,
                                       max(len(taus), len(_instants(own or trajectory))), step)
                for offset, (_, own) in neighbours.items()}
+    # each neighbour's noise variance: blurred along this path, what is left of it in the
+    # miss shrinks as the path lengthens, which the fit must not take for a better match
+    noise = {offset: noise_level(frame) ** 2 for offset, (frame, _) in neighbours.items()}
     places = _places(trajectory, stacks)
     for offset, keep in (masks or {}).items():  # each neighbour's mask onto this frame's grid
         if offset in targets and keep is not None:
@@ -537,8 +540,29 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
                                     borderMode=cv2.BORDER_CONSTANT, borderValue=1)
             targets[offset] = (image, seen & (mapped > 0))
     found = _fit_correction(trajectory, places, stacks, targets, taus, terms, rounds, bound,
-                            step, mask)
+                            step, mask, noise=noise)
     return None if found is None else with_correction(trajectory, found[0])
+
+
+_ENERGY_NUDGE = 0.05  # px: the step of the blur energy's numerical gradient
+def kernel_energy(points: np.ndarray) -> float:
+    """The sum of squares of the blur kernel that averages an image over the positions
+    ``points`` (N, 2) px with bilinear interpolation (as a warp samples it), averaged over
+    where the path sits between pixels (a warp's positions fall anywhere, and between pixels
+    the interpolation itself averages): exactly ``mean_ij B(x_i - x_j) B(y_i - y_j)`` with
+    ``B`` the autocorrelation of the linear interpolation's tent, the cubic B-spline. 4/9
+    for one point, about 2/(3 L) for a straight path L px long sampled every pixel or
+    finer. A blur's output keeps this share of white noise's variance."""
+    p = np.asarray(points, np.float64)
+    d = np.abs(p[:, None, :] - p[None, :, :])
+    spline = np.where(d < 1.0, 2.0 / 3.0 - d * d + 0.5 * d ** 3,
+                      np.where(d < 2.0, (2.0 - np.minimum(d, 2.0)) ** 3 / 6.0, 0.0))
+    return float(np.mean(spline[..., 0] * spline[..., 1]))
+
+
+def _centre_path(trajectory: Trajectory, taus: np.ndarray) -> np.ndarray:
+    """(len(taus), 2): where the image centre goes at each instant (its translation)."""
+    return np.stack([trajectory.at(float(tau))[:2, 2] for tau in taus])
 
 
 def _instants(trajectory: Trajectory) -> np.ndarray:
@@ -585,15 +609,24 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
                     stacks: dict[int, np.ndarray],
                     targets: dict[int, tuple[np.ndarray, np.ndarray | None]],
                     taus: np.ndarray, terms: int, rounds: int, bound: float, step: int,
-                    mask: np.ndarray | None) -> tuple[np.ndarray, dict] | None:
+                    mask: np.ndarray | None,
+                    noise: dict[int, float] | None = None) -> tuple[np.ndarray, dict] | None:
     """The Gauss-Newton fit both refinements share: ``(correction (2, terms), {offset: the
     neighbour's offset})`` such that each neighbour's ``stacks[offset]`` (:func:`_stack`),
     placed by ``places[offset]`` (:func:`_places`),
     blurred along ``trajectory`` plus the correction at the instants ``taus``, matches
     ``targets[offset]`` (``(image on every step-th pixel, bool where valid or None)``);
-    None when too little of the frame is left to fit."""
+    None when too little of the frame is left to fit.
+
+    ``noise``: ``{offset: the variance of the noise in the neighbour's image}``: blurred along
+    the path, the neighbour's noise adds ``variance * E`` to each pixel's squared miss
+    (``E``: :func:`kernel_energy` of the path), less for a longer path; that expected share is
+    taken off the fit's cost, so a longer path is not preferred for averaging the noise away
+    (the cross-relation's noise bias: a noisy frame with a short blur came out with its blur
+    twice too long)."""
     h, w = next(iter(stacks.values())).shape[:2]
     samples = len(taus)
+    base = _centre_path(trajectory, taus)  # (samples, 2): the path's own, at the centre
     phi = _legendre(2 * taus / trajectory.shutter, terms)  # (terms, samples)
     names = sorted(stacks)
     n_params = 2 * terms + 2 * len(names)
@@ -618,6 +651,14 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
     for iteration in range(rounds + 1):
         c = params[:2 * terms].reshape(2, terms)
         delta = c @ phi  # (2, samples) correction per sample
+        if noise is not None:  # the path's blur energy and its gradient in c
+            energy = kernel_energy(base + delta.T)
+            slope = np.zeros(2 * terms)
+            for m_ in range(2 * terms):
+                nudge = np.zeros((2, terms))
+                nudge[m_ // terms, m_ % terms] = _ENERGY_NUDGE
+                slope[m_] = (kernel_energy(base + (delta + nudge @ phi).T) - energy) \
+                    / _ENERGY_NUDGE
         jtj = np.zeros((n_params, n_params))
         jtr = np.zeros(n_params)
         residuals, jacobians = [], []
@@ -656,6 +697,12 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
             sigma = max(1.4826 * float(np.median(np.abs(r))), 1e-6)
         weight = np.minimum(1.0, 1.345 * sigma / np.maximum(np.abs(r), 1e-12))
         cost = float(np.mean(weight * r * r))
+        if noise is not None:  # the noise's expected share of the misses, off the cost
+            start, lam = 0, 0.0
+            for offset, res in zip(names, residuals):
+                lam += noise[offset] * float(weight[start:start + res.size].sum())
+                start += res.size
+            cost -= lam * energy / r.size
         if best is not None and cost > best[0]:  # the step made it worse: back, and damp
             params = best[1].copy()
             cost, jtj, jtr = best[0], best[2], best[3]
@@ -668,6 +715,8 @@ def _fit_correction(trajectory: Trajectory, places: dict[int, np.ndarray],
                 jw = cols * wk
                 jtj += jw @ cols.T
                 jtr += jw @ res
+            if noise is not None:
+                jtr[:2 * terms] -= 0.5 * lam * slope
             best = (cost, params.copy(), jtj, jtr)
             damping = max(damping / 3.0, 1e-6)
         if iteration == rounds:

@@ -19,12 +19,12 @@ by flow) apart; INPUT is the blurry frame of the exposure nearest in time.
 
 Rows, all through the product's own streaming pipeline (:func:`blurvid.video.timeline_frames`):
 ``network`` (the single-photo network on each frame, ordered from the neighbours),
-``motion`` (the default: :mod:`blurvid.video_motion`), ``sweeps`` (the motion method with
-its refinement between the blurry frames, ``blurvid video --sweeps 2``), ``no-fallback`` (the
-motion method's
-solver everywhere, no network where the flow departs from the camera's model), ``told``
-(the solver told the true camera trajectory: what the motion measurement could reach at
-most, objects excepted). Also the measured trajectory's error (px rms over a 9x5 grid of
+``motion`` (the default: :mod:`blurvid.video_motion`, its motion refined between the blurry
+frames in 2 sweeps), ``no-sweeps`` (the same without that refinement, ``blurvid video
+--sweeps 0``), and, with the sweeps as the default has them, ``no-fallback`` (the motion
+method's solver everywhere, no network where the flow departs from the camera's model) and
+``told`` (the solver told the true camera trajectory: what the motion measurement could
+reach at most, objects excepted). Also the measured trajectory's error (px rms over a 9x5 grid of
 points and the 7 group centres, each point's mean removed) and the order accuracy (share of
 exposures whose frames run the right way).
 
@@ -57,10 +57,10 @@ from blurvid.ordering import output_count, output_times
 from blurvid.pipeline import Extractor
 from blurvid.shutter import SIDE as SHUTTER_SIDE, ShutterEstimate, estimate_shutter
 from blurvid.video import exposures_by, timeline_frames
-from blurvid.video_motion import SWEEPS, WEIGHT_REFINED, MotionSolver, motion_exposures
+from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
 
-METHODS = ("network", "motion", "sweeps", "no-fallback", "told", "told-no-fallback")
+METHODS = ("network", "motion", "no-sweeps", "no-fallback", "told", "told-no-fallback")
 DEFAULT_METHODS = ("network", "motion", "no-fallback", "told")
 
 
@@ -142,23 +142,22 @@ def motion_error(estimate, truth) -> float:
 
 
 def run_method(name: str, clip, extractor: Extractor, threads: int, weight: float | None,
-               shutter: float, sweeps: bool = False):
+               shutter: float):
     """``(exposures uint8 (N, 7, H, W, 3), gap times, gap frames, solver or None)`` of one
-    method on ``clip`` told ``shutter``, through the product's streaming timeline
-    (``sweeps``: every motion row with the sweeps, not only ``sweeps``)."""
+    method on ``clip`` told ``shutter``, through the product's streaming timeline."""
     frames = list(clip.blur)
     solver = None
     if name == "network":
         exposures = exposures_by("network", extractor, frames, shutter, None)
     else:
         kwargs = dict(threads=threads) | ({} if weight is None else dict(weight=weight))
-        if name == "sweeps" or sweeps:  # (--sweeps: the told and no-fallback rows too)
-            kwargs["sweeps"] = SWEEPS
+        if name == "no-sweeps":
+            kwargs["sweeps"] = 0
         if name.startswith("told"):
             cls = ToldNoFallbackSolver if name == "told-no-fallback" else ToldSolver
             solver = cls(clip, extractor, shutter, **kwargs)
         else:
-            cls = {"motion": RecordingSolver, "sweeps": RecordingSolver,
+            cls = {"motion": RecordingSolver, "no-sweeps": RecordingSolver,
                    "no-fallback": NoFallbackSolver}[name]
             solver = cls(extractor, shutter, **kwargs)
         exposures = motion_exposures(extractor, frames, shutter, solver=solver)
@@ -223,8 +222,8 @@ def _exposure_scores(frames, truth) -> tuple[dict, list[bool]]:
             "per_exposure": p.mean(axis=1).round(3).tolist()}, order
 
 
-def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=False,
-               sweeps=False) -> dict:
+def score_clip(clip, extractor, threads, methods, weight=None,
+               told_shutter=False) -> dict:
     """Every method on ``clip``: each told the shutter the product would use (estimated from
     the clip: :func:`blurvid.shutter.estimate_shutter`) unless ``told_shutter`` (the clip's
     true one; the ``told`` rows always are), scored against the truth at the times it puts
@@ -249,7 +248,7 @@ def score_clip(clip, extractor, threads, methods, weight=None, told_shutter=Fals
             continue
         started = time.perf_counter()
         exposures, gap_times, gaps, solver = run_method(name, clip, extractor, threads, weight,
-                                                        shutter, sweeps)
+                                                        shutter)
         seconds = time.perf_counter() - started
         entry, order = _exposure_scores([[_y(x) for x in e] for e in exposures],
                                         truth.exposures(shutter))
@@ -340,8 +339,8 @@ def gain(result: dict, name: str) -> float:
 
 
 def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None:
-    """Wall time and peak memory of ``blurvid video`` per method on a rendered clip (``sweeps``:
-    ``--method motion --sweeps 2``)."""
+    """Wall time and peak memory of ``blurvid video`` per method on a rendered clip
+    (``no-sweeps``: ``--method motion --sweeps 0``)."""
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=frames, size=size, blur=20,
                                        seed=5))
     from blurvid.clips import write_mp4
@@ -349,12 +348,12 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
         write_mp4(src, (f for f in clip.blur), 30.0)
-        for method in ("network", "motion", "sweeps"):
+        for method in ("network", "motion", "no-sweeps"):
             out = Path(tmp) / f"{method}.mp4"
             cmd = [sys.executable, "-c", "from blurvid.cli import main; main()", "video",
                    str(src), "-o", str(out), "--max-side", "0",
                    "--threads", str(threads), "--json", "--shutter", "0.5"]
-            cmd += (["--method", "motion", "--sweeps", str(SWEEPS)] if method == "sweeps"
+            cmd += (["--method", "motion", "--sweeps", "0"] if method == "no-sweeps"
                     else ["--method", method])
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -415,9 +414,6 @@ def main() -> None:
     parser.add_argument("--told-shutter", action="store_true",
                         help="tell every method the clip's true shutter (default: the "
                              "product's estimate; the told rows are always told)")
-    parser.add_argument("--sweeps", action="store_true",
-                        help=f"every motion row ({', '.join(METHODS[1:])}) with the "
-                             f"refinement between the blurry frames ({SWEEPS} sweeps)")
     parser.add_argument("--json", type=Path, help="write every clip's figures here")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--size", default="1280x720")
@@ -463,7 +459,7 @@ def main() -> None:
                   f"{time.perf_counter() - started:.1f} |")
             continue
         res = score_clip(clip, extractor, args.threads, methods, args.weight,
-                         args.told_shutter, args.sweeps)
+                         args.told_shutter)
         results.append(res)
         m = res["methods"]
         print(f"clip {n}: {spec.kind} objects={spec.objects} shutter={spec.shutter} "

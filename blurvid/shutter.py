@@ -73,7 +73,7 @@ def _flows(lumas: list[np.ndarray]):
     from blurvid.video_motion import MotionSolver, _Frame
 
     size = lumas[0].shape
-    solver = MotionSolver(None, DEFAULT_SHUTTER)
+    solver = MotionSolver(None, DEFAULT_SHUTTER, sweeps=0)
     frames: list[_Frame] = []
     for index, luma in enumerate(lumas):
         frames.append(_Frame(index, None, luma))
@@ -103,7 +103,7 @@ def _score(base, frames, shutter: float) -> tuple[float, float] | None:
     from blurvid.video_motion import MotionSolver
 
     size = frames[0].small.shape
-    solver = MotionSolver(None, shutter)  # (no sweeps here: the flows' trajectories refined)
+    solver = MotionSolver(None, shutter, sweeps=0)  # (the flows' trajectories refined)
     solver.fits, solver.cuts = dict(base.fits), set(base.cuts)
     for frame in frames:  # every trajectory (and which exposures have both sides) ...
         solver.first[frame.index] = solver.trajectory(frame.index, size)

@@ -55,7 +55,7 @@ from blurvid.ordering import (DEFAULT_LAG, DEFAULT_SHUTTER, Exposure, FixedLagOr
                               probe_size, thumbnail, unary_costs)
 from blurvid.pipeline import DEFAULT_PROJECTION, Extractor, as_rgb_float, strip_to_u8
 from blurvid.shutter import AUTO, ShutterEstimate, estimate_shutter, shutter_setting
-from blurvid.video_motion import check_sweeps, motion_exposures
+from blurvid.video_motion import SWEEPS, check_sweeps, motion_exposures
 
 METHODS = ("network", "motion")  # how each exposure's 7 frames are made (video_frames)
 DEFAULT_METHOD = "motion"  # measures better on both kinds of clip: docs/video.md
@@ -298,9 +298,12 @@ def estimated_shutter(frames: Iterable[np.ndarray]
     return found, chain(seen, source)
 
 
-def check_sweeps_with(method: str, sweeps) -> int:
-    """``sweeps`` (:func:`blurvid.video_motion.check_sweeps`), and only with the motion
-    method, else :class:`InputError`."""
+def check_sweeps_with(method: str, sweeps=None) -> int:
+    """The sweeps ``method`` makes: ``sweeps`` (:func:`blurvid.video_motion.check_sweeps`),
+    and only with the motion method, else :class:`InputError`; None: the method's own
+    (:data:`blurvid.video_motion.SWEEPS` for motion, none for the network)."""
+    if sweeps is None:
+        return SWEEPS if method == "motion" else 0
     if check_sweeps(sweeps) and method != "motion":
         raise InputError("sweeps refine the motion method's motion: use them with method "
                          "motion")
@@ -309,11 +312,12 @@ def check_sweeps_with(method: str, sweeps) -> int:
 
 def exposures_by(method: str, extractor: Extractor, frames: Iterable[np.ndarray],
                  shutter: float, max_side: int | None, lag: int = DEFAULT_LAG,
-                 progress=None, sweeps: int = 0) -> Iterator[Exposure]:
+                 progress=None, sweeps: int | None = None) -> Iterator[Exposure]:
     """The oriented exposures of ``frames`` made by ``method`` (:data:`METHODS`); ``sweeps``
-    (the motion method's refinement between the blurry frames) needs ``motion``."""
+    (the motion method's refinement between the blurry frames; None: the method's own,
+    :func:`check_sweeps_with`) needs ``motion``."""
     method = check_method(method)
-    check_sweeps_with(method, sweeps)
+    sweeps = check_sweeps_with(method, sweeps)
     if method == "motion":
         return motion_exposures(extractor, frames, shutter, max_side, progress=progress,
                                 sweeps=sweeps)
@@ -326,7 +330,7 @@ def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO
                  threads: int | None = None, projection: str = DEFAULT_PROJECTION,
                  ensemble: int = 1, lag: int = DEFAULT_LAG,
                  extractor: Extractor | None = None, method: str = DEFAULT_METHOD,
-                 sweeps: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+                 sweeps: int | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """A blurry video -> its sharp slow-motion frames, one at a time: yields ``(time,
     frame)``, ``time`` in seconds of the input (``start`` + ...), ``frame`` float32 RGB
     ``(H, W, 3)`` in [0, 1], 7 per input frame interval, in the right order, shutter gaps
@@ -345,12 +349,12 @@ def video_frames(video, *, fps: float | None = None, shutter: float | str = AUTO
     camera's motion measured between the neighbouring frames, the network where something
     moves on its own: :mod:`blurvid.video_motion`; the default). ``sweeps`` (motion only): the
     motion inside each exposure also refined between the blurry frames in that many sweeps
-    (0: off, the default; 2 measured: sharper on camera-only footage, worse where things move
-    on their own; docs/video.md).
+    (None: :data:`blurvid.video_motion.SWEEPS`, 2, for the motion method; 0 turns them off:
+    faster, softer; docs/video.md).
     """
     used = shutter_setting(shutter)  # None: estimated below
     method = check_method(method)
-    check_sweeps_with(method, sweeps)
+    sweeps = check_sweeps_with(method, sweeps)
     offset = 0.0
     if isinstance(video, (str, os.PathLike)):
         info = probe(video)

@@ -12,14 +12,13 @@ below, 2 more per sweep):
 2. when the frames two ahead of exposure ``t`` are in, the camera's trajectory inside ``t``
    is fitted to the affine fits among ``t - 2 .. t + 2``
    (:func:`blurvid.camera_motion.fit_trajectory`; fewer at the clip's ends);
-3. with ``sweeps`` (an option, off by default: it gains on camera-only clips and loses
-   where things move on its own, docs/video.md), the motion inside each exposure is refined
-   between the blurry frames alone
+3. in ``sweeps`` sweeps over the clip (:data:`SWEEPS` by default; 0 turns them off), the
+   motion inside each exposure is refined between the blurry frames alone
    (:func:`blurvid.camera_motion.refine_between_blurry`: ``t``'s frame blurred along a
-   neighbour's path matches the neighbour's frame blurred along ``t``'s), in
-   ``sweeps`` sweeps over the clip (:data:`SWEEPS` measured), with the :data:`BLURRY_REACH` neighbours on each side
-   and their newest paths (the flows' fit is off inside the exposure by pixels on a long,
-   shaky blur: the window averages it matches do not say the path's shape);
+   neighbour's path matches the neighbour's frame blurred along ``t``'s), with the
+   :data:`BLURRY_REACH` neighbours on each side and their newest paths (the flows' fit is
+   off inside the exposure by pixels on a long, shaky blur: the window averages it matches
+   do not say the path's shape);
 4. each exposure is solved at the analysis scale told that path (its middle frame, for its
    neighbours), then its path refined once more so that those neighbours' solves, blurred
    along it, predict the frame (:func:`blurvid.camera_motion.refine_trajectory`); where they
@@ -59,7 +58,7 @@ from blurvid.pipeline import Extractor, as_rgb_float, strip_to_u8
 
 REACH = 2  # exposures on each side whose flows inform a trajectory
 BLURRY_REACH = 2  # exposures on each side whose blurry frames refine a trajectory ...
-SWEEPS = 2  # ... in this many sweeps over the clip (`--sweeps`; the figures measured with 2)
+SWEEPS = 2  # ... in this many sweeps over the clip (the default; `--sweeps`)
 NEIGHBOURS = 2  # exposures on each side whose solved frames refine a trajectory last
 MAX_SWEEPS = 8
 # input frames read ahead of the exposure being finished (MotionSolver.steps): its flows'
@@ -128,7 +127,7 @@ class MotionSolver:
 
     def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
                  threads: int | None = None, refine: bool = True,
-                 sweeps: int = 0) -> None:
+                 sweeps: int = SWEEPS) -> None:
         self.extractor = extractor
         self.shutter = check_shutter(shutter)
         self.weight = weight
@@ -383,7 +382,7 @@ def prediction_confidence(residual: np.ndarray, size: tuple[int, int],
 def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,
                      max_side: int | None = None, progress=None,
                      weight: float = es.WEIGHT, solver: MotionSolver | None = None,
-                     sweeps: int = 0) -> Iterator:
+                     sweeps: int = SWEEPS) -> Iterator:
     """Each input frame's :class:`blurvid.ordering.Exposure` (7 uint8 frames in time order),
     in input order, solved from its neighbours (the module docstring). ``progress`` is
     called after each exposure is solved; ``solver``: a :class:`MotionSolver` to use (the

@@ -352,16 +352,18 @@ def test_an_output_in_a_folder_that_takes_no_files_names_it_and_the_reason(tmp_p
 
 
 def test_each_method_writes_a_clip_and_says_so(tmp_path):
-    """motion is the default; network on request."""
+    """motion (with two sweeps) is the default; network on request; --sweeps 0."""
     video = make_video(tmp_path / "clip.mp4", n=6)
     result = run(video, "-o", tmp_path / "fast.mp4", "--method", "network", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["method"] == "network" and summary["frames"] == output_count(6, 0.5)
+    assert summary["sweeps"] == 0
     result = run(video, "-o", tmp_path / "sharp.mp4", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["method"] == "motion" and summary["reversed_exposures"] == 0
+    assert summary["sweeps"] == 2
     # the summary line counts reversed exposures for the network only (the motion method's
     # frames run the way the measured motion does)
     lines = {m: run(video, "-o", tmp_path / f"{m}.gif", "--method", m).stderr.splitlines()[-1]
@@ -373,11 +375,11 @@ def test_each_method_writes_a_clip_and_says_so(tmp_path):
     assert "blurvid: input frame 6/6" in result.stderr
     result = run(video, "-o", tmp_path / "x.mp4", "--method", "magic")
     assert result.exit_code == 2 and "magic" in result.stderr
-    result = run(video, "-o", tmp_path / "swept.mp4", "--sweeps", "2", "--json")
+    result = run(video, "-o", tmp_path / "plain.mp4", "--sweeps", "0", "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["method"] == "motion" and summary["sweeps"] == 2
-    assert probe(tmp_path / "swept.mp4").frame_count == output_count(6, 0.5)
+    assert summary["method"] == "motion" and summary["sweeps"] == 0
+    assert probe(tmp_path / "plain.mp4").frame_count == output_count(6, 0.5)
 
 
 def test_progress_lines_come_every_interval_off_a_terminal():

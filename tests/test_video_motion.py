@@ -20,7 +20,7 @@ from blurvid.errors import InputError  # noqa: E402
 from blurvid.lab.data.video_synth import ClipSpec, render_clip  # noqa: E402
 from blurvid.metrics import psnr  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
-from blurvid.video import check_method, exposures_by  # noqa: E402
+from blurvid.video import check_method, check_sweeps_with, exposures_by  # noqa: E402
 from blurvid.video_motion import (MotionSolver, motion_exposures,  # noqa: E402
                                   prediction_confidence, trust_in)
 from tests.fakes import texture  # noqa: E402
@@ -217,6 +217,10 @@ def test_an_unknown_method_is_refused(extractor):
         exposures_by("magic", extractor, [], 0.5, None)
     with pytest.raises(InputError, match="method motion"):  # the sweeps refine its motion
         exposures_by("network", extractor, [], 0.5, None, sweeps=2)
+    # by default each method makes its own: two sweeps for the motion method, none for the
+    # network (whose frames come as they did)
+    assert check_sweeps_with("motion", None) == 2 and check_sweeps_with("network", None) == 0
+    assert check_sweeps_with("network", 0) == 0 and check_sweeps_with("motion", 0) == 0
 
 
 def test_an_empty_or_one_frame_clip(extractor):
@@ -312,8 +316,8 @@ def test_each_step_runs_when_what_it_needs_is_done(extractor, photo, frames):
     (Gauss-Seidel), and the final solve after its neighbours' first solves."""
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=frames, size=(128, 96), blur=8,
                                        seed=2))
-    solver = _Schedule(extractor, 0.5, sweeps=2)
-    assert solver.lookahead == 8
+    solver = _Schedule(extractor, 0.5)  # (the default: two sweeps)
+    assert solver.sweeps == 2 and solver.lookahead == 8
     _run(extractor, clip.blur, solver=solver)
     at = {entry: n for n, entry in enumerate(solver.log)}
     assert len(at) == len(solver.log)  # no step twice
@@ -342,7 +346,7 @@ def test_bad_sweeps_are_refused():
 def test_without_the_sweeps_the_lookahead_is_shorter(extractor, photo):
     clip = render_clip(photo, ClipSpec(kind="handheld", frames=7, size=(128, 96), blur=8,
                                        seed=2))
-    solver = _Schedule(extractor, 0.5)  # (no sweeps: the default)
+    solver = _Schedule(extractor, 0.5, sweeps=0)
     assert solver.lookahead == 4
     _run(extractor, clip.blur, solver=solver)
     assert not any(step == "sweep" for step, _, _ in solver.log)

@@ -6,18 +6,19 @@ error, without solving anything.
 
 Each argument is ``seed:clip`` of ``benchmarks/video_motion.py``'s clips (told the true
 shutter; on a clip with objects moving on their own the error is the camera's, the objects'
-pixels excepted nowhere: the paths should follow the camera). Per clip, the mean / median / interior-mean px rms of every exposure's path
-against the truth (as the benchmark measures it), for the flows' paths and for the sweeps of
+pixels excepted nowhere: the paths should follow the camera). Per clip, the mean / median /
+interior-mean px rms of every exposure's path against the truth (as the benchmark measures
+it), for the flows' paths and for the sweeps of
 :func:`blurvid.camera_motion.refine_between_blurry` with each variant's settings (those of
-``blurvid video --sweeps 2``: 2 sweeps, 4 terms, 6 px, 5 rounds, every third pixel on these
-640x360 frames), and the seconds per exposure and sweep. ``neighbours along this path``:
-each neighbour's frame blurred along the exposure's own flows' polynomial over the
-neighbour's window instead of the neighbour's path (one exposure at a time, no sweeps).
+``blurvid video``'s default since part 4: 2 sweeps, 4 terms, 6 px, 5 rounds, every third
+pixel on these 640x360 frames), and the seconds per exposure and sweep. ``neighbours along
+this path``: each neighbour's frame blurred along the exposure's own flows' polynomial over
+the neighbour's window instead of the neighbour's path (one exposure at a time, no sweeps).
 ``offsets from the whole frame``: each neighbour's starting offset from a phase correlation
 of the whole frame, as before part 4 (it follows an object moving on its own; the product
-takes the median over tiles, :func:`blurvid.camera_motion._consensus_shift`). The
-sweeps run over the whole clip in order, as the streaming solver runs them (each neighbour
-with its newest path: the sweep's own before the exposure, the sweep before's after it).
+takes the median over tiles, :func:`blurvid.camera_motion._consensus_shift`). The sweeps run
+over the whole clip in order, as the streaming solver runs them (each neighbour with its
+newest path: the sweep's own before the exposure, the sweep before's after it).
 
 An experiment, not a product path: the truth comes from the clip's rendering.
 """

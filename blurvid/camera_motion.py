@@ -89,13 +89,16 @@ def _global_shift(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
 def _consensus_shift(first: np.ndarray, second: np.ndarray,
                      grid: tuple[int, int] = (3, 4)) -> tuple[float, float]:
     """(dx, dy): the translation from ``first`` to ``second`` most of the image agrees on:
-    the median of :func:`_global_shift` over a ``grid`` (rows, columns) of tiles (the whole
-    image's where a tile would be under 32 px). A phase correlation over the whole image
-    follows whatever has the strongest edges: one object moving on its own over 1.5 % of
-    the frame moved it by 6 px from the camera's shift (docs/experiments.md, part 4)."""
+    the median of :func:`_global_shift` over a ``grid`` of tiles (rows, columns for a
+    landscape image, the other way round for a portrait one; fewer where a tile would be
+    under 32 px, the whole image's where that leaves under 3 tiles). A phase correlation over
+    the whole image follows whatever has the strongest edges: one object moving on its own
+    over 1.5 % of the frame moved it by 6 px from the camera's shift (docs/experiments.md,
+    part 4). Every tile counts alike, textured or flat."""
     h, w = first.shape
-    rows, cols = grid
-    if h // rows < 32 or w // cols < 32:
+    rows, cols = grid if w >= h else grid[::-1]
+    rows, cols = max(1, min(rows, h // 32)), max(1, min(cols, w // 32))
+    if rows * cols < 3:
         return _global_shift(first, second)
     shifts = [_global_shift(first[i * h // rows:(i + 1) * h // rows,
                                   j * w // cols:(j + 1) * w // cols],
@@ -365,6 +368,7 @@ CROSS_TERMS = 4
 CROSS_BOUND = 6.0
 CROSS_ROUNDS = 5
 CROSS_SAMPLES = 20000
+_ENERGY_NUDGE = 0.05  # px: the step of the blur energy's (one-sided) numerical gradient
 
 
 def _legendre(x: np.ndarray, terms: int) -> np.ndarray:
@@ -544,7 +548,6 @@ def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,
     return None if found is None else with_correction(trajectory, found[0])
 
 
-_ENERGY_NUDGE = 0.05  # px: the step of the blur energy's numerical gradient
 def kernel_energy(points: np.ndarray) -> float:
     """The sum of squares of the blur kernel that averages an image over the positions
     ``points`` (N, 2) px with bilinear interpolation (as a warp samples it), averaged over

@@ -84,7 +84,7 @@ ONE_SIDED_REFINEMENT = dict(bound=6.0, terms=4, rounds=12)
 # sides whose blur is under SHORT_BLUR px is trusted (its motion is pinned well enough and
 # an error costs little). Set from the benchmark's camera-only clips, each exposure's figure
 # against its motion error (docs/experiments.md, 2026-12-06).
-EXPLAINED = (0.65, 0.85)
+EXPLAINED = (0.65, 0.85)  # (set before the sweeps were the default; not re-checked since)
 EXPLAINED_BLUR = 20.0
 SHORT_BLUR = 12.0
 STILL_PX = 1.0
@@ -127,15 +127,15 @@ class MotionSolver:
 
     def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
                  threads: int | None = None, refine: bool = True,
-                 sweeps: int = SWEEPS) -> None:
+                 sweeps: int | None = SWEEPS) -> None:
         self.extractor = extractor
         self.shutter = check_shutter(shutter)
         self.weight = weight
         self.threads = max(1, threads or 1)
         self.refine = refine
         # sweeps of the refinement between the blurry frames (:meth:`sweep`) before the solved
-        # neighbours refine each trajectory (0: they refine the flows' one)
-        self._sweeps = check_sweeps(sweeps)
+        # neighbours refine each trajectory (0: they refine the flows' one; None: SWEEPS)
+        self._sweeps = check_sweeps(SWEEPS if sweeps is None else sweeps)
         self.fits: dict[tuple[int, int], cm.AffineFit] = {}
         self.first: dict[int, cm.Trajectory | None] = {}  # the trajectories from the flows
         # each exposure's newest trajectory at the analysis scale (the flows', then each sweep's)
@@ -382,7 +382,7 @@ def prediction_confidence(residual: np.ndarray, size: tuple[int, int],
 def motion_exposures(extractor: Extractor, frames: Iterable[np.ndarray], shutter: float,
                      max_side: int | None = None, progress=None,
                      weight: float = es.WEIGHT, solver: MotionSolver | None = None,
-                     sweeps: int = SWEEPS) -> Iterator:
+                     sweeps: int | None = SWEEPS) -> Iterator:
     """Each input frame's :class:`blurvid.ordering.Exposure` (7 uint8 frames in time order),
     in input order, solved from its neighbours (the module docstring). ``progress`` is
     called after each exposure is solved; ``solver``: a :class:`MotionSolver` to use (the

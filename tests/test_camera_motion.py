@@ -157,8 +157,13 @@ def test_consensus_shift_follows_the_scene_not_an_object_moving_on_its_own():
         image[y + 3:y + 11, x + 3:x + 23] = 1.0
     assert np.hypot(*np.subtract(cm._global_shift(first, second), (1.5, -0.5))) > 1.0
     assert np.allclose(cm._consensus_shift(first, second), (1.5, -0.5), atol=0.1)
-    # tiles under 32 px: the whole frame's
-    small = first[:60, :100], second[:60, :100]
+    # a portrait frame gets its tiles the other way round (4 rows, 3 columns), not the
+    # whole frame's correlation
+    upright = np.ascontiguousarray(first.T), np.ascontiguousarray(second.T)
+    assert np.hypot(*np.subtract(cm._global_shift(*upright), (-0.5, 1.5))) > 1.0
+    assert np.allclose(cm._consensus_shift(*upright), (-0.5, 1.5), atol=0.1)
+    # fewer than 3 tiles of 32 px: the whole frame's
+    small = first[:40, :90], second[:40, :90]
     assert cm._consensus_shift(*small) == cm._global_shift(*small)
 
 

@@ -25,6 +25,7 @@ from blurvid.pipeline import Extractor
 from blurvid.shutter import AUTO, describe, shutter_setting
 from blurvid.video import (DEFAULT_MAX_SIDE, DEFAULT_METHOD, METHODS, X264_PRESET,
                            check_sweeps_with, exposures_by, file_shutter, timeline_frames)
+from blurvid.video_motion import SWEEPS
 from blurvid.clips import (MAX_FPS, MIN_FPS, AudioTrack, Sized, clip_kind, clip_size, gif_note,
                            gif_step, padding_note, planned_outputs, write_clip, write_mp4)
 
@@ -69,8 +70,8 @@ def video(
     sweeps: Annotated[Optional[int], typer.Option(
         "--sweeps", help="With --method motion: refine the motion inside each frame "
                          "between the blurry frames, in this many sweeps over the clip "
-                         "(default 2; 0 turns it off: about 0.7 s less per 720p frame, "
-                         "softer; docs/video.md).", show_default=False)] = None,
+                         f"(default {SWEEPS}; 0 turns it off: 0.4-0.7 s less per 720p "
+                         "frame, softer; docs/video.md).", show_default=False)] = None,
     model: ModelOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,

@@ -319,6 +319,12 @@ class MotionSolver:
                 if mostly_network:
                     network = orient(network, frame, neighbour, self.shutter)
                 luma = es.blend(luma, network, conf, align=not mostly_network)
+            if frame.index not in self.two_sided:
+                # a clip's end exposure: its path is extrapolated from flows on one side, and
+                # a path and its reverse blur a frame alike, so nothing refined says which
+                # way it ran; its frames follow the motion toward the neighbour, as the
+                # network's do (the ordering's cost)
+                luma = orient(luma, frame, neighbour, self.shutter)
         for k in range(NUM_FRAMES):
             self.extractor.merge_frame(np.clip(luma[k], 0.0, 1.0), ycbcr, strip_to_u8, out=out[k])
 

@@ -14,6 +14,7 @@ pytest.importorskip("onnxruntime")
 
 from blurvid import camera_motion as cm  # noqa: E402
 from blurvid import exposure_solver as es  # noqa: E402
+from blurvid import video_motion  # noqa: E402
 from blurvid.color import rgb_to_y  # noqa: E402
 from blurvid.consistency import NUM_FRAMES  # noqa: E402
 from blurvid.errors import InputError  # noqa: E402
@@ -142,6 +143,38 @@ def test_a_clip_with_known_motion_is_solved_well_above_the_network(extractor, ph
     for t in range(2, 5):  # forward beats reversed
         f, g = _luma(exposures[t].frames), _luma(clip.truth[t])
         assert np.mean((f - g) ** 2) < np.mean((f[::-1] - g) ** 2)
+
+
+class _ReversedEnds(MotionSolver):
+    """Told each end exposure's path run backwards (the same blur)."""
+
+    def final(self, frame, size):
+        trajectory, weight, conf = super().final(frame, size)
+        if trajectory is not None and frame.index not in self.two_sided:
+            signs = np.array([(-1.0) ** n for n in range(1, trajectory.degree + 1)])
+            trajectory = cm.Trajectory(trajectory.coeffs * signs[:, None, None],
+                                       trajectory.shutter, trajectory.size)
+        return trajectory, weight, conf
+
+
+def test_a_clip_s_end_exposures_run_the_way_the_motion_toward_their_neighbour_does(
+        extractor, photo, monkeypatch):
+    """An end exposure's path is extrapolated from flows on one side, and a path and its
+    reverse blur a frame alike: told its path reversed, its frames still run the right way
+    (the ordering's cost toward the neighbour decides); without that check they do not."""
+    clip = render_clip(photo, ClipSpec(kind="handheld", frames=7, size=(192, 128), blur=14,
+                                       seed=4))
+
+    def right_way(exposures):
+        return [np.mean((_luma(exposures[t].frames) - _luma(clip.truth[t])) ** 2)
+                < np.mean((_luma(exposures[t].frames)[::-1] - _luma(clip.truth[t])) ** 2)
+                for t in (0, 6)]
+
+    assert right_way(_run(extractor, clip.blur, solver=_ReversedEnds(extractor, 0.5))) == \
+        [True, True]
+    monkeypatch.setattr(video_motion, "orient", lambda frames, *args: frames)
+    assert right_way(_run(extractor, clip.blur, solver=_ReversedEnds(extractor, 0.5))) == \
+        [False, False]
 
 
 def test_a_still_clip_stays_still(extractor, photo):

@@ -100,11 +100,9 @@ def _consensus_shift(first: np.ndarray, second: np.ndarray,
     rows, cols = max(1, min(rows, h // 32)), max(1, min(cols, w // 32))
     if rows * cols < 3:
         return _global_shift(first, second)
-    shifts = [_global_shift(first[i * h // rows:(i + 1) * h // rows,
-                                  j * w // cols:(j + 1) * w // cols],
-                            second[i * h // rows:(i + 1) * h // rows,
-                                   j * w // cols:(j + 1) * w // cols])
-              for i in range(rows) for j in range(cols)]
+    tiles = [(slice(i * h // rows, (i + 1) * h // rows), slice(j * w // cols, (j + 1) * w // cols))
+             for i in range(rows) for j in range(cols)]
+    shifts = [_global_shift(first[tile], second[tile]) for tile in tiles]
     sx, sy = np.median(np.array(shifts), axis=0)
     return float(sx), float(sy)
 

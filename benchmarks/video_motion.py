@@ -373,7 +373,8 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
 
 def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
     """Real footage has no truth: the reblur check (how well the mean of each exposure's 7
-    frames reproduces its input frame, luma PSNR) and the time, per method."""
+    frames reproduces its input frame, luma PSNR) and the time, per method (``no-sweeps``:
+    the motion method with ``--sweeps 0``)."""
     from blurvid.footage import probe, read_frames
     from blurvid.io import fit_max_side
     from blurvid.pipeline import reblur_psnr
@@ -383,13 +384,14 @@ def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
     extractor = Extractor(threads=threads)
     found = estimate_shutter(inputs)
     print(f"{path.name}: shutter {found.shutter:g} ({'estimated' if found.measured else found.reason})")
-    for method in ("network", "motion"):
+    for name, method, sweeps in (("network", "network", None), ("motion", "motion", None),
+                                 ("no-sweeps", "motion", 0)):
         started = time.perf_counter()
         scores = [reblur_psnr(e.frames / 255.0, inputs[e.index]) for e in
-                  exposures_by(method, extractor, inputs, found.shutter, None)]
+                  exposures_by(method, extractor, inputs, found.shutter, None, sweeps=sweeps)]
         seconds = (time.perf_counter() - started) / len(inputs)
         print(f"{path.name} ({inputs[0].shape[1]}x{inputs[0].shape[0]}, {len(inputs)} frames) "
-              f"{method}: reblur {np.mean(scores):.2f} dB (min {np.min(scores):.2f}), "
+              f"{name}: reblur {np.mean(scores):.2f} dB (min {np.min(scores):.2f}), "
               f"{seconds:.2f} s per frame")
 
 

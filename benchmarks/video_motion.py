@@ -60,7 +60,8 @@ from blurvid.video import exposures_by, timeline_frames
 from blurvid.video_motion import WEIGHT_REFINED, MotionSolver, motion_exposures
 
 
-METHODS = ("network", "motion", "no-sweeps", "no-fallback", "told", "told-no-fallback")
+METHODS = ("network", "motion", "no-sweeps", "quadratic", "no-fallback", "told", "told-quadratic",
+           "told-no-fallback")
 DEFAULT_METHODS = ("network", "motion", "no-fallback", "told")
 
 
@@ -153,12 +154,14 @@ def run_method(name: str, clip, extractor: Extractor, threads: int, weight: floa
         kwargs = dict(threads=threads) | ({} if weight is None else dict(weight=weight))
         if name == "no-sweeps":
             kwargs["sweeps"] = 0
+        if name.endswith("quadratic"):
+            kwargs["sparse"] = None
         if name.startswith("told"):
             cls = ToldNoFallbackSolver if name == "told-no-fallback" else ToldSolver
             solver = cls(clip, extractor, shutter, **kwargs)
         else:
             cls = {"motion": RecordingSolver, "no-sweeps": RecordingSolver,
-                   "no-fallback": NoFallbackSolver}[name]
+                   "quadratic": RecordingSolver, "no-fallback": NoFallbackSolver}[name]
             solver = cls(extractor, shutter, **kwargs)
         exposures = motion_exposures(extractor, frames, shutter, solver=solver)
     kept = []
@@ -238,7 +241,7 @@ def score_clip(clip, extractor, threads, methods, weight=None,
     blurry = [[_y(clip.blur[t])] * NUM_FRAMES for t in range(spec.frames)]
     inputs = {}
     for name in ["INPUT"] + list(methods):
-        shutter = s if (told_shutter or name in ("INPUT", "told", "told-no-fallback")) \
+        shutter = s if (told_shutter or name in ("INPUT", "told", "told-quadratic", "told-no-fallback")) \
             else estimate.shutter
         if shutter not in inputs:
             inputs[shutter] = _exposure_scores(blurry, truth.exposures(shutter))[0]

@@ -54,6 +54,8 @@ gamma-encoded luma in [0, 1]; bad shapes or values raise ValueError. numpy and O
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -322,8 +324,38 @@ def _shifts(sub: np.ndarray, wy: np.ndarray, wx: np.ndarray, out: np.ndarray,
 _KEEP_KERNELS = 1 << 22  # grids up to this many px keep the 7 frames' spectra (else remade)
 
 
+@dataclass(frozen=True)
+class SparsePrior:
+    """A sparse gradient prior ``W sum phi(|D S|)``, ``phi(g) = |g|^power`` (a hyper-Laplacian:
+    natural images' gradients are mostly near zero with a few large ones), by iteratively
+    reweighted least squares: ``rounds`` times, each difference's weight becomes
+    ``(max(|g|, floor) / scale)^(power - 2)`` of the scene solved so far and ``steps``
+    conjugate-gradient steps follow. ``scale`` (linear light): the gradient at which the
+    quadratic prior's weight is kept; below it smoothed more, edges above it less. ``floor``:
+    the weight's cap on flat ground (about the noise's gradient)."""
+
+    rounds: int = 2
+    steps: int = 4
+    power: float = 0.8
+    scale: float = 0.01
+    floor: float = 0.005
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{name} must be a whole number >= 0, got {v!r}")
+        if not 0 < self.power <= 2:
+            raise ValueError(f"power must be in (0, 2], got {self.power!r}")
+        for name in ("scale", "floor"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+
+
 def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, weight: float,
-           per_frame: int, iters: int, keep: bool = True, pool=None) -> np.ndarray:
+           per_frame: int, iters: int, keep: bool = True, pool=None,
+           sparse: SparsePrior | None = None) -> np.ndarray:
     """(7, h, w) linear-light frames of the extended linear luma ``ext`` (gh, gw even) whose
     photo part is ``ext[inside]``.
 
@@ -334,7 +366,9 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     on spectra (2 FFTs a step). ``keep``: add back to every frame the part of the photo the
     prior smoothed away where the blur does not attenuate (``|K|^4 M (B - K S)``), so a zero
     path gives the photo itself. Grid-sized arrays are allocated once (fresh pages cost more
-    than the arithmetic). ``pool``: a thread pool for the 7 frames' kernels and frames."""
+    than the arithmetic). ``pool``: a thread pool for the 7 frames' kernels and frames.
+    ``sparse``: then the prior made sparse (:class:`SparsePrior`): per-pixel weights on the
+    differences, each round's conjugate gradients (4 FFTs a step) started from the last."""
 
     gh, gw = ext.shape
     (r0, r1), (c0, c1) = (inside[0].start, inside[0].stop), (inside[1].start, inside[1].stop)
@@ -387,7 +421,8 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
         image[:, c1:] = 0
         return cv2.dft(image)
 
-    if iters > 0:
+    rounds = sparse.rounds if sparse is not None else 0
+    if iters > 0 or rounds > 0:
         # Parseval on the half spectrum: every packed value stands for two, but the four
         # self-conjugate ones (frequencies (0 or gh/2, 0 or gw/2)) for one.
         corners = (0, 0), (gh - 1, 0), (0, gw - 1), (gh - 1, gw - 1)
@@ -396,7 +431,7 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
             return 2 * float(np.dot(a.ravel(), b.ravel())) \
                 - sum(float(a[c]) * float(b[c]) for c in corners)
 
-        def normal(x, out):  # (K^H M K + W D^T D) x, M: the photo's pixels
+        def data_normal(x, out):  # K^H M K x, M: the photo's pixels
             cv2.mulSpectrums(x, k_all, 0, spec)
             cv2.idft(spec, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
             image[:r0] = 0
@@ -404,33 +439,84 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
             image[:, :c0] = 0
             image[:, c1:] = 0
             cv2.dft(image, spec)
-            cv2.mulSpectrums(spec, k_all, 0, out, conjB=True)
-            np.multiply(prior, x, out=spec)
-            out += spec
-            return out
+            return cv2.mulSpectrums(spec, k_all, 0, out, conjB=True)
 
-        # r = K^H M (B - K S) - W D^T D S: the masked residual of the closed form
-        r = cv2.mulSpectrums(masked_residual(), k_all, 0, conjB=True)
-        q = np.empty_like(r)
-        np.multiply(prior, scene, out=q)
-        r -= q
-        z = r * precond
-        d = z.copy()
-        rz = dot(r, z)
-        for _ in range(iters):
-            if not rz > 1e-30:
-                break
-            normal(d, q)
-            step = np.float32(rz / max(dot(d, q), 1e-30))
-            np.multiply(d, step, out=spec)
-            scene += spec
-            np.multiply(q, step, out=spec)
-            r -= spec
-            np.multiply(r, precond, out=z)
-            rz, old = dot(r, z), rz
-            d *= np.float32(rz / old)
-            d += z
-        del q, r, z, d
+        if rounds:  # the sparse prior's differences and their weights, on the grid
+            gx, gy = np.empty((gh, gw), np.float32), np.empty((gh, gw), np.float32)
+            wx, wy = np.empty((gh, gw), np.float32), np.empty((gh, gw), np.float32)
+
+        def differences(x):  # circular forward differences of the spectrum x -> gx, gy
+            cv2.idft(x, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+            np.subtract(image[:, 1:], image[:, :-1], out=gx[:, :-1])
+            np.subtract(image[:, 0], image[:, -1], out=gx[:, -1])
+            np.subtract(image[1:], image[:-1], out=gy[:-1])
+            np.subtract(image[0], image[-1], out=gy[-1])
+
+        def weighted_prior(x, out):  # W D^T diag(w) D x, the sparse prior's normal part
+            differences(x)
+            np.multiply(gx, wx, out=gx)
+            np.multiply(gy, wy, out=gy)
+            np.subtract(gx[:, :-1], gx[:, 1:], out=image[:, 1:])  # D^T: g[j - 1] - g[j]
+            np.subtract(gx[:, -1], gx[:, 0], out=image[:, 0])
+            image[1:] += gy[:-1]
+            image[1:] -= gy[1:]
+            image[0] += gy[-1]
+            image[0] -= gy[0]
+            np.multiply(image, np.float32(weight), out=image)
+            return cv2.dft(image, out)
+
+        def conjugate_gradients(steps, reweighted, precond):
+            q = np.empty_like(scene)
+            # r = K^H M (B - K S) - prior S: the masked problem's residual at the scene
+            r = cv2.mulSpectrums(masked_residual(), k_all, 0, conjB=True)
+            if reweighted:
+                weighted_prior(scene, q)
+            else:
+                np.multiply(prior, scene, out=q)
+            r -= q
+            z = r * precond
+            d = z.copy()
+            rz = dot(r, z)
+            extra = np.empty_like(scene) if reweighted else None
+            for _ in range(steps):
+                if not rz > 1e-30:
+                    break
+                data_normal(d, q)
+                if reweighted:
+                    q += weighted_prior(d, extra)
+                else:
+                    np.multiply(prior, d, out=spec)
+                    q += spec
+                step = np.float32(rz / max(dot(d, q), 1e-30))
+                np.multiply(d, step, out=spec)
+                scene[...] += spec
+                np.multiply(q, step, out=spec)
+                r -= spec
+                np.multiply(r, precond, out=z)
+                rz, old = dot(r, z), rz
+                d *= np.float32(rz / old)
+                d += z
+
+        if iters > 0:
+            conjugate_gradients(iters, False, precond)
+        if rounds:
+            gradient = _pack_real(gradient_power((gh, gw), real=True).astype(np.float32))
+            power_k = _packed_power(k_all)
+            for _ in range(rounds):
+                differences(scene)
+                for g, w in ((gx, wx), (gy, wy)):
+                    np.abs(g, out=w)
+                    np.maximum(w, np.float32(sparse.floor), out=w)
+                    w *= np.float32(1 / sparse.scale)
+                    cv2.pow(w, sparse.power - 2, w)
+                mean_w = 0.5 * (float(wx.mean()) + float(wy.mean()))
+                # preconditioner: the weights' mean in place of the weights
+                np.multiply(gradient, np.float32(weight * mean_w), out=precond)
+                precond += power_k
+                precond[0, 0] = max(float(precond[0, 0]), 1e-12)
+                np.reciprocal(precond, out=precond)
+                conjugate_gradients(sparse.steps, True, precond)
+            del gradient, power_k
     if keep:  # the photo's own residual M (B - K S), filtered
         residual = masked_residual()
         residual *= keep_filter
@@ -534,7 +620,7 @@ def _check_iters(iters) -> int:
 
 def _window(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], groups: np.ndarray,
             weight: float, pad: int, per_frame: int, iters: int, keep: bool,
-            pool=None) -> np.ndarray:
+            pool=None, sparse: SparsePrior | None = None) -> np.ndarray:
     """(7, r1 - r0, c1 - c0) linear frames of the window ``lin[r0:r1, c0:c1]`` of the linear
     luma ``lin`` (H, W). Its data: the window and up to ``pad`` px of the photo around it;
     the scene is solved for ``pad`` px beyond the data (reflected, then faded to the mean on
@@ -547,13 +633,14 @@ def _window(lin: np.ndarray, rows: tuple[int, int], cols: tuple[int, int], group
     top, left = (grid[0] - (a1 - a0)) // 2, (grid[1] - (b1 - b0)) // 2
     ext = _extend(lin[a0:a1, b0:b1], top, left, grid, fade=max(1, pad // 2))
     frames = _solve(ext, (slice(top, top + a1 - a0), slice(left, left + b1 - b0)), groups,
-                    weight, per_frame, iters, keep, pool)
+                    weight, per_frame, iters, keep, pool, sparse)
     return frames[:, r0 - a0:r1 - a0, c0 - b0:c1 - b0]
 
 
 def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int | None = None,
                  per_frame: int = SUBFRAMES_PER_FRAME, iters: int = DEFAULT_ITERS,
-                 keep: bool = True, threads: int = 1) -> np.ndarray:
+                 keep: bool = True, threads: int = 1,
+                 sparse: SparsePrior | None = None) -> np.ndarray:
     """The 7 frames (float32 (7, H, W), gamma-encoded luma in [0, 1]) of a gamma-encoded luma
     photo ``y`` (H, W) blurred by the camera path ``groups`` (7, 2) (group centers, px; any
     offset; the frames come in the path's order).
@@ -578,9 +665,10 @@ def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int
 
         with ThreadPoolExecutor(threads) as pool:
             frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep,
-                             pool)
+                             pool, sparse)
     else:
-        frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep)
+        frames = _window(lin, (0, h), (0, w), groups, weight, pad, per_frame, iters, keep,
+                         sparse=sparse)
     return from_linear(np.clip(frames, 0.0, 1.0, out=frames), out=frames)
 
 
@@ -637,7 +725,8 @@ def orient_paths(paths) -> np.ndarray:
 def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAULT_WEIGHT,
                      pad: int | None = None, per_frame: int = SUBFRAMES_PER_FRAME,
                      iters: int = DEFAULT_ITERS, keep: bool = True,
-                     threads: int = 1, orient: bool = True) -> np.ndarray:
+                     threads: int = 1, orient: bool = True,
+                     sparse: SparsePrior | None = None) -> np.ndarray:
     """:func:`deconvolve_y` window by window, each window with a path of its own: ``paths``
     (R, C, 7, 2) for the windows of :func:`tile_grid` ``(y.shape, tile, overlap)``, first
     put in one temporal direction (:func:`orient_paths`); ``weight`` one number or (R, C).
@@ -673,13 +762,13 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     lin = to_linear(y.astype(np.float32))
     if len(rows) == 1 and len(cols) == 1:
         return deconvolve_y(y, p[0, 0], float(weights[0, 0]), pad, per_frame, iters, keep,
-                            threads)
+                            threads, sparse)
     jobs = [(i, j) for i in range(len(rows)) for j in range(len(cols))]
 
     def solve(job):
         i, j = job
         return _window(lin, rows[i], cols[j], p[i, j], float(weights[i, j]), pad, per_frame,
-                       iters, keep)
+                       iters, keep, sparse=sparse)
 
     blended = RampBlend(h, w, overlap)
 

@@ -49,7 +49,7 @@ def tile_paths(trajectory: Trajectory, shape: tuple[int, int], tile: int = TILE,
 
 def solve_exposure(y: np.ndarray, paths: np.ndarray, weight: float = WEIGHT,
                    tile: int = TILE, overlap: int = OVERLAP, iters: int = ITERS,
-                   threads: int = 1) -> np.ndarray:
+                   threads: int = 1, sparse: dc.SparsePrior | None = None) -> np.ndarray:
     """The 7 frames (float32 (7, H, W), gamma luma) of the blurry luma ``y`` told the tiles'
     paths ``paths`` (R, C, 7, 2) (:func:`tile_paths`), in the paths' time order."""
     h, w = y.shape
@@ -58,7 +58,7 @@ def solve_exposure(y: np.ndarray, paths: np.ndarray, weight: float = WEIGHT,
         overlap = min(overlap, tile // 4)
     # the paths come in one time order (a video's), never flipped per window
     return dc.deconvolve_tiled(y, paths, tile, overlap, weight=weight, iters=iters,
-                               threads=threads, orient=False)
+                               threads=threads, orient=False, sparse=sparse)
 
 
 def confidence(residual: np.ndarray, shape: tuple[int, int], scale: float = 1.5,

@@ -47,6 +47,7 @@ import cv2
 import numpy as np
 
 from blurvid import camera_motion as cm
+from blurvid import deconvolution as dc
 from blurvid import exposure_solver as es
 from blurvid.consistency import NUM_FRAMES
 from blurvid.errors import InputError
@@ -74,6 +75,7 @@ MIN_CORRELATION = 0.2  # frames less alike than this once aligned are not one sc
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (the inliers of a good pair between blurry frames can be several px off)
 WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
+SPARSE = dc.SparsePrior()  # the final solve's prior: sparse gradients
 # the refinement of an exposure with flows on one side only (a clip's ends): a correction of
 # up to 6 px in 4 terms per axis, 12 rounds (camera_motion's defaults: 3 px, 3 terms, 6)
 ONE_SIDED_REFINEMENT = dict(bound=6.0, terms=4, rounds=12)
@@ -127,12 +129,14 @@ class MotionSolver:
 
     def __init__(self, extractor: Extractor, shutter: float, weight: float = es.WEIGHT,
                  threads: int | None = None, refine: bool = True,
-                 sweeps: int | None = SWEEPS) -> None:
+                 sweeps: int | None = SWEEPS,
+                 sparse: dc.SparsePrior | None = SPARSE) -> None:
         self.extractor = extractor
         self.shutter = check_shutter(shutter)
         self.weight = weight
         self.threads = max(1, threads or 1)
         self.refine = refine
+        self.sparse = sparse  # the final solve's prior (None: the quadratic one)
         # sweeps of the refinement between the blurry frames (:meth:`sweep`) before the solved
         # neighbours refine each trajectory (0: they refine the flows' one; None: SWEEPS)
         self._sweeps = check_sweeps(SWEEPS if sweeps is None else sweeps)
@@ -312,7 +316,7 @@ class MotionSolver:
         else:
             paths = es.tile_paths(trajectory, size)
             luma = es.solve_exposure(y, paths, weight=noise_weight(weight, y),
-                                     threads=self.threads)
+                                     threads=self.threads, sparse=self.sparse)
             if conf is not None and float(conf.min()) < es.TRUSTED:  # the network is needed
                 network = self.extractor.luma_frames(ycbcr)
                 mostly_network = float(conf.mean()) < 0.5  # a solve too wrong to order it

@@ -71,6 +71,55 @@ def test_zero_path_returns_the_photo():
     assert np.abs(smooth - y).max() > 0.05
 
 
+def test_sparse_prior_on_a_smooth_photo(sample):
+    y, truth, path = sample
+    groups = dc.group_centers(path)
+    quadratic = dc.deconvolve_y(y, groups, 0.01)
+    sparse = dc.deconvolve_y(y, groups, 0.01, sparse=dc.SparsePrior())
+    assert sparse.shape == truth.shape and sparse.dtype == np.float32
+    q, q_rev = frame_psnrs(quadratic, truth)
+    s, s_rev = frame_psnrs(sparse, truth)
+    assert not q_rev and not s_rev
+    # a smooth wave photo (no flat ground, no sharp edge): the sparse prior has nothing to
+    # gain and loses a little; measured: INPUT 29.0 dB mean, quadratic 40.3, sparse 39.7
+    assert np.mean(frame_psnrs(y, truth)[0]) + 9 < np.mean(s) and np.mean(s) > np.mean(q) - 1.5
+    # no rounds: the quadratic solve itself
+    same = dc.deconvolve_y(y, groups, 0.01, sparse=dc.SparsePrior(rounds=0))
+    np.testing.assert_array_equal(same, quadratic)
+
+
+def test_sparse_prior_on_edges_and_flat_ground():
+    """A piecewise-constant scene (a hyper-Laplacian prior's ideal) blurred 15 px: the sparse
+    prior rings less on the flat ground and keeps the edges."""
+    import cv2
+
+    from blurvid.color import from_linear, to_linear
+
+    rng = np.random.default_rng(3)
+    scene = np.full((120, 120), 0.2, np.float32)
+    for _ in range(12):
+        r, c, hh, ww = rng.integers(0, 100, 4)
+        scene[r:r + 10 + hh // 3, c:c + 10 + ww // 3] = rng.uniform(0.05, 0.9)
+    groups = np.stack([np.linspace(-7, 7, NUM_FRAMES), np.linspace(-2, 2, NUM_FRAMES)], 1)
+    sub = dc.densify(groups)
+    lin = to_linear(scene)
+    big = np.pad(lin, 20, mode="reflect")
+    shifted = [cv2.warpAffine(big, np.float32([[1, 0, dx], [0, 1, dy]]), big.shape[::-1],
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REFLECT)
+               for dx, dy in sub]
+    blurry = from_linear(np.mean(shifted, axis=0)[20:-20, 20:-20])
+    truth = np.stack([from_linear(np.mean(shifted[i * 3:(i + 1) * 3], axis=0)[20:-20, 20:-20])
+                      for i in range(NUM_FRAMES)])
+    quadratic = dc.deconvolve_y(blurry, groups, 0.01)
+    sparse = dc.deconvolve_y(blurry, groups, 0.01, sparse=dc.SparsePrior())
+    q = np.mean(frame_psnrs(quadratic, truth)[0])
+    s = np.mean(frame_psnrs(sparse, truth)[0])
+    inp = np.mean(frame_psnrs(blurry, truth)[0])
+    # measured: INPUT 19.6 dB, quadratic 24.1 (rings on the flat ground), sparse 36.2
+    assert inp + 3 < q < s - 8
+
+
 def test_group_centers_and_densify_round_trip():
     t = np.arange(NUM_FRAMES)[:, None]
     straight = np.hstack([t * 2.5 - 3.0, t * -1.0 + 4.0])
@@ -176,6 +225,11 @@ def test_odd_sizes_and_float64():
     (lambda: dc.deconvolve_y(np.zeros((8, 8), np.float32), np.zeros((7, 2)), threads=0),
      "threads"),
     (lambda: dc.group_centers(np.zeros((20, 2))), "multiple"),
+    (lambda: dc.SparsePrior(rounds=-1), "rounds"),
+    (lambda: dc.SparsePrior(steps=1.5), "steps"),
+    (lambda: dc.SparsePrior(power=0.0), "power"),
+    (lambda: dc.SparsePrior(scale=float("nan")), "scale"),
+    (lambda: dc.SparsePrior(floor=0.0), "floor"),
     (lambda: dc.densify(np.zeros((7, 2)), 0), "per_frame"),
 ])
 def test_bad_input_raises_value_error(call, match):

@@ -335,7 +335,7 @@ class SparsePrior:
     the weight's cap on flat ground (about the noise's gradient)."""
 
     rounds: int = 2
-    steps: int = 4
+    steps: int = 8
     power: float = 0.8
     scale: float = 0.01
     floor: float = 0.005

@@ -28,10 +28,10 @@ from blurvid.camera_motion import Trajectory
 from blurvid.consistency import NUM_FRAMES
 from blurvid.ensemble import align_order
 
-TILE = 128  # px: one translation per tile
+TILE = 256  # px: one translation per tile
 OVERLAP = 32
 WEIGHT = 0.02  # smoothness weight for a trajectory measured to a few tenths of a px
-ITERS = 8  # conjugate-gradient steps after the closed form
+ITERS = 12  # conjugate-gradient steps after the closed form
 TRUSTED = 0.999  # a confidence this high everywhere takes the solver's frames alone
 
 

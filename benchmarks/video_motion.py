@@ -21,10 +21,11 @@ Rows, all through the product's own streaming pipeline (:func:`blurvid.video.tim
 ``network`` (the single-photo network on each frame, ordered from the neighbours),
 ``motion`` (the default: :mod:`blurvid.video_motion`, its motion refined between the blurry
 frames in 2 sweeps), ``no-sweeps`` (the same without that refinement, ``blurvid video
---sweeps 0``), and, with the sweeps as the default has them, ``no-fallback`` (the motion
+--sweeps 0``), ``quadratic`` (the same with the final solve's quadratic prior instead of
+the sparse one), and, with the sweeps as the default has them, ``no-fallback`` (the motion
 method's solver everywhere, no network where the flow departs from the camera's model) and
 ``told`` (the solver told the true camera trajectory: what the motion measurement could
-reach at most, objects excepted). Also the measured trajectory's error (px rms over a 9x5 grid of
+reach at most, objects excepted; ``told-quadratic`` with the quadratic prior). Also the measured trajectory's error (px rms over a 9x5 grid of
 points and the 7 group centres, each point's mean removed) and the order accuracy (share of
 exposures whose frames run the right way).
 
@@ -241,7 +242,7 @@ def score_clip(clip, extractor, threads, methods, weight=None,
     blurry = [[_y(clip.blur[t])] * NUM_FRAMES for t in range(spec.frames)]
     inputs = {}
     for name in ["INPUT"] + list(methods):
-        shutter = s if (told_shutter or name in ("INPUT", "told", "told-quadratic", "told-no-fallback")) \
+        shutter = s if (told_shutter or name == "INPUT" or name.startswith("told")) \
             else estimate.shutter
         if shutter not in inputs:
             inputs[shutter] = _exposure_scores(blurry, truth.exposures(shutter))[0]

@@ -435,6 +435,9 @@ class Refinement:
     trajectory: Trajectory
     residual: np.ndarray
     explained: float
+    # whether the prediction without the blur misses by more than the noise: else there was
+    # nothing beyond the noise to explain and ``explained`` is 0 or -1 (undecided)
+    decided: bool = True
 
 
 def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
@@ -486,7 +489,8 @@ def refine_trajectory(trajectory: Trajectory, blurry: np.ndarray,
                       for a in (residual, unblurred))
     # the frame's own noise is in both and no motion explains it: the median of |N(0, s)|
     floor = 0.6745 * noise_level(blurry)
-    return Refinement(refined, residual, explained_share(typical, still, floor))
+    return Refinement(refined, residual, explained_share(typical, still, floor),
+                      still - floor > 1e-9)
 
 
 def refine_between_blurry(trajectory: Trajectory, blurry: np.ndarray,

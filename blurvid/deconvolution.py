@@ -12,7 +12,8 @@ photo on every side (the photo saw scene beyond its edges) that minimizes
 
     |inside(K S - B)|^2 + W |D S|^2      (only the photo's own pixels are data)
 
-with ``D`` the forward differences (a smoothness prior of weight ``W``, :func:`weight_for`):
+with ``D`` the forward differences (a smoothness prior of weight ``W``, :func:`weight_for`;
+``sparse``: made sparse afterwards, :class:`SparsePrior`):
 first in closed form on the photo extended by reflection (Tikhonov / Wiener,
 ``S = conj(K) B / (|K|^2 + W |D|^2)``), then a few conjugate-gradient steps on the masked
 problem preconditioned by that closed form (``known_motion``'s formulation; the closed form
@@ -651,7 +652,8 @@ def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int
     conjugate-gradient steps on the edges after the closed form (0: closed form only);
     ``keep``: the frames keep the photo's detail where the blur does not attenuate it (a zero
     path returns the photo); ``threads``: worker threads for the 7 frames (the FFTs use
-    OpenCV's own, ``cv2.setNumThreads``). Raises ValueError for bad shapes or values."""
+    OpenCV's own, ``cv2.setNumThreads``); ``sparse``: the prior made sparse after the steps
+    (:class:`SparsePrior`; None: quadratic). Raises ValueError for bad shapes or values."""
     y = _check_y(y)
     groups = _check_path(groups, NUM_FRAMES, "groups")
     weight = _check_weight(weight)
@@ -735,7 +737,8 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     windows are blended in linear light with :func:`blurvid.tiling.ramp` weights. With one
     window this is :func:`deconvolve_y`. ``threads``: windows solved in parallel; ``orient``
     False: the paths are in one time order already (measured from a video) and no window is
-    flipped. Returns float32 (7, H, W) gamma-encoded luma."""
+    flipped; ``sparse``: as for :func:`deconvolve_y`. Returns float32 (7, H, W) gamma-encoded
+    luma."""
     y = _check_y(y)
     h, w = y.shape
     rows, cols = tile_grid((h, w), tile, overlap)

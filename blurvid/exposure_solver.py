@@ -7,8 +7,14 @@ map is a translation to a small fraction of a pixel (rotation and zoom between f
 tenths of a degree and of a percent), so each tile is solved by the FFT solver of
 :mod:`blurvid.deconvolution` told that tile's path (the 7 group centres of the trajectory at
 the tile's centre), with the photo around it as data, and the tiles are blended with ramps
-(:func:`blurvid.deconvolution.deconvolve_tiled`). The frames come in the trajectory's time
+(:func:`blurvid.deconvolution.deconvolve_tiled`); ``sparse`` makes its prior sparse
+(:class:`blurvid.deconvolution.SparsePrior`). The frames come in the trajectory's time
 order: a video says which way time ran.
+
+The tile's size: told the true camera motion (the benchmark's handheld clips, rotation
+included), tiles of 256 px gain more than 128 px tiles (a window's edges ring into it less,
+and the margins cost less per pixel: about half the time) and more than 384 px (where the
+rotation across a tile begins to count); measured in docs/experiments.md, 2026-12-06.
 
 Where the scene moves on its own the camera's map is wrong; :func:`confidence` turns the
 flow's residual to the camera's model into a weight in [0, 1], and :func:`blend` takes the

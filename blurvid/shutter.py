@@ -96,10 +96,11 @@ def steady(solver) -> bool | None:
     return change < max(STEADY_PX, STEADY_SHARE * speed)
 
 
-def _score(base, frames, shutter: float) -> tuple[float, float] | None:
-    """``(explained, median residual)`` over the exposures with neighbours on both sides
-    that the candidate ``shutter``'s solves can refine; None when none can. ``base``, the
-    flows' fits (:func:`_flows`)."""
+def _score(base, frames, shutter: float) -> dict[int, tuple[float, float, bool]] | None:
+    """``{exposure: (explained, median residual, decided)}`` over the exposures with
+    neighbours on both sides that the candidate ``shutter``'s solves can refine
+    (:class:`blurvid.camera_motion.Refinement`); None when none can. ``base``, the flows'
+    fits (:func:`_flows`)."""
     from blurvid.video_motion import MotionSolver
 
     size = frames[0].small.shape
@@ -110,19 +111,37 @@ def _score(base, frames, shutter: float) -> tuple[float, float] | None:
     for frame in frames:  # ... the solves only where a neighbour's refinement uses them
         if frame.index in solver.two_sided:
             solver.first_pass(frame, size)
-    explained, residual, blur = [], [], []
+    found_by: dict[int, tuple[float, float, bool]] = {}
+    blur = []
     for frame in frames[1:-1]:
         solver.final(frame, size)
         found = solver.refinement
         if found is None or frame.index not in solver.two_sided:
             continue
-        explained.append(found.explained)
-        residual.append(float(np.nanmedian(found.residual)))
+        found_by[frame.index] = (found.explained, float(np.nanmedian(found.residual)),
+                                 found.decided)
         blur.append(found.trajectory.blur_length())
     # (the blur is about the shutter times the motion between frames)
-    if not explained or float(np.median(blur)) < MIN_SPEED * shutter:
+    if not found_by or float(np.median(blur)) < MIN_SPEED * shutter:
         return None
-    return float(np.mean(explained)), float(np.mean(residual))
+    return found_by
+
+
+def compared(per_exposure: dict[float, dict[int, tuple[float, float, bool]]]
+             ) -> dict[float, tuple[float, float]]:
+    """``{candidate: (explained, median residual)}``, each the mean over the exposures that
+    every candidate refined and decided (:func:`_score`; where none did, over those every
+    candidate refined). An exposure whose frame holds nothing beyond the noise for one
+    candidate counts 0 there and 1 for another whose over-sharpened solves miss by more: a
+    longer shutter's favour, not evidence."""
+    common = set.intersection(*(set(v) for v in per_exposure.values())) \
+        if per_exposure else set()
+    decided = {i for i in common if all(v[i][2] for v in per_exposure.values())}
+    chosen = sorted(decided or common)
+    if not chosen:
+        return {}
+    return {s: (float(np.mean([v[i][0] for i in chosen])),
+                float(np.mean([v[i][1] for i in chosen]))) for s, v in per_exposure.items()}
 
 
 def estimate_shutter(frames: Iterable[np.ndarray], side: int = SIDE) -> ShutterEstimate:
@@ -160,6 +179,7 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
     if len({luma.shape for luma in lumas}) > 1:
         return ShutterEstimate(DEFAULT_SHUTTER, False, reason="frames of different sizes")
     scores: dict[float, tuple[float, float]] = {}
+    per_exposure: dict[float, dict[int, tuple[float, float, bool]]] = {}
     base, frames = _flows(lumas)
     still = steady(base)
     if still is None:
@@ -171,10 +191,12 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
 
     def tried(candidates: Sequence[float]) -> None:
         for s in candidates:
-            if s not in scores and 0.0 < s <= 1.0:
+            if s not in per_exposure and 0.0 < s <= 1.0:
                 got = _score(base, frames, s)
                 if got is not None:
-                    scores[s] = got
+                    per_exposure[s] = got
+        scores.clear()
+        scores.update(compared(per_exposure))
 
     tried(COARSE)
     if len(scores) < 2:
@@ -215,10 +237,13 @@ def describe(found: ShutterEstimate) -> str:
 
 
 def best_of(scores: dict[float, tuple[float, float]]) -> float:
-    """The candidate that explains most; among those within :data:`TIE` of it, the one whose
-    prediction misses least."""
+    """The candidate that explains most; among those within :data:`TIE` of it,
+    :data:`blurvid.ordering.DEFAULT_SHUTTER` if it is one (the frames cannot tell them
+    apart, and most video is shot at it), else the one whose prediction misses least."""
     top = max(v[0] for v in scores.values())
     near = [s for s, v in scores.items() if v[0] >= top - TIE]
+    if DEFAULT_SHUTTER in near:
+        return DEFAULT_SHUTTER
     return min(near, key=lambda s: scores[s][1])
 
 

@@ -26,8 +26,8 @@ below, 2 more per sweep):
    (:func:`trust_in`), the network's frames take over, blended softly
    (:func:`prediction_confidence`, :func:`blurvid.exposure_solver.blend`);
    the exposure is solved tile by tile at full size
-   (:func:`blurvid.exposure_solver.solve_exposure`): 7 frames in the trajectory's time order,
-   so no forward/reversed ambiguity;
+   (:func:`blurvid.exposure_solver.solve_exposure`, its prior made sparse: :data:`SPARSE`):
+   7 frames in the trajectory's time order, so no forward/reversed ambiguity;
 5. the input's colour (Cb, Cr) is recombined onto each frame, as for the network.
 
 A pair of frames that are not one scene once aligned (a scene cut, a flash: correlation under
@@ -75,7 +75,10 @@ MIN_CORRELATION = 0.2  # frames less alike than this once aligned are not one sc
 MAX_FIT_RMS = 10.0  # px: a pair whose flow the camera's affine map misses by more is not used
 # (the inliers of a good pair between blurry frames can be several px off)
 WEIGHT_REFINED = 0.01  # the solver's smoothness weight for a refined trajectory
-SPARSE = dc.SparsePrior()  # the final solve's prior: sparse gradients
+# the final solve's prior: sparse gradients (the first solves, the neighbours' latents for
+# the refinement, keep the quadratic one: sparse there was +0.76, -0.29, +0.04 dB on three
+# clips, not a clear gain for its time)
+SPARSE = dc.SparsePrior()
 # the refinement of an exposure with flows on one side only (a clip's ends): a correction of
 # up to 6 px in 4 terms per axis, 12 rounds (camera_motion's defaults: 3 px, 3 terms, 6)
 ONE_SIDED_REFINEMENT = dict(bound=6.0, terms=4, rounds=12)

@@ -10,8 +10,8 @@ import pytest
 from blurvid.errors import InputError
 from blurvid.lab.data.video_synth import ClipSpec, render_clip
 from blurvid.ordering import DEFAULT_SHUTTER
-from blurvid.shutter import (FINE, FRAMES, WINDOWS, ShutterEstimate, best_of, describe,
-                             estimate_shutter, shutter_setting)
+from blurvid.shutter import (FINE, FRAMES, WINDOWS, ShutterEstimate, best_of, compared,
+                             describe, estimate_shutter, shutter_setting)
 from blurvid.video import estimated_shutter
 from tests.fakes import texture
 
@@ -112,6 +112,29 @@ def test_best_of_breaks_near_ties_by_the_residual():
     scores = {0.375: (0.89, 0.0046), 0.5: (0.88, 0.0038), 0.75: (0.60, 0.0030)}
     assert best_of(scores) == 0.5  # within the tie, the prediction that misses least
     assert best_of({0.5: (0.5, 0.01), 1.0: (0.9, 0.02)}) == 1.0
+    assert best_of({0.75: (0.90, 0.003), 0.875: (0.89, 0.002), 1.0: (0.7, 0.001)}) == 0.875
+
+
+def test_best_of_prefers_the_default_among_near_ties():
+    # the frames cannot tell the tied candidates apart: the common shutter, not the one
+    # whose (short-biased) residual is least
+    scores = {0.375: (0.61, 0.0018), 0.5: (0.60, 0.0021), 0.625: (0.51, 0.0030)}
+    assert best_of(scores) == DEFAULT_SHUTTER == 0.5
+
+
+def test_candidates_are_compared_on_the_exposures_each_decided():
+    # exposure 2: nothing beyond the noise for the short candidate (undecided, 0), over-
+    # sharpened solves at the long one miss by more than the noise (1.0): left out
+    per_exposure = {0.5: {1: (1.0, 0.002, True), 2: (0.0, 0.0015, False), 3: (1.0, 0.002, True)},
+                    0.625: {1: (0.98, 0.0022, True), 2: (1.0, 0.0017, True),
+                            3: (0.97, 0.0022, True), 4: (1.0, 0.001, True)}}
+    scores = compared(per_exposure)
+    assert scores == {0.5: (1.0, 0.002), 0.625: (pytest.approx(0.975), pytest.approx(0.0022))}
+    assert best_of(scores) == 0.5
+    # undecided everywhere: every exposure both refined
+    none = {0.5: {1: (0.0, 0.001, False)}, 1.0: {1: (-1.0, 0.002, False)}}
+    assert compared(none) == {0.5: (0.0, 0.001), 1.0: (-1.0, 0.002)}
+    assert compared({}) == {}
 
 
 def test_describe_says_where_the_shutter_came_from():

@@ -22,7 +22,7 @@ from blurvid.lab.data.video_synth import ClipSpec, render_clip  # noqa: E402
 from blurvid.metrics import psnr  # noqa: E402
 from blurvid.pipeline import Extractor  # noqa: E402
 from blurvid.video import check_method, check_sweeps_with, exposures_by  # noqa: E402
-from blurvid.video_motion import (MotionSolver, motion_exposures,  # noqa: E402
+from blurvid.video_motion import (SPARSE, MotionSolver, motion_exposures,  # noqa: E402
                                   prediction_confidence, trust_in)
 from tests.fakes import texture  # noqa: E402
 
@@ -65,6 +65,24 @@ def test_solve_exposure_told_a_pan_recovers_the_frames(photo):
     gains = [psnr(f, t) - psnr(y, t) for f, t in zip(frames, truth)]
     assert frames.shape == (NUM_FRAMES, 96, 160) and frames.dtype == np.float32
     assert np.mean(gains) > 4.5, gains
+
+
+def test_the_sparse_prior_beats_the_quadratic_one_told_a_handheld_motion():
+    """Told the true motion of a handheld exposure (rotation included) of a real photo (the
+    bundled example's middle frame), the motion method's sparse prior recovers far sharper
+    frames than the quadratic one (measured: +9.9 dB over the input against +4.6; on the
+    smooth test texture the two are alike, +5.2 and +5.4)."""
+    photo = Path(__file__).parents[1] / "examples" / "gt" / "bridge_04.png"
+    clip = render_clip(photo, ClipSpec(kind="handheld", frames=3, size=(160, 96), blur=20,
+                                       seed=3))
+    y = rgb_to_y(clip.blur[1] / 255.0).astype(np.float32)
+    paths = es.tile_paths(clip.trajectory(1), y.shape)
+    truth = _luma(clip.truth[1])
+    gain = {}
+    for name, sparse in (("quadratic", None), ("sparse", SPARSE)):
+        frames = es.solve_exposure(y, paths, weight=0.01, sparse=sparse)
+        gain[name] = np.mean([psnr(f, t) - psnr(y, t) for f, t in zip(frames, truth)])
+    assert gain["sparse"] > gain["quadratic"] + 3.0 and gain["quadratic"] > 3.0, gain
 
 
 def test_tile_paths_follow_the_trajectory_at_each_tile_centre():

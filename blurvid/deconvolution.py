@@ -613,6 +613,12 @@ def _check_threads(threads) -> int:
     return int(threads)
 
 
+def _check_sparse(sparse) -> SparsePrior | None:
+    if sparse is not None and not isinstance(sparse, SparsePrior):
+        raise ValueError(f"sparse must be a SparsePrior or None, got {sparse!r}")
+    return sparse
+
+
 def _check_iters(iters) -> int:
     if isinstance(iters, bool) or int(iters) != iters or iters < 0:
         raise ValueError(f"iters must be a whole number >= 0, got {iters!r}")
@@ -659,6 +665,7 @@ def deconvolve_y(y: np.ndarray, groups, weight: float = DEFAULT_WEIGHT, pad: int
     weight = _check_weight(weight)
     pad = _check_pad(pad, groups)
     iters = _check_iters(iters)
+    sparse = _check_sparse(sparse)
     h, w = y.shape
     threads = _check_threads(threads)
     lin = to_linear(y.astype(np.float32))
@@ -761,6 +768,7 @@ def deconvolve_tiled(y: np.ndarray, paths, tile: int, overlap: int, weight=DEFAU
     pad = max(default_pad(g) for g in p.reshape(-1, NUM_FRAMES, 2)) if pad is None \
         else _check_pad(pad, p[0, 0])
     iters = _check_iters(iters)
+    sparse = _check_sparse(sparse)
     threads = _check_threads(threads)
     lin = to_linear(y.astype(np.float32))
     if len(rows) == 1 and len(cols) == 1:

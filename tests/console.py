@@ -11,6 +11,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = "import sys; from blurvid.cli import main; sys.argv = ['blurvid', *sys.argv[1:]]; main()"
+# A terminal's job takes Ctrl-C; a process started in the background by a non-interactive shell
+# (a CI runner's `cmd &`) ignores SIGINT, its children inherit that, and Python then installs no
+# KeyboardInterrupt handler: the interrupted runs restore it, as a terminal would have it.
+INTERRUPTIBLE = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 + SCRIPT)
 
 
 def blurvid(*args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
@@ -24,7 +29,7 @@ def interrupted(*args, ready, cwd=None, timeout=120) -> subprocess.CompletedProc
     """``blurvid ARGS`` interrupted as Ctrl-C in a terminal does: SIGINT to its whole process
     group (blurvid and every child it did not move out of it), sent once ``ready()`` is true.
     AssertionError if the run ends first."""
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, *map(str, args)],
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
                             env={**os.environ, "PYTHONPATH": str(ROOT)},
                             start_new_session=True)  # its own group, as a terminal's job

@@ -10,7 +10,8 @@ benchmark renders it; every exposure is solved by :func:`blurvid.exposure_solver
 told the clip's TRUE trajectory (what the motion measurement could give at most), with the
 motion method's weight (:func:`blurvid.video_motion.noise_weight` of ``WEIGHT_REFINED``),
 once per variant. A variant is ``name (key=value,...)``: ``tile``, ``overlap``, ``iters``
-(conjugate-gradient steps of the quadratic solve), and the :class:`SparsePrior` fields
+(conjugate-gradient steps of the quadratic solve), ``weight`` (a factor on the motion
+method's smoothness weight), and the :class:`SparsePrior` fields
 ``rounds`` (0: the quadratic prior alone), ``steps``, ``power``, ``scale``, ``floor``;
 what a variant does not set is the motion method's default. Printed: each exposure's gain
 over INPUT per variant, then per variant the mean gain (exposure frames mean / middle, luma
@@ -52,9 +53,10 @@ def parse_variant(text: str) -> tuple[str, dict]:
     settings = {}
     for item in filter(None, (s.strip() for s in match.group(2).split(","))):
         key, value = (s.strip() for s in item.split("="))
-        if key not in SPARSE_FIELDS | {"tile", "overlap", "iters"}:
+        if key not in SPARSE_FIELDS | {"tile", "overlap", "iters", "weight"}:
             raise SystemExit(f"unknown setting {key!r} in {text!r}")
-        settings[key] = float(value) if key in ("power", "scale", "floor") else int(value)
+        settings[key] = float(value) if key in ("power", "scale", "floor", "weight") \
+            else int(value)
     return match.group(1), settings
 
 
@@ -65,7 +67,8 @@ def solve(y: np.ndarray, trajectory, settings: dict) -> tuple[np.ndarray, float]
     sparse = replace(SPARSE, **{k: v for k, v in settings.items() if k in SPARSE_FIELDS})
     paths = es.tile_paths(trajectory, y.shape, tile, overlap)
     started = time.perf_counter()
-    frames = es.solve_exposure(y, paths, weight=noise_weight(WEIGHT_REFINED, y), tile=tile,
+    weight = settings.get("weight", 1.0) * noise_weight(WEIGHT_REFINED, y)
+    frames = es.solve_exposure(y, paths, weight=weight, tile=tile,
                                overlap=overlap, iters=settings.get("iters", es.ITERS),
                                threads=2, sparse=sparse if sparse.rounds else None)
     return frames, time.perf_counter() - started

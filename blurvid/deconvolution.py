@@ -444,7 +444,9 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
 
         if rounds:  # the sparse prior's differences and their weights, on the grid
             gx, gy = np.empty((gh, gw), np.float32), np.empty((gh, gw), np.float32)
-            wx, wy = np.empty((gh, gw), np.float32), np.empty((gh, gw), np.float32)
+            # (not wx, wy: the frequencies the frames' kernels are remade from)
+            weight_x = np.empty((gh, gw), np.float32)
+            weight_y = np.empty((gh, gw), np.float32)
 
         def differences(x):  # circular forward differences of the spectrum x -> gx, gy
             cv2.idft(x, image, cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
@@ -455,8 +457,8 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
 
         def weighted_prior(x, out):  # W D^T diag(w) D x, the sparse prior's normal part
             differences(x)
-            np.multiply(gx, wx, out=gx)
-            np.multiply(gy, wy, out=gy)
+            np.multiply(gx, weight_x, out=gx)
+            np.multiply(gy, weight_y, out=gy)
             np.subtract(gx[:, :-1], gx[:, 1:], out=image[:, 1:])  # D^T: g[j - 1] - g[j]
             np.subtract(gx[:, -1], gx[:, 0], out=image[:, 0])
             image[1:] += gy[:-1]
@@ -505,12 +507,12 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
             power_k = _packed_power(k_all)
             for _ in range(rounds):
                 differences(scene)
-                for g, w in ((gx, wx), (gy, wy)):
+                for g, w in ((gx, weight_x), (gy, weight_y)):
                     np.abs(g, out=w)
                     np.maximum(w, np.float32(sparse.floor), out=w)
                     w *= np.float32(1 / sparse.scale)
                     cv2.pow(w, sparse.power - 2, w)
-                mean_w = 0.5 * (float(wx.mean()) + float(wy.mean()))
+                mean_w = 0.5 * (float(weight_x.mean()) + float(weight_y.mean()))
                 # preconditioner: the weights' mean in place of the weights
                 np.multiply(gradient, np.float32(weight * mean_w), out=precond)
                 precond += power_k

@@ -127,6 +127,16 @@ def _score(base, frames, shutter: float) -> dict[int, tuple[float, float, bool]]
     return found_by
 
 
+def compared_exposures(per_exposure: dict[float, dict[int, tuple[float, float, bool]]]
+                       ) -> list[int]:
+    """The exposures :func:`compared` averages over: those every candidate refined and
+    decided, else those every candidate refined."""
+    common = set.intersection(*(set(v) for v in per_exposure.values())) \
+        if per_exposure else set()
+    decided = {i for i in common if all(v[i][2] for v in per_exposure.values())}
+    return sorted(decided or common)
+
+
 def compared(per_exposure: dict[float, dict[int, tuple[float, float, bool]]]
              ) -> dict[float, tuple[float, float]]:
     """``{candidate: (explained, median residual)}``, each the mean over the exposures that
@@ -134,10 +144,7 @@ def compared(per_exposure: dict[float, dict[int, tuple[float, float, bool]]]
     candidate refined). An exposure whose frame holds nothing beyond the noise for one
     candidate counts 0 there and 1 for another whose over-sharpened solves miss by more: a
     longer shutter's favour, not evidence."""
-    common = set.intersection(*(set(v) for v in per_exposure.values())) \
-        if per_exposure else set()
-    decided = {i for i in common if all(v[i][2] for v in per_exposure.values())}
-    chosen = sorted(decided or common)
+    chosen = compared_exposures(per_exposure)
     if not chosen:
         return {}
     return {s: (float(np.mean([v[i][0] for i in chosen])),
@@ -193,7 +200,9 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
         for s in candidates:
             if s not in per_exposure and 0.0 < s <= 1.0:
                 got = _score(base, frames, s)
-                if got is not None:
+                # a later candidate that did not refine every exposure the others are
+                # compared on is left out (it would change what they are compared on)
+                if got is not None and set(compared_exposures(per_exposure)) <= set(got):
                     per_exposure[s] = got
         scores.clear()
         scores.update(compared(per_exposure))
@@ -204,6 +213,9 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
                                "the camera barely moves, or too little of its motion was "
                                "measured")
     tried([best_of(scores) - FINE, best_of(scores) + FINE])
+    if len(scores) < 2:  # (a later candidate never empties the comparison; a guard)
+        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
+                               "too little of the camera's motion was measured")
     explained = [v[0] for v in scores.values()]
     if max(explained) < MIN_EXPLAINED:
         return ShutterEstimate(DEFAULT_SHUTTER, False, scores,

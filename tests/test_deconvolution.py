@@ -88,6 +88,17 @@ def test_sparse_prior_on_a_smooth_photo(sample):
     np.testing.assert_array_equal(same, quadratic)
 
 
+def test_sparse_prior_on_a_grid_too_large_to_keep_the_kernels(sample, monkeypatch):
+    """Past _KEEP_KERNELS the frames' kernels are remade from the frequencies at the end: the
+    sparse prior's buffers must not take their names."""
+    y, _, path = sample
+    groups = dc.group_centers(path)
+    kept = dc.deconvolve_y(y, groups, 0.01, sparse=dc.SparsePrior())
+    monkeypatch.setattr(dc, "_KEEP_KERNELS", 0)
+    remade = dc.deconvolve_y(y, groups, 0.01, sparse=dc.SparsePrior())
+    np.testing.assert_allclose(remade, kept, atol=1e-5)
+
+
 def test_sparse_prior_on_edges_and_flat_ground():
     """A piecewise-constant scene (a hyper-Laplacian prior's ideal) blurred 15 px: the sparse
     prior rings less on the flat ground and keeps the edges."""

@@ -137,6 +137,27 @@ def test_candidates_are_compared_on_the_exposures_each_decided():
     assert compared({}) == {}
 
 
+def test_a_later_candidate_does_not_change_what_the_others_are_compared_on(monkeypatch):
+    """A fine candidate that refined fewer exposures than the coarse ones share is left out
+    (else the coarse ones' figures would be re-averaged, or the comparison emptied)."""
+    import blurvid.shutter as sh
+
+    every = {1: (0.5, 0.003, True), 2: (0.9, 0.002, True), 3: (0.8, 0.002, True)}
+    figures = {0.25: {i: (v[0] - 0.3, v[1], True) for i, v in every.items()},
+               0.5: every,
+               0.75: {i: (v[0] - 0.1, v[1], True) for i, v in every.items()},
+               1.0: {i: (v[0] - 0.4, v[1], True) for i, v in every.items()},
+               0.375: {1: (0.99, 0.001, True)},  # refined exposure 1 only
+               0.625: {4: (0.99, 0.001, True)}}  # none of theirs
+    monkeypatch.setattr(sh, "_flows", lambda lumas: (None, lumas))
+    monkeypatch.setattr(sh, "steady", lambda base: False)
+    monkeypatch.setattr(sh, "_score", lambda base, frames, s: figures[s])
+    found = sh.window_shutter([np.zeros((8, 8), np.uint8)] * 6)
+    assert set(found.scores) == {0.25, 0.5, 0.75, 1.0}
+    assert found.measured and found.shutter == 0.5
+    assert found.scores[0.5] == (pytest.approx(0.7333, abs=1e-4), pytest.approx(0.00233, abs=1e-5))
+
+
 def test_describe_says_where_the_shutter_came_from():
     assert "assumed" in describe(ShutterEstimate(0.5, False, reason="x", frames=6))
     assert "0.75" in describe(ShutterEstimate(0.75, True, frames=6))

@@ -346,12 +346,12 @@ class SparsePrior:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"{name} must be a whole number >= 0, got {v!r}")
-        if not 0 < self.power <= 2:
-            raise ValueError(f"power must be in (0, 2], got {self.power!r}")
-        for name in ("scale", "floor"):
+        for name, top in (("power", 2.0), ("scale", np.inf), ("floor", np.inf)):
             v = getattr(self, name)
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                    or not (np.isfinite(v) and 0 < v <= top):
+                raise ValueError(f"{name} must be a finite number > 0"
+                                 f"{' and <= 2' if name == 'power' else ''}, got {v!r}")
 
 
 def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, weight: float,

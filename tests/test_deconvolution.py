@@ -241,6 +241,8 @@ def test_odd_sizes_and_float64():
     (lambda: dc.SparsePrior(power=0.0), "power"),
     (lambda: dc.SparsePrior(scale=float("nan")), "scale"),
     (lambda: dc.SparsePrior(floor=0.0), "floor"),
+    (lambda: dc.SparsePrior(scale="x"), "scale"),
+    (lambda: dc.SparsePrior(power=2.5), "power"),
     (lambda: dc.deconvolve_y(np.zeros((8, 8), np.float32), np.zeros((7, 2)), sparse=2),
      "SparsePrior"),
     (lambda: dc.densify(np.zeros((7, 2)), 0), "per_frame"),

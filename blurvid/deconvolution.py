@@ -401,10 +401,9 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
     prior = _pack_real((weight * gradient_power((gh, gw), real=True)).astype(np.float32))
     power = _packed_power(k_all)  # |K|^2
     keep_filter = power * power if keep else None
-    power += prior
-    power[0, 0] = max(float(power[0, 0]), 1e-12)
-    precond = np.reciprocal(power, out=power)
-    del power
+    precond = power + prior
+    precond[0, 0] = max(float(precond[0, 0]), 1e-12)
+    np.reciprocal(precond, out=precond)
 
     data = cv2.dft(ext)
     scene = cv2.mulSpectrums(data, k_all, 0, conjB=True)
@@ -503,8 +502,6 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
         if iters > 0:
             conjugate_gradients(iters, False, precond)
         if rounds:
-            gradient = _pack_real(gradient_power((gh, gw), real=True).astype(np.float32))
-            power_k = _packed_power(k_all)
             for _ in range(rounds):
                 differences(scene)
                 for g, w in ((gx, weight_x), (gy, weight_y)):
@@ -514,16 +511,15 @@ def _solve(ext: np.ndarray, inside: tuple[slice, slice], groups: np.ndarray, wei
                     cv2.pow(w, sparse.power - 2, w)
                 mean_w = 0.5 * (float(weight_x.mean()) + float(weight_y.mean()))
                 # preconditioner: the weights' mean in place of the weights
-                np.multiply(gradient, np.float32(weight * mean_w), out=precond)
-                precond += power_k
+                np.multiply(prior, np.float32(mean_w), out=precond)
+                precond += power
                 precond[0, 0] = max(float(precond[0, 0]), 1e-12)
                 np.reciprocal(precond, out=precond)
                 conjugate_gradients(sparse.steps, True, precond)
-            del gradient, power_k
     if keep:  # the photo's own residual M (B - K S), filtered
         residual = masked_residual()
         residual *= keep_filter
-    del data, precond, prior, k_all
+    del data, precond, prior, power, k_all
     frames = np.empty((NUM_FRAMES, r1 - r0, c1 - c0), np.float32)
 
     def make_frame(i, spec=None, image=None):

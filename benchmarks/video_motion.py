@@ -25,9 +25,10 @@ frames in 2 sweeps), ``no-sweeps`` (the same without that refinement, ``blurvid 
 the sparse one), and, with the sweeps as the default has them, ``no-fallback`` (the motion
 method's solver everywhere, no network where the flow departs from the camera's model) and
 ``told`` (the solver told the true camera trajectory: what the motion measurement could
-reach at most, objects excepted; ``told-quadratic`` with the quadratic prior). Also the measured trajectory's error (px rms over a 9x5 grid of
-points and the 7 group centres, each point's mean removed) and the order accuracy (share of
-exposures whose frames run the right way).
+reach at most, objects excepted; ``told-quadratic`` with the quadratic prior). Also the
+measured trajectory's error (px rms over a 9x5 grid of points and the 7 group centres, each
+point's mean removed) and the order accuracy (share of exposures whose frames run the right
+way).
 
 The methods are not told the clip's shutter: each uses the one the product estimates from the
 clip's frames (:func:`blurvid.shutter.estimate_shutter`), and is scored against the truth at

@@ -185,37 +185,33 @@ def window_shutter(lumas: list[np.ndarray]) -> ShutterEstimate:
         return ShutterEstimate(DEFAULT_SHUTTER, False, reason="fewer than 3 frames")
     if len({luma.shape for luma in lumas}) > 1:
         return ShutterEstimate(DEFAULT_SHUTTER, False, reason="frames of different sizes")
-    scores: dict[float, tuple[float, float]] = {}
     per_exposure: dict[float, dict[int, tuple[float, float, bool]]] = {}
     base, frames = _flows(lumas)
     still = steady(base)
     if still is None:
-        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
-                               "no motion could be measured between the frames")
+        return ShutterEstimate(DEFAULT_SHUTTER, False,
+                               reason="no motion could be measured between the frames")
     if still:
-        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
-                               "the camera moves steadily or not at all")
+        return ShutterEstimate(DEFAULT_SHUTTER, False,
+                               reason="the camera moves steadily or not at all")
 
-    def tried(candidates: Sequence[float]) -> None:
+    def tried(candidates: Sequence[float]) -> dict[float, tuple[float, float]]:
         for s in candidates:
             if s not in per_exposure and 0.0 < s <= 1.0:
                 got = _score(base, frames, s)
                 # a later candidate that did not refine every exposure the others are
-                # compared on is left out (it would change what they are compared on)
+                # compared on is left out (it would change what they are compared on, or
+                # empty it)
                 if got is not None and set(compared_exposures(per_exposure)) <= set(got):
                     per_exposure[s] = got
-        scores.clear()
-        scores.update(compared(per_exposure))
+        return compared(per_exposure)
 
-    tried(COARSE)
+    scores = tried(COARSE)
     if len(scores) < 2:
         return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
                                "the camera barely moves, or too little of its motion was "
                                "measured")
-    tried([best_of(scores) - FINE, best_of(scores) + FINE])
-    if len(scores) < 2:  # (a later candidate never empties the comparison; a guard)
-        return ShutterEstimate(DEFAULT_SHUTTER, False, scores,
-                               "too little of the camera's motion was measured")
+    scores = tried([best_of(scores) - FINE, best_of(scores) + FINE])
     explained = [v[0] for v in scores.values()]
     if max(explained) < MIN_EXPLAINED:
         return ShutterEstimate(DEFAULT_SHUTTER, False, scores,

@@ -379,7 +379,8 @@ def speed(size: tuple[int, int], threads: int, frames: int, photo: Path) -> None
 def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
     """Real footage has no truth: the reblur check (how well the mean of each exposure's 7
     frames reproduces its input frame, luma PSNR) and the time, per method (``no-sweeps``:
-    the motion method with ``--sweeps 0``)."""
+    the motion method with ``--sweeps 0``; ``quadratic``: with the final solve's quadratic
+    prior)."""
     from blurvid.footage import probe, read_frames
     from blurvid.io import fit_max_side
     from blurvid.pipeline import reblur_psnr
@@ -389,11 +390,16 @@ def footage(path: Path, frames: int, threads: int, max_side: int) -> None:
     extractor = Extractor(threads=threads)
     found = estimate_shutter(inputs)
     print(f"{path.name}: shutter {found.shutter:g} ({'estimated' if found.measured else found.reason})")
-    for name, method, sweeps in (("network", "network", None), ("motion", "motion", None),
-                                 ("no-sweeps", "motion", 0)):
+    rows = {"network": lambda: exposures_by("network", extractor, inputs, found.shutter, None),
+            "motion": lambda: exposures_by("motion", extractor, inputs, found.shutter, None),
+            "no-sweeps": lambda: exposures_by("motion", extractor, inputs, found.shutter, None,
+                                              sweeps=0),
+            "quadratic": lambda: motion_exposures(
+                extractor, inputs, found.shutter,
+                solver=MotionSolver(extractor, found.shutter, threads=threads, sparse=None))}
+    for name, exposures in rows.items():
         started = time.perf_counter()
-        scores = [reblur_psnr(e.frames / 255.0, inputs[e.index]) for e in
-                  exposures_by(method, extractor, inputs, found.shutter, None, sweeps=sweeps)]
+        scores = [reblur_psnr(e.frames / 255.0, inputs[e.index]) for e in exposures()]
         seconds = (time.perf_counter() - started) / len(inputs)
         print(f"{path.name} ({inputs[0].shape[1]}x{inputs[0].shape[0]}, {len(inputs)} frames) "
               f"{name}: reblur {np.mean(scores):.2f} dB (min {np.min(scores):.2f}), "
